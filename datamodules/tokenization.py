@@ -1,0 +1,92 @@
+"""Tokenizers, built with HF ``tokenizers``.
+
+Two kinds, both yielding a ``tokenizers.Tokenizer`` that adds [CLS] ... [SEP]:
+- ``WordPieceFromData``: a WordPiece vocabulary trained on the training split (for models trained
+  from scratch: cnn_lstm, transformer);
+- ``PretrainedTokenizer``: the tokenizer saved with a Hugging Face checkpoint (for bert).
+
+Each reports ``settings()``: everything that changes its output, used as part of the cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+from homogenization.errors import UserError
+from lightning_modules.encoders.pretrained import check_pretrained, load_error
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
+
+
+class WordPieceFromData:
+    """Train a BERT-style WordPiece vocabulary on the training texts."""
+
+    def __init__(self, vocab_size: int = 16000, lowercase: bool = True, min_frequency: int = 2):
+        if vocab_size < len(SPECIAL_TOKENS) + 1:
+            raise UserError(f"model.tokenizer.vocab_size={vocab_size} is too small; use >= 100.")
+        self.vocab_size = vocab_size
+        self.lowercase = lowercase
+        self.min_frequency = min_frequency
+
+    def settings(self) -> dict:
+        return {"kind": "wordpiece", "vocab_size": self.vocab_size, "lowercase": self.lowercase,
+                "min_frequency": self.min_frequency}
+
+    def build(self, train_texts: Sequence[str]) -> Tokenizer:
+        tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=self.lowercase)
+        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tokenizer.decoder = decoders.WordPiece()
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=self.vocab_size, min_frequency=self.min_frequency,
+            special_tokens=SPECIAL_TOKENS, show_progress=False,
+        )
+        tokenizer.train_from_iterator(train_texts, trainer=trainer, length=len(train_texts))
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{CLS} $A {SEP}", pair=f"{CLS} $A {SEP} $B:1 {SEP}:1",
+            special_tokens=[(CLS, tokenizer.token_to_id(CLS)), (SEP, tokenizer.token_to_id(SEP))],
+        )
+        return tokenizer
+
+
+class PretrainedTokenizer:
+    """The fast tokenizer stored with a Hugging Face checkpoint (hub name or local directory)."""
+
+    def __init__(self, name_or_path: str):
+        self.name_or_path = check_pretrained(name_or_path)
+        self._tokenizer: Tokenizer | None = None
+
+    def _load(self) -> Tokenizer:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                loaded = AutoTokenizer.from_pretrained(self.name_or_path)
+            except (OSError, ValueError) as error:
+                raise load_error(self.name_or_path, error) from None
+            if not getattr(loaded, "is_fast", False):
+                raise UserError(
+                    f"model.pretrained={self.name_or_path}: its tokenizer has no fast "
+                    f"(tokenizer.json) version; save it with a fast tokenizer."
+                )
+            self._tokenizer = loaded.backend_tokenizer
+        return self._tokenizer
+
+    def settings(self) -> dict:
+        content = self._load().to_str().encode("utf-8")
+        return {"kind": "pretrained", "name_or_path": self.name_or_path,
+                "sha256": hashlib.sha256(content).hexdigest()}
+
+    def build(self, train_texts: Sequence[str]) -> Tokenizer:
+        return Tokenizer.from_str(self._load().to_str())
+
+
+def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, with special tokens, truncated to ``max_length``, not padded."""
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length)
+    return [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]

@@ -1,0 +1,12 @@
+"""Encoders: plain ``nn.Module``s mapping token ids to hidden states.
+
+Every encoder has ``hidden_size`` and two methods, so one file serves every task:
+- ``sequence_representation(input_ids, attention_mask) -> [batch, hidden_size]``
+- ``token_representations(input_ids, attention_mask) -> [batch, length, hidden_size]``
+"""
+
+from lightning_modules.encoders.bert import BertEncoder
+from lightning_modules.encoders.cnn_lstm import CNNLSTMEncoder
+from lightning_modules.encoders.transformer import TransformerEncoder
+
+__all__ = ["BertEncoder", "CNNLSTMEncoder", "TransformerEncoder"]

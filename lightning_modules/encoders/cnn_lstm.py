@@ -1,0 +1,84 @@
+"""The classic CNN-LSTM baseline (C-LSTM, Zhou et al. 2015): convolution, then an LSTM."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from homogenization.errors import UserError
+
+
+class CNNLSTMEncoder(nn.Module):
+    """embedding -> 1-D convolution (same padding, ReLU) -> [max-pooling] -> LSTM.
+
+    Sequence tasks max-pool the convolution's output over time (``pool_size``) and take the
+    LSTM's last hidden state; token tasks skip the pooling and keep one state per position.
+    Padding is excluded from the LSTM (packed sequences), so a sequence's representation does not
+    depend on how much padding its batch has.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        pad_token_id: int,
+        embedding_dim: int = 128,
+        num_filters: int = 128,
+        kernel_size: int = 5,
+        pool_size: int = 2,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.3,
+    ):
+        super().__init__()
+        for key, value in {"embedding_dim": embedding_dim, "num_filters": num_filters,
+                           "kernel_size": kernel_size, "pool_size": pool_size,
+                           "hidden_size": hidden_size, "num_layers": num_layers}.items():
+            if value <= 0:
+                raise UserError(f"model.encoder.{key}={value} must be positive.")
+        if kernel_size % 2 == 0:
+            raise UserError(f"model.encoder.kernel_size={kernel_size} must be odd (same padding).")
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_token_id)
+        self.conv = nn.Conv1d(embedding_dim, num_filters, kernel_size, padding=kernel_size // 2)
+        self.pool_size = pool_size
+        self.lstm = nn.LSTM(
+            num_filters, hidden_size, num_layers=num_layers, batch_first=True,
+            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.directions = 2 if bidirectional else 1
+        self.hidden_size = hidden_size * self.directions
+
+    def _convolve(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[batch, length, num_filters], zero at padding positions."""
+        embedded = self.dropout(self.embedding(input_ids))
+        features = torch.relu(self.conv(embedded.transpose(1, 2))).transpose(1, 2)
+        return features * attention_mask.unsqueeze(-1).to(features.dtype)
+
+    def _run_lstm(self, features: torch.Tensor, lengths: torch.Tensor):
+        packed = pack_padded_sequence(
+            self.dropout(features), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        return self.lstm(packed)
+
+    def sequence_representation(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        features = self._convolve(input_ids, attention_mask)
+        pooled = nn.functional.max_pool1d(
+            features.transpose(1, 2), self.pool_size, ceil_mode=True
+        ).transpose(1, 2)
+        lengths = torch.div(attention_mask.sum(dim=1) + self.pool_size - 1, self.pool_size,
+                            rounding_mode="floor").clamp(min=1)
+        _, (hidden, _) = self._run_lstm(pooled, lengths)
+        last_layer = hidden[-self.directions:]  # [directions, batch, hidden]
+        return torch.cat(list(last_layer), dim=-1)
+
+    def token_representations(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        features = self._convolve(input_ids, attention_mask)
+        output, _ = self._run_lstm(features, attention_mask.sum(dim=1).clamp(min=1))
+        states, _ = pad_packed_sequence(output, batch_first=True, total_length=input_ids.shape[1])
+        return states

@@ -1,0 +1,51 @@
+"""Check a pretrained checkpoint reference (hub name or local directory) before loading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homogenization.errors import UserError
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+
+
+def looks_like_path(name_or_path: str) -> bool:
+    return name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
+
+
+def check_pretrained(name_or_path: str, key: str = "model.pretrained") -> str:
+    """Return ``name_or_path`` unchanged if it can be a checkpoint, else raise a UserError.
+
+    A local directory must hold a ``config.json`` and weights; a hub name (``org/model``) is passed
+    on to ``from_pretrained``, which needs a network connection or a filled HF cache.
+    """
+    if not name_or_path:
+        raise UserError(f"{key} is empty. Set it to a Hugging Face model name or a local directory.")
+    if not looks_like_path(name_or_path):
+        return name_or_path
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        raise UserError(
+            f"{key}={name_or_path}: no such directory. Give a local checkpoint directory "
+            f"(made with save_pretrained, e.g. by experiment=pretrain_bert) or a hub model name."
+        )
+    if not path.is_dir() or not (path / "config.json").is_file() or not any(
+        (path / name).is_file() for name in WEIGHT_FILES
+    ):
+        raise UserError(
+            f"{key}={name_or_path}: holds no Hugging Face checkpoint (needs config.json and "
+            f"model.safetensors or pytorch_model.bin). Point it at a directory written by "
+            f"save_pretrained."
+        )
+    return str(path)
+
+
+def load_error(name_or_path: str, error: Exception, key: str = "model.pretrained") -> UserError:
+    """Turn a from_pretrained failure (no network, unknown name) into one clear line."""
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return UserError(
+        f"{key}={name_or_path}: could not load it ({first_line}). On a machine without internet, "
+        f"give a local directory made with save_pretrained, or set HF_HUB_OFFLINE=1 with a filled "
+        f"Hugging Face cache."
+    )

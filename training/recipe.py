@@ -1,0 +1,121 @@
+"""Train one model from a composed config and write its run record.
+
+Read top to bottom: data -> model (seeded by seed_init) -> trainer (seeded by seed_data) ->
+fit -> test with the best checkpoint (writes predictions and representations) -> run.json last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from homogenization.errors import UserError
+from homogenization.run_record import write_run_json
+from training.provenance import git_commit, package_versions
+
+log = logging.getLogger(__name__)
+
+
+def prepare_run_dir(path: str | Path) -> Path:
+    run_dir = Path(path)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(
+            f"{run_dir}: the run directory cannot be written ({error.strerror}). Choose another "
+            f"with hydra.run.dir=... (or paths.log_dir=...)."
+        ) from None
+    return run_dir
+
+
+def build_callbacks(callbacks_cfg: DictConfig, has_logger: bool) -> list[pl.Callback]:
+    callbacks = []
+    for name, node in (callbacks_cfg or {}).items():
+        if not node:
+            continue
+        if name == "lr_monitor" and not has_logger:
+            log.info("No logger configured: the learning-rate monitor is off.")
+            continue
+        callbacks.append(instantiate(node))
+    return callbacks
+
+
+def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
+    if ckpt_path is None:
+        return None
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        raise UserError(f"ckpt_path={ckpt_path}: no checkpoint at {path}.")
+    return str(path)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train, test and record one run in ``cfg.paths.output_dir``; return the run record."""
+    started = time.time()
+    run_dir = prepare_run_dir(cfg.paths.output_dir)
+
+    datamodule = instantiate(
+        cfg.data, tokenizer=instantiate(cfg.model.tokenizer), data_seed=cfg.seed_data
+    )
+    datamodule.setup("fit")
+    datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
+
+    pl.seed_everything(cfg.seed_init, workers=True)
+    encoder = instantiate(
+        cfg.model.encoder, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id
+    )
+    scheduler = instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None
+    model = instantiate(
+        cfg.task.module, encoder=encoder, num_labels=len(datamodule.label_names),
+        optimizer=instantiate(cfg.model.optimizer), scheduler=scheduler,
+    )
+
+    pl.seed_everything(cfg.seed_data, workers=True)
+    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=build_callbacks(cfg.callbacks, bool(loggers)),
+        logger=loggers or False,
+    )
+    trainer.fit(model, datamodule=datamodule,
+                ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+
+    model.record_dir = run_dir
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0]
+
+    metrics = {name: float(value) for name, value in test_metrics.items()}
+    if checkpoint is not None and checkpoint.best_model_score is not None:
+        metrics[f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
+    record = {
+        "status": "complete",
+        "task": cfg.task.name,
+        "model": cfg.model.name,
+        "seed": cfg.seed,
+        "seeds": {"init": cfg.seed_init, "data_order": cfg.seed_data},
+        "data": {
+            "name": cfg.data.name,
+            "splits": {split: {"fingerprint": datamodule.fingerprints[split],
+                               "size": datamodule.sizes[split]}
+                       for split in datamodule.fingerprints},
+        },
+        "labels": list(datamodule.label_names),
+        "metrics": metrics,
+        "checkpoint": str(Path(best).relative_to(run_dir)) if best else None,
+        "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step},
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "versions": package_versions(),
+        "git": git_commit(),
+        "duration_s": round(time.time() - started, 3),
+    }
+    write_run_json(run_dir, record)
+    log.info("Run record written to %s", run_dir)
+    return record
