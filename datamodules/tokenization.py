@@ -13,7 +13,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    pre_tokenizers,
+    processors,
+    trainers,
+)
 
 from homogenization.errors import UserError
 from lightning_modules.encoders.pretrained import check_pretrained, load_error

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from homogenization.errors import UserError
@@ -19,6 +20,19 @@ from homogenization.run_record import write_run_json
 from training.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
+
+
+def instantiate(node, **kwargs):
+    """``hydra.utils.instantiate``, passing on a UserError from the target unwrapped."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def prepare_run_dir(path: str | Path) -> Path:

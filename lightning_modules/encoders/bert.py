@@ -23,6 +23,7 @@ class BertEncoder(nn.Module):
             self.model = AutoModel.from_pretrained(self.pretrained)
         except (OSError, ValueError) as error:
             raise load_error(pretrained, error) from None
+        self.model.train()  # from_pretrained returns eval mode, which would silence dropout
         if getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # unused by [CLS]/mean pooling; unused weights upset DDP
         embeddings = self.model.get_input_embeddings().num_embeddings

@@ -1,0 +1,30 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT, make_tiny_bert
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+if "HOMOG_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["HOMOG_DATA_DIR"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ.get("HOMOG_DATA_DIR", REPO_ROOT / "data"))
+    if not (path / "sst2" / "train.tsv").is_file():
+        pytest.fail(f"SST-2 not found under {path}: set HOMOG_DATA_DIR to the data folder")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sst2_train_texts(data_dir) -> list[str]:
+    lines = (data_dir / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:3001]
+    return [line.split("\t")[0] for line in lines]
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory, sst2_train_texts) -> Path:
+    """A small BERT checkpoint directory (no download possible here, so we make one)."""
+    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), sst2_train_texts)

@@ -1,0 +1,52 @@
+"""A real Hydra multirun (3 models x 2 seeds) yields 6 complete, distinct run records."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+from homogenization.run_record import read_predictions, read_run_json
+from tests.helpers import FAST, REPO_ROOT
+
+
+def test_three_models_two_seeds_multirun(tmp_path, tiny_bert):
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        sys.executable, "scripts/train.py", "-m", "model=cnn_lstm,transformer,bert", "seed=1,2",
+        f"++model.pretrained={tiny_bert}", f"hydra.sweep.dir={sweep_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        *[o for o in FAST if not o.startswith("model.tokenizer")],
+    ]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    records = [read_run_json(p) for p in run_dirs]
+    assert len(run_dirs) == 6 and all(r and r["status"] == "complete" for r in records)
+    assert {(r["model"], r["seed"]) for r in records} == {
+        (m, s) for m in ("cnn_lstm", "transformer", "bert") for s in (1, 2)}
+    assert len({r["data"]["splits"]["test"]["fingerprint"] for r in records}) == 1
+    for run_dir, record in zip(run_dirs, records):
+        assert run_dir.name.endswith(f"{record['model']}-seed{record['seed']}")
+        assert (run_dir / "predictions" / "test.npz").is_file()
+        assert (run_dir / "representations" / "test.npy").is_file()
+    by_key = {(r["model"], r["seed"]): read_predictions(p)["probs"]
+              for p, r in zip(run_dirs, records)}
+    for model in ("cnn_lstm", "transformer", "bert"):
+        assert not np.array_equal(by_key[(model, 1)], by_key[(model, 2)])
+
+
+def test_user_error_exits_with_one_line_and_no_traceback(tmp_path):
+    bad = tmp_path / "train.tsv"
+    bad.write_text("text\tlabel\ngood\t1\nbad\t1\textra\n", encoding="utf-8")
+    run_dir = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "scripts/train.py", "data=tsv", f"data.files.train={bad}",
+         f"data.files.dev={bad}", f"data.files.test={bad}", f"hydra.run.dir={run_dir}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert f"{bad}:3: expected 2 columns, found 3" in output
+    assert "Traceback" not in output
+    assert not (run_dir / "run.json").exists()
