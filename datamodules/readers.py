@@ -22,6 +22,10 @@ class LabelledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def subset(self, indices) -> LabelledTexts:
+        return LabelledTexts(self.path, [self.texts[i] for i in indices],
+                             [self.labels[i] for i in indices], [self.lines[i] for i in indices])
+
 
 def read_text_file(path: str | Path, encoding: str, key: str) -> str:
     """Read a whole file, turning 'missing' and 'undecodable' into one clear line each."""

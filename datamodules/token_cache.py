@@ -3,6 +3,9 @@
 A second run on the same data with the same tokenizer loads the token ids (and the trained
 vocabulary) instead of training and tokenizing again. Entries are written to a temporary
 directory and renamed into place, so a crashed run never leaves a half-written entry.
+
+An entry holds, per split, named integer fields with one variable-length row per example
+(``ids``; ``word_ids`` for token tasks), stored flat with offsets.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+Rows = list[list[int]]
 
 
 def cache_key(**material) -> str:
@@ -24,20 +28,23 @@ def cache_key(**material) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def load(cache_dir: Path, key: str) -> tuple[Tokenizer, dict[str, list[np.ndarray]]] | None:
+def load(cache_dir: Path, key: str) -> tuple[Tokenizer, dict[str, dict[str, list[np.ndarray]]]] | None:
     entry = Path(cache_dir) / key
     if not (entry / "complete").exists():
         return None
     tokenizer = Tokenizer.from_file(str(entry / "tokenizer.json"))
-    splits = {}
-    with np.load(entry / "ids.npz") as data:
-        for name in json.loads((entry / "complete").read_text())["splits"]:
-            flat, offsets = data[f"{name}_ids"], data[f"{name}_offsets"]
-            splits[name] = np.split(flat, offsets[1:-1])
+    layout = json.loads((entry / "complete").read_text())
+    splits: dict[str, dict[str, list[np.ndarray]]] = {}
+    with np.load(entry / "tokens.npz") as data:
+        for split, fields in layout.items():
+            splits[split] = {}
+            for field in fields:
+                flat, offsets = data[f"{split}.{field}"], data[f"{split}.{field}.offsets"]
+                splits[split][field] = np.split(flat, offsets[1:-1])
     return tokenizer, splits
 
 
-def save(cache_dir: Path, key: str, tokenizer: Tokenizer, splits: dict[str, list[list[int]]]) -> None:
+def save(cache_dir: Path, key: str, tokenizer: Tokenizer, splits: dict[str, dict[str, Rows]]) -> None:
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     if (cache_dir / key / "complete").exists():
@@ -46,14 +53,16 @@ def save(cache_dir: Path, key: str, tokenizer: Tokenizer, splits: dict[str, list
     try:
         tokenizer.save(str(tmp / "tokenizer.json"))
         arrays = {}
-        for name, ids in splits.items():
-            lengths = np.array([len(row) for row in ids], dtype=np.int64)
-            arrays[f"{name}_offsets"] = np.concatenate([[0], np.cumsum(lengths)])
-            arrays[f"{name}_ids"] = np.fromiter(
-                (token for row in ids for token in row), dtype=np.int32, count=int(lengths.sum())
-            )
-        np.savez(tmp / "ids.npz", **arrays)
-        (tmp / "complete").write_text(json.dumps({"splits": list(splits)}))
+        for split, fields in splits.items():
+            for field, rows in fields.items():
+                lengths = np.array([len(row) for row in rows], dtype=np.int64)
+                arrays[f"{split}.{field}.offsets"] = np.concatenate([[0], np.cumsum(lengths)])
+                arrays[f"{split}.{field}"] = np.fromiter(
+                    (value for row in rows for value in row), dtype=np.int32, count=int(lengths.sum())
+                )
+        np.savez(tmp / "tokens.npz", **arrays)
+        layout = {split: list(fields) for split, fields in splits.items()}
+        (tmp / "complete").write_text(json.dumps(layout))
         try:
             tmp.rename(cache_dir / key)
         except OSError:  # another job wrote the same entry first

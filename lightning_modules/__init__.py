@@ -1,5 +1,6 @@
 """Tasks (LightningModules) and the encoders they compose."""
 
 from lightning_modules.sequence_classifier import SequenceClassifier
+from lightning_modules.token_classifier import TokenClassifier
 
-__all__ = ["SequenceClassifier"]
+__all__ = ["SequenceClassifier", "TokenClassifier"]

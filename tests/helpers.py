@@ -70,7 +70,7 @@ def make_tiny_bert(directory: Path, texts: list[str]) -> Path:
         sep_token="[SEP]", mask_token="[MASK]",
     )
     config = BertConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
                         pad_token_id=backend.token_to_id("[PAD]"))
     torch.manual_seed(0)
     BertModel(config).save_pretrained(directory)

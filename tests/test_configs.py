@@ -11,23 +11,32 @@ from tests.helpers import REPO_ROOT, compose_config, write_tsv
 MODELS = ["cnn_lstm", "transformer", "bert"]
 
 
+TASKS = {"sst2": "sequence_classification", "tsv": "sequence_classification",
+         "conll2003": "token_classification", "conll": "token_classification"}
+
+
 @pytest.fixture
-def tsv_files(tmp_path):
+def user_files(tmp_path):
+    """Small files for the generic data configs (tsv, conll), which name no files themselves."""
     rows = [("a good film", "pos"), ("a bad film", "neg")]
-    return {split: write_tsv(tmp_path / f"{split}.tsv", rows) for split in ("train", "dev", "test")}
+    conll = tmp_path / "data.conll"
+    conll.write_text("John\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n\n", encoding="utf-8")
+    return {"tsv": {split: write_tsv(tmp_path / f"{split}.tsv", rows)
+                    for split in ("train", "dev", "test")},
+            "conll": {split: conll for split in ("train", "dev", "test")}}
 
 
 @pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("data", ["sst2", "tsv"])
-def test_every_model_and_data_config_composes(tmp_path, tsv_files, tiny_bert, model, data):
+@pytest.mark.parametrize("data", list(TASKS))
+def test_every_model_and_data_config_composes(tmp_path, user_files, tiny_bert, model, data):
     overrides = [f"model={model}", f"data={data}"]
-    if data == "tsv":
-        overrides += [f"data.files.{split}={path}" for split, path in tsv_files.items()]
+    if data in user_files:
+        overrides += [f"data.files.{split}={path}" for split, path in user_files[data].items()]
     if model == "bert":
         overrides.append(f"model.pretrained={tiny_bert}")
     cfg = compose_config(tmp_path / "run", overrides)
 
-    assert cfg.model.name == model and cfg.task.name == "sequence_classification"
+    assert cfg.model.name == model and cfg.task.name == TASKS[data]
     datamodule = instantiate(cfg.data, tokenizer=instantiate(cfg.model.tokenizer))
     datamodule.setup()
     encoder = instantiate(cfg.model.encoder, vocab_size=datamodule.vocab_size,
@@ -53,6 +62,6 @@ def test_help_lists_groups_and_choices():
     result = subprocess.run([sys.executable, "scripts/train.py", "--help"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for line in ["model: bert, cnn_lstm, transformer", "data: sst2, tsv",
+    for line in ["model: bert, cnn_lstm, transformer", "data: conll, conll2003, sst2, tsv",
                  "trainer: cpu, default, gpu", "logger: csv, tensorboard", "debug: fast, limit"]:
         assert line in result.stdout

@@ -2,8 +2,8 @@
 
 import pytest
 
+from datamodules.base import subsample
 from datamodules.readers import encode_labels, read_labelled_table, resolve_label_names
-from datamodules.text_classification import subsample
 from homogenization.errors import UserError
 from tests.helpers import write_tsv
 

@@ -88,7 +88,7 @@ def train(cfg: DictConfig) -> dict:
     )
     scheduler = instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None
     model = instantiate(
-        cfg.task.module, encoder=encoder, num_labels=len(datamodule.label_names),
+        cfg.task.module, encoder=encoder, label_names=datamodule.label_names,
         optimizer=instantiate(cfg.model.optimizer), scheduler=scheduler,
     )
 
@@ -118,7 +118,8 @@ def train(cfg: DictConfig) -> dict:
         "data": {
             "name": cfg.data.name,
             "splits": {split: {"fingerprint": datamodule.fingerprints[split],
-                               "size": datamodule.sizes[split]}
+                               "size": datamodule.sizes[split],
+                               "units": datamodule.units[split]}
                        for split in datamodule.fingerprints},
         },
         "labels": list(datamodule.label_names),

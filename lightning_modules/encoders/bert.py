@@ -13,7 +13,8 @@ from lightning_modules.encoders.pretrained import check_pretrained, load_error
 class BertEncoder(nn.Module):
     """``AutoModel.from_pretrained(pretrained)``; ``pretrained`` is a hub name or a local dir."""
 
-    def __init__(self, pretrained: str, vocab_size: int, pad_token_id: int, pooling: str = "cls"):
+    def __init__(self, pretrained: str, vocab_size: int, pad_token_id: int, pooling: str = "cls",
+                 max_length: int | None = None):
         super().__init__()
         from transformers import AutoModel
 
@@ -31,6 +32,12 @@ class BertEncoder(nn.Module):
             raise UserError(
                 f"model.pretrained={pretrained}: its tokenizer has {vocab_size} tokens but the "
                 f"model only {embeddings} embeddings; the tokenizer belongs to another model."
+            )
+        positions = getattr(self.model.config, "max_position_embeddings", None)
+        if max_length and positions and max_length > positions:
+            raise UserError(
+                f"data.max_length={max_length} is more than the {positions} positions of "
+                f"model.pretrained={pretrained}; set data.max_length={positions} or less."
             )
         self.hidden_size = self.model.config.hidden_size
 

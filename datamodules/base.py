@@ -1,0 +1,185 @@
+"""The shared life of every labelled-text DataModule: read splits, subsample, fingerprint,
+tokenize once (cached on disk), and serve padded batches.
+
+A subclass says how to read a split, how to map its labels to indices, how to tokenize it, and
+how to build its dataset and collate function.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules import token_cache
+from datamodules.tokenization import PAD
+from homogenization.errors import UserError
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "dev", "test")
+
+
+def subsample(size: int, fraction: float, max_examples: int | None, seed: int) -> np.ndarray:
+    """Indices of a deterministic random subset (kept in file order); all rows if no limit."""
+    if not 0 < fraction <= 1:
+        raise UserError(f"data.train_fraction={fraction} must be in (0, 1].")
+    if max_examples is not None and max_examples <= 0:
+        raise UserError(f"data.max_train_examples={max_examples} must be positive (or null).")
+    keep = round(size * fraction)
+    if max_examples is not None:
+        keep = min(keep, max_examples)
+    if keep >= size:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(seed).permutation(size)[: max(keep, 1)])
+
+
+class LabelledDataModule(pl.LightningDataModule):
+    """Base class. ``tokenizer`` comes from the model config; ``data_seed`` fixes batch order."""
+
+    task: str
+
+    def __init__(
+        self,
+        name: str,
+        files: dict[str, str],
+        tokenizer,
+        label_names: list[str] | None = None,
+        encoding: str = "utf-8",
+        train_fraction: float = 1.0,
+        max_train_examples: int | None = None,
+        subsample_seed: int = 0,
+        max_length: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        cache_dir: str | None = None,
+        data_seed: int = 0,
+    ):
+        super().__init__()
+        missing = [split for split in SPLITS if not (files or {}).get(split)]
+        if missing:
+            raise UserError(f"data.files has no {', '.join(missing)} file; give all of {SPLITS}.")
+        for key, value in {"data.max_length": max_length, "data.batch_size": batch_size,
+                           "data.eval_batch_size": eval_batch_size}.items():
+            if value is None or value <= 0:
+                raise UserError(f"{key}={value} must be a positive integer.")
+        self.name = name
+        self.files = {split: Path(files[split]) for split in SPLITS}
+        self.tokenizer_spec = tokenizer
+        self.configured_label_names = list(label_names) if label_names else None
+        self.encoding = encoding
+        self.train_fraction = train_fraction
+        self.max_train_examples = max_train_examples
+        self.subsample_seed = subsample_seed
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.data_seed = data_seed
+        self.cache_hit: bool | None = None
+        self.datasets: dict[str, Dataset] = {}
+
+    # -- what a subclass provides ----------------------------------------------------------
+    def read_split(self, split: str):
+        """The split's examples (an object with ``subset(indices)`` and ``len``)."""
+        raise NotImplementedError
+
+    def resolve_label_names(self, train) -> list[str]:
+        raise NotImplementedError
+
+    def encode_labels(self, examples, names: list[str]) -> list:
+        raise NotImplementedError
+
+    def fingerprint(self, examples, labels: list) -> str:
+        raise NotImplementedError
+
+    def training_texts(self, train) -> list[str]:
+        """The texts a vocabulary is trained on."""
+        raise NotImplementedError
+
+    def tokenize(self, tokenizer, examples) -> dict[str, list[list[int]]]:
+        """Named integer rows per example, e.g. {"ids": ...}; cached on disk."""
+        raise NotImplementedError
+
+    def make_dataset(self, tokens: dict[str, list], labels: list) -> Dataset:
+        raise NotImplementedError
+
+    def collate(self):
+        raise NotImplementedError
+
+    # -- the shared set-up ------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:  # already set up (the recipe calls setup before building the model)
+            return
+        splits = {split: self.read_split(split) for split in SPLITS}
+        keep = subsample(len(splits["train"]), self.train_fraction, self.max_train_examples,
+                         self.subsample_seed)
+        splits["train"] = splits["train"].subset(keep)
+        self.label_names = self.resolve_label_names(splits["train"])
+        labels = {split: self.encode_labels(examples, self.label_names)
+                  for split, examples in splits.items()}
+        self.fingerprints = {split: self.fingerprint(splits[split], labels[split])
+                             for split in SPLITS}
+        self.sizes = {split: len(splits[split]) for split in SPLITS}
+        tokens = self._tokenize_all(splits)
+        self.datasets = {split: self.make_dataset(tokens[split], labels[split]) for split in SPLITS}
+        self.examples = splits
+
+    def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
+        key = token_cache.cache_key(
+            task=self.task, fingerprints=self.fingerprints,
+            tokenizer=self.tokenizer_spec.settings(), max_length=self.max_length,
+        )
+        cached = token_cache.load(self.cache_dir, key) if self.cache_dir else None
+        self.cache_hit = cached is not None
+        if cached is not None:
+            log.info("Tokenized data loaded from cache %s", self.cache_dir / key)
+            self.tokenizer, tokens = cached
+            return tokens
+        log.info("Tokenizing %s (%s)", self.name, self.tokenizer_spec.settings()["kind"])
+        self.tokenizer = self.tokenizer_spec.build(self.training_texts(splits["train"]))
+        tokens = {split: self.tokenize(self.tokenizer, splits[split]) for split in SPLITS}
+        if self.cache_dir:
+            token_cache.save(self.cache_dir, key, self.tokenizer, tokens)
+        return tokens
+
+    @property
+    def units(self) -> dict[str, int]:
+        """Rows of each split's predictions: examples here; words for token tasks."""
+        return self.sizes
+
+    # -- what the model needs to know ------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.token_to_id(PAD)
+        return 0 if pad is None else pad
+
+    # -- loaders ---------------------------------------------------------------------------
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.data_seed) if shuffle else None
+        return DataLoader(
+            self.datasets[split], batch_size=batch_size, shuffle=shuffle, generator=generator,
+            collate_fn=self.collate(), num_workers=self.num_workers,
+            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("dev", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)

@@ -1,0 +1,101 @@
+"""DataModule for CoNLL-style tagged sentences (named entities): one label per word."""
+
+from __future__ import annotations
+
+from torch.utils.data import Dataset
+
+from datamodules.base import LabelledDataModule
+from datamodules.batching import PadWordBatch, TokenizedWords
+from datamodules.conll import TaggedSentences, read_conll
+from homogenization.errors import UserError
+from homogenization.run_record import fingerprint
+
+WORD_SEPARATOR = "\x1f"  # joins words and tags in fingerprints; never inside a CoNLL token
+
+
+def tag_order(tag: str) -> tuple:
+    """O first, then by entity type, B- before I-."""
+    return (tag != "O", tag[2:], tag[:1])
+
+
+class TokenClassificationDataModule(LabelledDataModule):
+    """Reads ``files.{train,dev,test}`` as CoNLL column files; the tag set comes from train."""
+
+    task = "token_classification"
+
+    def __init__(self, *args, token_column: int = 0, tag_column: int = -1,
+                 separator: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conll_options = dict(token_column=token_column, tag_column=tag_column,
+                                  separator=separator, encoding=self.encoding)
+
+    def read_split(self, split: str) -> TaggedSentences:
+        return read_conll(self.files[split], key=f"data.files.{split}", **self.conll_options)
+
+    def resolve_label_names(self, train: TaggedSentences) -> list[str]:
+        if self.configured_label_names:
+            return self.configured_label_names
+        return sorted({tag for tags in train.tags for tag in tags}, key=tag_order)
+
+    def encode_labels(self, examples: TaggedSentences, names: list[str]) -> list[list[int]]:
+        index = {name: i for i, name in enumerate(names)}
+        encoded = []
+        for tags, start in zip(examples.tags, examples.lines):
+            for offset, tag in enumerate(tags):
+                if tag not in index:
+                    raise UserError(
+                        f"{examples.path}:{start + offset}: tag '{tag}' never occurs in the "
+                        f"training split, so no model can learn it. Fix the tag, or list every "
+                        f"tag in data.label_names."
+                    )
+            encoded.append([index[tag] for tag in tags])
+        return encoded
+
+    def fingerprint(self, examples: TaggedSentences, labels: list[list[int]]) -> str:
+        return fingerprint(
+            (WORD_SEPARATOR.join(tokens), WORD_SEPARATOR.join(self.label_names[i] for i in ids))
+            for tokens, ids in zip(examples.tokens, labels)
+        )
+
+    def training_texts(self, train: TaggedSentences) -> list[str]:
+        return [" ".join(tokens) for tokens in train.tokens]
+
+    def tokenize(self, tokenizer, examples: TaggedSentences) -> dict[str, list]:
+        """Sub-word ids and, per sub-word, the index of its word (-1 for special tokens)."""
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        ids, word_ids = [], []
+        encodings = tokenizer.encode_batch(examples.tokens, is_pretokenized=True)
+        for position, (encoding, start) in enumerate(zip(encodings, examples.lines)):
+            words = examples.tokens[position]
+            if len(set(encoding.word_ids) - {None}) < len(words):
+                encoding = self._encode_with_unknowns(tokenizer, words)
+            if len(encoding.ids) > self.max_length:
+                raise UserError(
+                    f"{examples.path}:{start}: this sentence has {len(encoding.ids)} sub-word "
+                    f"tokens, more than data.max_length={self.max_length}; raise data.max_length "
+                    f"so that every word gets a prediction."
+                )
+            ids.append(encoding.ids)
+            word_ids.append([-1 if w is None else w for w in encoding.word_ids])
+        return {"ids": ids, "word_ids": word_ids}
+
+    @staticmethod
+    def _encode_with_unknowns(tokenizer, words: list[str]):
+        """Re-encode a sentence whose words normalize to nothing (control characters, say) with
+        the unknown token in their place, so that every word keeps one prediction."""
+        unknown = getattr(tokenizer.model, "unk_token", "[UNK]")
+        words = [word if tokenizer.encode(word, add_special_tokens=False).ids else unknown
+                 for word in words]
+        return tokenizer.encode(words, is_pretokenized=True)
+
+    def make_dataset(self, tokens: dict[str, list], labels: list[list[int]]) -> Dataset:
+        return TokenizedWords(tokens["ids"], tokens["word_ids"], labels)
+
+    def collate(self) -> PadWordBatch:
+        return PadWordBatch(self.pad_token_id)
+
+    @property
+    def units(self) -> dict[str, int]:
+        """Words per split: the rows of a token task's predictions."""
+        return {split: examples.num_words for split, examples in self.examples.items()}

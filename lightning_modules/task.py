@@ -1,0 +1,59 @@
+"""What every task shares: an encoder, a linear head, the optimizer set-up, the record folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+
+class ClassificationTask(pl.LightningModule):
+    """Base of the tasks. ``optimizer`` and ``scheduler`` are partials from config
+    (``_partial_: true``): the optimizer receives parameter groups, the scheduler the optimizer
+    and the number of training steps. With ``record_dir`` set, ``trainer.test`` writes the test
+    predictions and representations there (rank 0, each unit once).
+    """
+
+    task: str
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        label_names: list[str],
+        optimizer: Callable,
+        scheduler: Callable | None = None,
+        head_dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.label_names = [str(name) for name in label_names]  # not a ListConfig: checkpoints
+        self.save_hyperparameters(  # load with weights_only=True only when they hold plain data
+            {"label_names": self.label_names, "head_dropout": head_dropout})
+        self.encoder = encoder
+        self.head = nn.Sequential(nn.Dropout(head_dropout),
+                                  nn.Linear(encoder.hidden_size, len(self.label_names)))
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.record_dir: Path | None = None
+        self._test_outputs: list[dict[str, torch.Tensor]] = []
+
+    def on_test_epoch_start(self) -> None:
+        self._test_outputs = []
+
+    def configure_optimizers(self):
+        """AdamW-style parameter groups: no weight decay on biases and normalization weights."""
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in trainable if p.ndim >= 2]},
+            {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
+        ]
+        optimizer = self.optimizer_factory(groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(
+            optimizer, num_training_steps=self.trainer.estimated_stepping_batches
+        )
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,109 @@
+"""Token classification (named entities): one label per word, from its first sub-word."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from homogenization.run_record import write_predictions, write_representations
+from lightning_modules.entity_metrics import entity_scores, report_text, split_sentences, tag_scores
+from lightning_modules.task import ClassificationTask
+from lightning_modules.test_records import gather_rows
+
+
+class TokenClassifier(ClassificationTask):
+    """Cross-entropy on each word's first sub-word (other sub-words carry label -100).
+
+    Entity precision/recall/F1 (micro and per type) with seqeval for val and test. The run record
+    gets one row per test word: ``sentence_id, word_index, label, pred, probs`` and the hidden
+    state of the word's first sub-word; ``test_report.txt`` holds the per-entity and per-tag table.
+    """
+
+    task = "token_classification"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._val_sentences: list[tuple[list[int], list[int]]] = []
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """Return (logits [B, T, C], hidden states [B, T, H]), one per sub-word."""
+        hidden = self.encoder.token_representations(input_ids, attention_mask)
+        return self.head(hidden), hidden
+
+    def _step(self, batch: dict[str, torch.Tensor]):
+        logits, hidden = self(batch["input_ids"], batch["attention_mask"])
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(),
+                                           ignore_index=-100)
+        return loss, logits, hidden
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _, _ = self._step(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=len(batch["input_ids"]))
+        return loss
+
+    def _tags(self, ids) -> list[str]:
+        return [self.label_names[i] for i in ids]
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_sentences = []
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, logits, _ = self._step(batch)
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]),
+                 sync_dist=True)
+        words = batch["labels"] != -100
+        predictions = logits.argmax(dim=-1)
+        for row in range(len(words)):
+            self._val_sentences.append((batch["labels"][row][words[row]].tolist(),
+                                        predictions[row][words[row]].tolist()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val_sentences:
+            return
+        gold = [self._tags(g) for g, _ in self._val_sentences]
+        pred = [self._tags(p) for _, p in self._val_sentences]
+        scores = entity_scores(gold, pred)
+        self.log_dict({f"val/{name}": value for name, value in scores.items()
+                       if name in ("precision", "recall", "f1")}, prog_bar=True)
+        self._val_sentences = []
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, logits, hidden = self._step(batch)
+        self.log("test/loss", loss, batch_size=len(batch["input_ids"]), sync_dist=True)
+        words = batch["labels"] != -100
+        rows, _ = words.nonzero(as_tuple=True)
+        self._test_outputs.append({
+            "sentence_id": batch["example_id"][rows],
+            "word_index": batch["word_index"][words],
+            "label": batch["labels"][words],
+            "pred": logits[words].argmax(dim=-1),
+            "probs": logits[words].float().softmax(dim=-1),
+            "representation": hidden[words].float(),
+        })
+
+    def on_test_epoch_end(self) -> None:
+        outputs, self._test_outputs = self._test_outputs, []
+        if not outputs:
+            return
+        rows = gather_rows(self, outputs, key=("sentence_id", "word_index"))
+        if rows is None:  # not rank 0
+            return
+        gold = [self._tags(s) for s in split_sentences(rows["sentence_id"], rows["label"])]
+        pred = [self._tags(s) for s in split_sentences(rows["sentence_id"], rows["pred"])]
+        tags = tag_scores(rows["label"], rows["pred"], self.label_names)
+        metrics = {f"test/{name}": value for name, value in entity_scores(gold, pred).items()}
+        metrics.update({f"test/tag_f1_{name}": row["f1"] for name, row in tags.items()})
+        self.log_dict(metrics, rank_zero_only=True)
+        if self.record_dir is None:
+            return
+        (self.record_dir / "test_report.txt").write_text(report_text(gold, pred, tags))
+        write_representations(self.record_dir, "test", rows["representation"])
+        write_predictions(self.record_dir, "test", {
+            "sentence_id": rows["sentence_id"].astype(np.int64),
+            "word_index": rows["word_index"].astype(np.int64),
+            "label": rows["label"].astype(np.int64),
+            "pred": rows["pred"].astype(np.int64),
+            "probs": rows["probs"].astype(np.float32),
+        })
