@@ -7,6 +7,7 @@ fit -> test with the best checkpoint (writes predictions and representations) ->
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def train(cfg: DictConfig) -> dict:
         },
         "labels": list(datamodule.label_names),
         "metrics": metrics,
-        "checkpoint": str(Path(best).relative_to(run_dir)) if best else None,
+        "checkpoint": os.path.relpath(best, run_dir) if best else None,
         "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": package_versions(),
