@@ -49,11 +49,13 @@ def plot(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for row in rows:
         ax.plot(range(1, len(row["val"]) + 1), row["val"], marker="o",
                 label=f"{row['model']} (test {row['score_name']} {row['score']:.3f})")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {rows[0]['score_name']}")
     ax.set_title(f"{rows[0]['data']}: default configs, seed 1, 2-core CPU")

@@ -50,7 +50,8 @@ def test_every_model_and_data_config_composes(tmp_path, user_files, tiny_bert, m
 
 @pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "logger=csv",
                                    "logger=tensorboard", "debug=fast", "debug=limit",
-                                   "callbacks=early_stopping", "experiment=sst2_seeds"])
+                                   "callbacks=early_stopping", "experiment=sst2_seeds",
+                                   "experiment=conll2003_ner"])
 def test_optional_groups_compose(tmp_path, group):
     cfg = compose_config(tmp_path / "run", [group], fast=False)
     assert cfg.trainer._target_ == "pytorch_lightning.Trainer"

@@ -37,7 +37,7 @@ def test_model_trains_and_writes_complete_run_record(tmp_path, data_dir, tiny_be
     assert record["labels"] == ["negative", "positive"]
     test_split = record["data"]["splits"]["test"]
     assert record["data"]["name"] == "sst2"
-    assert test_split == {"fingerprint": sst2_test_fingerprint(data_dir), "size": 872}
+    assert test_split == {"fingerprint": sst2_test_fingerprint(data_dir), "size": 872, "units": 872}
     assert record["data"]["splits"]["train"]["size"] == 300
     assert 0.0 <= record["metrics"]["test/acc"] <= 1.0 and "val/acc_best" in record["metrics"]
     assert record["config"]["model"]["name"] == model
