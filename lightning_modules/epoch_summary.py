@@ -18,8 +18,8 @@ class EpochSummary(pl.Callback):
         if not trainer.is_global_zero:
             return
         seconds = time.perf_counter() - self._started
-        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()
-                   if name.startswith(("val/", "train/loss_epoch"))}
+        metrics = {name: float(value) for name, value in trainer.progress_bar_metrics.items()
+                   if name.startswith(("val/", "train/loss_epoch"))}  # the headline metrics
         shown = "  ".join(f"{name}={value:.4f}" for name, value in sorted(metrics.items()))
         log.info("epoch %d: %s  (%.1f s, %d steps)", trainer.current_epoch, shown, seconds,
                  trainer.global_step)

@@ -64,9 +64,10 @@ class TokenClassifier(ClassificationTask):
             return
         gold = [self._tags(g) for g, _ in self._val_sentences]
         pred = [self._tags(p) for _, p in self._val_sentences]
-        scores = entity_scores(gold, pred)
-        self.log_dict({f"val/{name}": value for name, value in scores.items()
-                       if name in ("precision", "recall", "f1")}, prog_bar=True)
+        scores = {f"val/{name}": value for name, value in entity_scores(gold, pred).items()}
+        headline = ("val/precision", "val/recall", "val/f1")
+        self.log_dict({name: scores.pop(name) for name in headline}, prog_bar=True)
+        self.log_dict(scores)  # per entity type
         self._val_sentences = []
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
