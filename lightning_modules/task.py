@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lightning_modules.optimization import configure_optimizers
+
 
 class ClassificationTask(pl.LightningModule):
     """Base of the tasks. ``optimizer`` and ``scheduler`` are partials from config
@@ -43,17 +45,4 @@ class ClassificationTask(pl.LightningModule):
         self._test_outputs = []
 
     def configure_optimizers(self):
-        """AdamW-style parameter groups: no weight decay on biases and normalization weights."""
-        trainable = [p for p in self.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in trainable if p.ndim >= 2]},
-            {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
-        ]
-        optimizer = self.optimizer_factory(groups)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(
-            optimizer, num_training_steps=self.trainer.estimated_stepping_batches
-        )
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)

@@ -3,7 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, make_tiny_bert
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is imported: never download
+os.environ.setdefault("WANDB_MODE", "offline")
+
+from tests.helpers import REPO_ROOT, pretrain_tiny_bert  # noqa: E402
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 if "HOMOG_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
@@ -25,6 +28,7 @@ def sst2_train_texts(data_dir) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory, sst2_train_texts) -> Path:
-    """A small BERT checkpoint directory (no download possible here, so we make one)."""
-    return make_tiny_bert(tmp_path_factory.mktemp("tiny_bert"), sst2_train_texts)
+def tiny_bert(tmp_path_factory, data_dir) -> Path:
+    """A small BERT checkpoint directory made by our own masked-LM pretraining (no download is
+    possible here, and none is needed)."""
+    return pretrain_tiny_bert(tmp_path_factory.mktemp("pretrain") / "run")

@@ -1,4 +1,4 @@
-"""Test utilities: config composition, small data files, a tiny BERT checkpoint, probes."""
+"""Test utilities: config composition, small data files, a tiny pretrained BERT, probes."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from omegaconf import DictConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = REPO_ROOT / "conf"
 
-# Small but real: 300 SST-2 training sentences, two batches of training, one of validation;
-# the whole 872-sentence test split is predicted so records are complete.
+# Small but real: two batches of training, one of validation. Labelled data: 300 training
+# examples, and the whole test split is predicted so records are complete.
 FAST = [
-    "data.max_train_examples=300",
-    "data.batch_size=16",
     "trainer.accelerator=cpu",
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=2",
@@ -26,24 +24,31 @@ FAST = [
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
     "callbacks.progress_bar=null",
-    "model.tokenizer.vocab_size=2000",
 ]
-SMALL_ENCODERS = {
-    "cnn_lstm": ["model.encoder.embedding_dim=32", "model.encoder.num_filters=32",
-                 "model.encoder.hidden_size=32"],
-    "transformer": ["model.encoder.d_model=32", "model.encoder.ff_dim=64",
-                    "model.encoder.num_heads=2"],
+FAST_LABELLED_DATA = ["data.max_train_examples=300", "data.batch_size=16"]
+SMALL_MODELS = {
+    "cnn_lstm": ["model.tokenizer.vocab_size=2000", "model.encoder.embedding_dim=32",
+                 "model.encoder.num_filters=32", "model.encoder.hidden_size=32"],
+    "transformer": ["model.tokenizer.vocab_size=2000", "model.encoder.d_model=32",
+                    "model.encoder.ff_dim=64", "model.encoder.num_heads=2"],
     "bert": [],
+    "bert_pretrain": ["model.tokenizer.vocab_size=2000", "model/size=tiny"],
 }
+
+
+def choice(overrides: list[str], group: str, default: str) -> str:
+    return next((o.split("=", 1)[1] for o in overrides if o.startswith(f"{group}=")), default)
 
 
 def compose_config(run_dir: Path, overrides: list[str], cache_dir: Path | None = None,
                    fast: bool = True) -> DictConfig:
     """The config `scripts/train.py` would build, with the run written to ``run_dir``."""
-    model = next((o.split("=", 1)[1] for o in overrides if o.startswith("model=")), "cnn_lstm")
-    defaults = FAST + SMALL_ENCODERS.get(model, []) if fast else []
-    if model == "bert":
-        defaults = [o for o in defaults if not o.startswith("model.tokenizer.")]
+    defaults = []
+    if fast:
+        model = choice(overrides, "model", "cnn_lstm")
+        defaults = FAST + SMALL_MODELS[model]
+        if choice(overrides, "data", "sst2") != "wikitext2":
+            defaults += FAST_LABELLED_DATA
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=[
             f"paths.output_dir={run_dir}",
@@ -58,24 +63,15 @@ def write_tsv(path: Path, rows: list[tuple[str, str]], header=("text", "label"))
     return path
 
 
-def make_tiny_bert(directory: Path, texts: list[str]) -> Path:
-    """A randomly initialized 2-layer BERT and its WordPiece tokenizer, as save_pretrained writes."""
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+def pretrain_tiny_bert(run_dir: Path) -> Path:
+    """A few steps of the project's own masked-LM pretraining (BERT-Tiny, 2,000-token vocabulary)
+    on WikiText-2; returns the exported Hugging Face checkpoint directory."""
+    from training.recipe import train
 
-    from datamodules.tokenization import WordPieceFromData
-
-    backend = WordPieceFromData(vocab_size=2000).build(texts)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
-    )
-    config = BertConfig(vocab_size=backend.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512,
-                        pad_token_id=backend.token_to_id("[PAD]"))
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
+    record = train(compose_config(run_dir, [
+        "data=wikitext2", "model=bert_pretrain", "data.block_size=64", "trainer.limit_val_batches=2",
+    ]))
+    return run_dir / record["export"]
 
 
 class TrainingProbe(pl.Callback):

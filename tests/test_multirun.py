@@ -6,7 +6,7 @@ import sys
 import numpy as np
 
 from homogenization.run_record import read_predictions, read_run_json
-from tests.helpers import FAST, REPO_ROOT
+from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT
 
 
 def test_three_models_two_seeds_multirun(tmp_path, tiny_bert):
@@ -15,7 +15,7 @@ def test_three_models_two_seeds_multirun(tmp_path, tiny_bert):
         sys.executable, "scripts/train.py", "-m", "model=cnn_lstm,transformer,bert", "seed=1,2",
         f"++model.pretrained={tiny_bert}", f"hydra.sweep.dir={sweep_dir}",
         f"paths.cache_dir={tmp_path / 'cache'}",
-        *[o for o in FAST if not o.startswith("model.tokenizer")],
+        *FAST, *FAST_LABELLED_DATA,
     ]
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -72,6 +72,31 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return str(path)
 
 
+def best_checkpoint(trainer: pl.Trainer) -> str | None:
+    checkpoint = trainer.checkpoint_callback
+    return (checkpoint.best_model_path or None) if checkpoint is not None else None
+
+
+def test_best(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> dict:
+    """Classification: test the best checkpoint; the task writes predictions/representations."""
+    model.record_dir = run_dir
+    best = best_checkpoint(trainer)
+    metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
+    return {"metrics": {name: float(value) for name, value in metrics.items()},
+            "checkpoint": os.path.relpath(best, run_dir) if best else None}
+
+
+def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> dict:
+    """Masked LM: load the best checkpoint, report its held-out loss, save_pretrained it."""
+    best = best_checkpoint(trainer)
+    metrics = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
+    export_dir = model.export(run_dir / "pretrained", datamodule.hf_tokenizer())
+    log.info("Pretrained checkpoint written to %s", export_dir)
+    return {"metrics": {name: float(value) for name, value in metrics.items()},
+            "checkpoint": os.path.relpath(best, run_dir) if best else None,
+            "export": os.path.relpath(export_dir, run_dir)}
+
+
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one run in ``cfg.paths.output_dir``; return the run record."""
     started = time.time()
@@ -87,10 +112,11 @@ def train(cfg: DictConfig) -> dict:
     encoder = instantiate(
         cfg.model.encoder, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id
     )
-    scheduler = instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None
+    labelled = datamodule.task != "masked_lm"
     model = instantiate(
-        cfg.task.module, encoder=encoder, label_names=datamodule.label_names,
-        optimizer=instantiate(cfg.model.optimizer), scheduler=scheduler,
+        cfg.task.module, encoder=encoder, optimizer=instantiate(cfg.model.optimizer),
+        scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
+        **({"label_names": datamodule.label_names} if labelled else {}),
     )
 
     pl.seed_everything(cfg.seed_data, workers=True)
@@ -101,15 +127,11 @@ def train(cfg: DictConfig) -> dict:
     )
     trainer.fit(model, datamodule=datamodule,
                 ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+    outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
 
-    model.record_dir = run_dir
     checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint is not None else ""
-    test_metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)[0]
-
-    metrics = {name: float(value) for name, value in test_metrics.items()}
     if checkpoint is not None and checkpoint.best_model_score is not None:
-        metrics[f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
+        outcome["metrics"][f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
     record = {
         "status": "complete",
         "task": cfg.task.name,
@@ -123,9 +145,9 @@ def train(cfg: DictConfig) -> dict:
                                "units": datamodule.units[split]}
                        for split in datamodule.fingerprints},
         },
-        "labels": list(datamodule.label_names),
-        "metrics": metrics,
-        "checkpoint": os.path.relpath(best, run_dir) if best else None,
+        "labels": list(getattr(datamodule, "label_names", [])),
+        **outcome,
+        "backbone": getattr(encoder, "identity", None),
         "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": package_versions(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import nn
 
@@ -9,15 +11,36 @@ from homogenization.errors import UserError
 from lightning_modules.encoders.pooling import check_pooling, pool
 from lightning_modules.encoders.pretrained import check_pretrained, load_error
 
+FINETUNE_METHODS = ("full", "probe", "bitfit")
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """A hash of the weights (names, shapes, dtypes, values): equal iff two backbones are equal."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
 
 class BertEncoder(nn.Module):
-    """``AutoModel.from_pretrained(pretrained)``; ``pretrained`` is a hub name or a local dir."""
+    """``AutoModel.from_pretrained(pretrained)``; ``pretrained`` is a hub name or a local dir.
+
+    ``finetune`` is the adaptation method: ``full`` trains every weight, ``probe`` freezes the
+    backbone (kept in eval mode, so dropout is off) and trains only the task head, ``bitfit``
+    trains only the backbone's bias terms and the head (Ben Zaken et al. 2022). ``identity``
+    (name or path, weights hash, method) goes into run.json so runs sharing a backbone can be
+    grouped.
+    """
 
     def __init__(self, pretrained: str, vocab_size: int, pad_token_id: int, pooling: str = "cls",
-                 max_length: int | None = None):
+                 max_length: int | None = None, finetune: str = "full"):
         super().__init__()
         from transformers import AutoModel
 
+        if finetune not in FINETUNE_METHODS:
+            raise UserError(f"model.finetune={finetune!r}: choose one of {FINETUNE_METHODS}.")
+        self.finetune = finetune
         self.pooling = check_pooling(pooling)
         self.pretrained = check_pretrained(pretrained)
         try:
@@ -27,6 +50,10 @@ class BertEncoder(nn.Module):
         self.model.train()  # from_pretrained returns eval mode, which would silence dropout
         if getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # unused by [CLS]/mean pooling; unused weights upset DDP
+        # After dropping the pooler: a checkpoint without one (an MLM export) would otherwise get
+        # a randomly initialized pooler, and a different hash, at every load.
+        self.identity = {"pretrained": self.pretrained, "sha256": weights_sha256(self.model),
+                         "finetune": finetune}
         embeddings = self.model.get_input_embeddings().num_embeddings
         if vocab_size > embeddings:
             raise UserError(
@@ -40,6 +67,15 @@ class BertEncoder(nn.Module):
                 f"model.pretrained={pretrained}; set data.max_length={positions} or less."
             )
         self.hidden_size = self.model.config.hidden_size
+        for name, parameter in self.model.named_parameters():
+            parameter.requires_grad = finetune == "full" or (
+                finetune == "bitfit" and name.endswith("bias"))
+
+    def train(self, mode: bool = True) -> BertEncoder:
+        super().train(mode)
+        if self.finetune == "probe":
+            self.model.eval()  # a frozen backbone is a fixed feature extractor: no dropout
+        return self
 
     def token_representations(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
