@@ -51,7 +51,7 @@ def test_every_model_and_data_config_composes(tmp_path, user_files, tiny_bert, m
 @pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "logger=csv",
                                    "logger=tensorboard", "debug=fast", "debug=limit",
                                    "callbacks=early_stopping", "experiment=sst2_seeds",
-                                   "experiment=conll2003_ner"])
+                                   "experiment=pretrain_bert", "experiment=conll2003_ner"])
 def test_optional_groups_compose(tmp_path, group):
     cfg = compose_config(tmp_path / "run", [group], fast=False)
     assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
@@ -63,6 +63,7 @@ def test_help_lists_groups_and_choices():
     result = subprocess.run([sys.executable, "scripts/train.py", "--help"], cwd=REPO_ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    for line in ["model: bert, cnn_lstm, transformer", "data: conll, conll2003, sst2, tsv",
+    for line in ["model: bert, bert_pretrain, cnn_lstm, transformer",
+                 "data: conll, conll2003, sst2, tsv, wikitext2", "model/size: mini, small, tiny",
                  "trainer: cpu, default, gpu", "logger: csv, tensorboard", "debug: fast, limit"]:
         assert line in result.stdout

@@ -65,8 +65,8 @@ def test_adaptation_methods_train_exactly_their_weights(tmp_path, tiny_bert, met
     record, initial, state = finetune(tmp_path, tiny_bert, method)
     assert all(torch.equal(initial[f"encoder.model.{name}"], value)  # training starts from it
                for name, value in backbone.state_dict().items())
-    assert record["backbone"] == {"pretrained": str(tiny_bert), "finetune": method,
-                                  "sha256": weights_sha256(backbone)}
+    assert record["backbone"] == {"pretrained": str(tiny_bert), "init": "pretrained",
+                                  "finetune": method, "sha256": weights_sha256(backbone)}
     changed = {name for name, value in backbone.state_dict().items()
                if f"encoder.model.{name}" in state
                and not torch.equal(value, state[f"encoder.model.{name}"])}
@@ -78,6 +78,15 @@ def test_adaptation_methods_train_exactly_their_weights(tmp_path, tiny_bert, met
     else:
         assert changed - biases  # matrices move too
     assert not torch.equal(initial["head.1.weight"], state["head.1.weight"])  # the head trains
+
+
+def test_random_init_keeps_the_architecture_but_not_the_weights(tmp_path, tiny_bert):
+    record = train(compose_config(tmp_path / "run", [
+        "model=bert", f"model.pretrained={tiny_bert}", "model.init=random"]))
+    pretrained = train(compose_config(tmp_path / "pre", ["model=bert", f"model.pretrained={tiny_bert}"]))
+    assert record["backbone"]["init"] == "random"
+    assert record["backbone"]["sha256"] != pretrained["backbone"]["sha256"]
+    assert record["config"]["model"]["pretrained"] == str(tiny_bert)
 
 
 def test_hub_name_without_network_is_one_clear_error(tmp_path):

@@ -28,23 +28,30 @@ class BertEncoder(nn.Module):
 
     ``finetune`` is the adaptation method: ``full`` trains every weight, ``probe`` freezes the
     backbone (kept in eval mode, so dropout is off) and trains only the task head, ``bitfit``
-    trains only the backbone's bias terms and the head (Ben Zaken et al. 2022). ``identity``
+    trains only the backbone's bias terms and the head (Ben Zaken et al. 2022). ``init=random``
+    builds the same architecture from its config with fresh weights: the control for what
+    pretraining contributes. ``identity``
     (name or path, weights hash, method) goes into run.json so runs sharing a backbone can be
     grouped.
     """
 
     def __init__(self, pretrained: str, vocab_size: int, pad_token_id: int, pooling: str = "cls",
-                 max_length: int | None = None, finetune: str = "full"):
+                 max_length: int | None = None, finetune: str = "full", init: str = "pretrained"):
         super().__init__()
-        from transformers import AutoModel
+        from transformers import AutoConfig, AutoModel
 
         if finetune not in FINETUNE_METHODS:
             raise UserError(f"model.finetune={finetune!r}: choose one of {FINETUNE_METHODS}.")
         self.finetune = finetune
         self.pooling = check_pooling(pooling)
         self.pretrained = check_pretrained(pretrained)
+        if init not in ("pretrained", "random"):
+            raise UserError(f"model.init={init!r}: choose pretrained or random.")
         try:
-            self.model = AutoModel.from_pretrained(self.pretrained)
+            if init == "pretrained":
+                self.model = AutoModel.from_pretrained(self.pretrained)
+            else:  # the same architecture and tokenizer, freshly initialized (seeded by seed_init)
+                self.model = AutoModel.from_config(AutoConfig.from_pretrained(self.pretrained))
         except (OSError, ValueError) as error:
             raise load_error(pretrained, error) from None
         self.model.train()  # from_pretrained returns eval mode, which would silence dropout
@@ -52,8 +59,8 @@ class BertEncoder(nn.Module):
             self.model.pooler = None  # unused by [CLS]/mean pooling; unused weights upset DDP
         # After dropping the pooler: a checkpoint without one (an MLM export) would otherwise get
         # a randomly initialized pooler, and a different hash, at every load.
-        self.identity = {"pretrained": self.pretrained, "sha256": weights_sha256(self.model),
-                         "finetune": finetune}
+        self.identity = {"pretrained": self.pretrained, "init": init,
+                         "sha256": weights_sha256(self.model), "finetune": finetune}
         embeddings = self.model.get_input_embeddings().num_embeddings
         if vocab_size > embeddings:
             raise UserError(
