@@ -13,6 +13,32 @@ from homogenization.run_record import fingerprint
 WORD_SEPARATOR = "\x1f"  # joins words and tags in fingerprints; never inside a CoNLL token
 
 
+def encode_words(tokenizer, sentences: TaggedSentences, max_length: int) -> dict[str, list]:
+    """Sub-word ids of each sentence and, per sub-word, the index of its word (-1 for special
+    tokens). Every word gets at least one sub-word: words that normalize to nothing (control
+    characters, say) are encoded as the unknown token. A sentence longer than ``max_length`` is
+    an error, never truncated."""
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    unknown = getattr(tokenizer.model, "unk_token", "[UNK]")
+    ids, word_ids = [], []
+    encodings = tokenizer.encode_batch(sentences.tokens, is_pretokenized=True)
+    for words, encoding, start in zip(sentences.tokens, encodings, sentences.lines):
+        if len(set(encoding.word_ids) - {None}) < len(words):
+            words = [word if tokenizer.encode(word, add_special_tokens=False).ids else unknown
+                     for word in words]
+            encoding = tokenizer.encode(words, is_pretokenized=True)
+        if len(encoding.ids) > max_length:
+            raise UserError(
+                f"{sentences.path}:{start}: this sentence has {len(encoding.ids)} sub-word tokens, "
+                f"more than data.max_length={max_length}; raise data.max_length so that every "
+                f"word gets a prediction."
+            )
+        ids.append(encoding.ids)
+        word_ids.append([-1 if w is None else w for w in encoding.word_ids])
+    return {"ids": ids, "word_ids": word_ids}
+
+
 def tag_order(tag: str) -> tuple:
     """O first, then by entity type, B- before I-."""
     return (tag != "O", tag[2:], tag[:1])
@@ -61,33 +87,7 @@ class TokenClassificationDataModule(LabelledDataModule):
         return [" ".join(tokens) for tokens in train.tokens]
 
     def tokenize(self, tokenizer, examples: TaggedSentences) -> dict[str, list]:
-        """Sub-word ids and, per sub-word, the index of its word (-1 for special tokens)."""
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        ids, word_ids = [], []
-        encodings = tokenizer.encode_batch(examples.tokens, is_pretokenized=True)
-        for position, (encoding, start) in enumerate(zip(encodings, examples.lines)):
-            words = examples.tokens[position]
-            if len(set(encoding.word_ids) - {None}) < len(words):
-                encoding = self._encode_with_unknowns(tokenizer, words)
-            if len(encoding.ids) > self.max_length:
-                raise UserError(
-                    f"{examples.path}:{start}: this sentence has {len(encoding.ids)} sub-word "
-                    f"tokens, more than data.max_length={self.max_length}; raise data.max_length "
-                    f"so that every word gets a prediction."
-                )
-            ids.append(encoding.ids)
-            word_ids.append([-1 if w is None else w for w in encoding.word_ids])
-        return {"ids": ids, "word_ids": word_ids}
-
-    @staticmethod
-    def _encode_with_unknowns(tokenizer, words: list[str]):
-        """Re-encode a sentence whose words normalize to nothing (control characters, say) with
-        the unknown token in their place, so that every word keeps one prediction."""
-        unknown = getattr(tokenizer.model, "unk_token", "[UNK]")
-        words = [word if tokenizer.encode(word, add_special_tokens=False).ids else unknown
-                 for word in words]
-        return tokenizer.encode(words, is_pretokenized=True)
+        return encode_words(tokenizer, examples, self.max_length)
 
     def make_dataset(self, tokens: dict[str, list], labels: list[list[int]]) -> Dataset:
         return TokenizedWords(tokens["ids"], tokens["word_ids"], labels)

@@ -5,7 +5,8 @@ import pytest
 from hydra.utils import instantiate
 
 from datamodules.batching import PadWordBatch, TokenizedWords
-from datamodules.conll import iob1_to_iob2, read_conll
+from datamodules.conll import TaggedSentences, iob1_to_iob2, read_conll
+from datamodules.token_classification import encode_words
 from datamodules.tokenization import WordPieceFromData
 from homogenization.errors import UserError
 from homogenization.run_record import read_predictions, read_representations, read_run_json
@@ -69,25 +70,23 @@ def test_tag_only_in_test_and_missing_split_are_clear(tmp_path):
         datamodule.setup()
 
 
-def test_every_word_gets_exactly_one_labelled_sub_word(sst2_train_texts):
+def test_every_word_gets_exactly_one_labelled_sub_word(sst2_train_texts, tmp_path):
     tokenizer = WordPieceFromData(vocab_size=500).build(sst2_train_texts[:500])
     words = ["Schwarzeneggerization", "of", "\u0007", "Lyonnaise", "cuisine", "!"]
     labels = [3, 0, 0, 1, 2, 0]
-    encoding = tokenizer.encode(words, is_pretokenized=True)
-    assert len(encoding.ids) > len(words) + 2  # rare words split into several sub-words
-    from datamodules.token_classification import TokenClassificationDataModule
-
-    if len(set(encoding.word_ids) - {None}) < len(words):  # the control character vanished
-        encoding = TokenClassificationDataModule._encode_with_unknowns(tokenizer, words)
-    word_ids = [-1 if w is None else w for w in encoding.word_ids]
-    example = TokenizedWords([encoding.ids], [word_ids], [labels])[0]
+    sentences = TaggedSentences(tmp_path / "s.txt", [words], [["O"] * 6], [1])
+    tokens = encode_words(tokenizer, sentences, max_length=64)
+    assert len(tokens["ids"][0]) > len(words) + 2  # rare words split into several sub-words
+    example = TokenizedWords(tokens["ids"], tokens["word_ids"], [labels])[0]
     first = example["word_index"] >= 0
-    assert list(example["word_index"][first]) == list(range(len(words)))
+    assert list(example["word_index"][first]) == list(range(len(words)))  # the control char too
     assert list(example["labels"][first]) == labels
     assert (example["labels"][~first] == -100).all()
     batch = PadWordBatch(0)([example, TokenizedWords([[2, 7, 3]], [[-1, 0, -1]], [[4]])[0]])
     assert batch["labels"].shape == batch["input_ids"].shape == batch["word_index"].shape
     assert (batch["labels"][1] != -100).sum() == 1 and batch["labels"][1, 1] == 4
+    with pytest.raises(UserError, match=r"s\.txt:1: this sentence has \d+ sub-word tokens"):
+        encode_words(tokenizer, sentences, max_length=8)
 
 
 def test_entity_scores_on_a_hand_made_example():
