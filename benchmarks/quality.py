@@ -58,7 +58,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {rows[0]['score_name']}")
-    ax.set_title(f"{rows[0]['data']}: default configs, seed 1, 2-core CPU")
+    ax.set_title(f"{rows[0]['data']}: seed 1, 2-core CPU")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
