@@ -72,9 +72,10 @@ def test_run_json_is_written_after_everything_else(tmp_path):
 
 def test_loggers_write_their_files(tmp_path):
     run_dir = tmp_path / "run"
-    train(compose_config(run_dir, ["logger=csv", "trainer.log_every_n_steps=1"]))
+    train(compose_config(run_dir, ["logger=[csv,tensorboard]", "trainer.log_every_n_steps=1"]))
     metrics_csv = (run_dir / "csv" / "metrics.csv").read_text()
     assert "val/acc" in metrics_csv and "lr-AdamW" in metrics_csv
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def probe(tmp_path, name, **seeds):
