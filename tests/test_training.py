@@ -139,10 +139,15 @@ def test_bad_input_stops_the_run_with_no_record(tmp_path, data_dir, fault, messa
 
 
 @pytest.mark.parametrize("pretrained, message", [
-    ("./no/such/checkpoint", "no such directory"),
+    ("./no/such/checkpoint", "no such directory.*hub names need a network"),
     ("{tmp}", "holds no Hugging Face checkpoint"),
+    ("{tmp}/broken", "the checkpoint in this directory is malformed"),
 ])
 def test_bert_bad_checkpoint_path_is_one_clear_error(tmp_path, pretrained, message):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    (broken / "model.safetensors").write_bytes(b"garbage")
     run_dir = tmp_path / "run"
     cfg = compose_config(run_dir, ["model=bert", f"model.pretrained={pretrained.format(tmp=tmp_path)}"])
     with pytest.raises(UserError, match=f"model.pretrained=.*{message}"):

@@ -28,7 +28,8 @@ def check_pretrained(name_or_path: str, key: str = "model.pretrained") -> str:
     if not path.exists():
         raise UserError(
             f"{key}={name_or_path}: no such directory. Give a local checkpoint directory "
-            f"(made with save_pretrained, e.g. by experiment=pretrain_bert) or a hub model name."
+            f"(made with save_pretrained, e.g. by experiment=pretrain_bert) or a hub model name "
+            f"(hub names need a network connection or a filled Hugging Face cache)."
         )
     if not path.is_dir() or not (path / "config.json").is_file() or not any(
         (path / name).is_file() for name in WEIGHT_FILES
@@ -44,6 +45,11 @@ def check_pretrained(name_or_path: str, key: str = "model.pretrained") -> str:
 def load_error(name_or_path: str, error: Exception, key: str = "model.pretrained") -> UserError:
     """Turn a from_pretrained failure (no network, unknown name) into one clear line."""
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if looks_like_path(name_or_path):
+        return UserError(
+            f"{key}={name_or_path}: the checkpoint in this directory is malformed ({first_line}). "
+            f"Write it again with save_pretrained."
+        )
     return UserError(
         f"{key}={name_or_path}: could not load it ({first_line}). On a machine without internet, "
         f"give a local directory made with save_pretrained, or set HF_HUB_OFFLINE=1 with a filled "
