@@ -1,7 +1,8 @@
 """Train one model from a composed config and write its run record.
 
 Read top to bottom: data -> model (seeded by seed_init) -> trainer (seeded by seed_data) ->
-fit -> test with the best checkpoint (writes predictions and representations) -> run.json last.
+fit -> test with the best checkpoint (the task writes predictions and representations), or for
+masked-LM pretraining export the best checkpoint with save_pretrained -> run.json last.
 """
 
 from __future__ import annotations
