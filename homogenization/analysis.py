@@ -1,0 +1,190 @@
+"""The homogenization analysis of a set of comparable runs: pairs, groups and the headline table.
+
+Uncertainty comes from the multi-bootstrap (Sellam et al. 2022): each replicate resamples the
+seeds of every group (runs drawn with replacement; a pair of two draws of the same run is never
+used) and, jointly, the test items. Items are dealt at random into ``blocks`` blocks and replicates
+resample blocks; for statistics that are means over units this has the variance of resampling the
+items themselves, and it lets CKA be re-weighted without recomputing any N x H product. Every
+statistic is therefore computed from per-block sums, once, and each replicate is a re-weighting.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from homogenization.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.discovery import Run
+from homogenization.outcomes import Outcomes, load_outcomes, load_representations, task_metric
+from homogenization.similarity import BlockCKA, mutual_knn, nearest_neighbours
+from homogenization.systemic import systemic_failure
+
+log = logging.getLogger(__name__)
+
+HEADLINE = ("error_consistency", "homogenization_ratio", "linear_cka", "mutual_knn")
+PAIR_COLUMNS = ("agreement", "cohen_kappa", "error_consistency", "both_wrong", "error_jaccard",
+                "homogenization_ratio", "linear_cka", "debiased_cka", "mutual_knn")
+
+
+@dataclass
+class Settings:
+    unit: str = "entity"           # token tasks: entity | word
+    knn_k: int = 10
+    knn_max_units: int = 5000
+    bootstrap: int = 1000
+    blocks: int = 50
+    seed: int = 0
+
+
+@dataclass
+class Analysis:
+    runs: list[Run]
+    groups: list[str]
+    outcomes: Outcomes
+    settings: Settings
+    pairs: pd.DataFrame
+    group_table: pd.DataFrame
+    k_histograms: pd.DataFrame
+    headline: dict
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+class BlockStatistics:
+    """Per-block sums from which every pairwise statistic is computed under block weights."""
+
+    def __init__(self, runs: list[Run], outcomes: Outcomes, settings: Settings):
+        rng = np.random.default_rng(settings.seed)
+        self.n_blocks = min(settings.blocks, outcomes.n_items)
+        item_block = rng.permutation(outcomes.n_items) % self.n_blocks
+        unit_blocks = item_block[outcomes.unit_items]
+        row_blocks = item_block[outcomes.row_items]
+        self.units = np.bincount(unit_blocks, minlength=self.n_blocks).astype(np.float64)
+        self.errors = np.stack([np.bincount(unit_blocks, weights=e, minlength=self.n_blocks)
+                                for e in outcomes.errors])
+        self.co_errors = co_errors(outcomes.errors, unit_blocks, self.n_blocks)
+        self.task_counts = np.stack([[np.bincount(item_block, weights=c, minlength=self.n_blocks)
+                                      for c in counts.T] for counts in outcomes.task_counts])
+        self.task_counts = self.task_counts.transpose(0, 2, 1)           # [R, M, c]
+
+        representations = load_representations(runs, len(outcomes.row_items))
+        self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
+        rows = len(row_blocks)
+        knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
+        k = min(settings.knn_k, len(knn_rows) - 1)
+        overlap = mutual_knn([nearest_neighbours(r[knn_rows], k) for r in representations])
+        knn_blocks = row_blocks[knn_rows]
+        self.knn_units = np.bincount(knn_blocks, minlength=self.n_blocks).astype(np.float64)
+        self.knn_overlap = np.zeros(overlap.shape[:2] + (self.n_blocks,))
+        for block in range(self.n_blocks):
+            self.knn_overlap[:, :, block] = overlap[:, :, knn_blocks == block].sum(axis=2)
+
+    def pair_metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """The headline pairwise metrics under block weights [B, M]: each [B, R, R]."""
+        units = weights @ self.units
+        error_rate = (weights @ self.errors.T) / units[:, None]
+        both_wrong = np.einsum("abm,km->kab", self.co_errors, weights) / units[:, None, None]
+        metrics = error_pair_stats(error_rate, both_wrong)
+        metrics["linear_cka"] = self.cka.cka(weights)
+        knn = np.einsum("abm,km->kab", self.knn_overlap, weights)
+        metrics["mutual_knn"] = knn / (weights @ self.knn_units)[:, None, None]
+        return metrics
+
+    def run_metric(self, weights: np.ndarray) -> np.ndarray:
+        """Task metric of every run under block weights [B, M]: [B, R]."""
+        return task_metric(np.einsum("rmc,km->krc", self.task_counts, weights))
+
+
+def _seed_draws(group_index: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each run is drawn in each replicate, resampling runs within their group: [B, R]."""
+    counts = np.zeros((replicates, len(group_index)))
+    for group in np.unique(group_index):
+        members = np.flatnonzero(group_index == group)
+        counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)),
+                                             size=replicates)
+    return counts
+
+
+def _pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over pairs [.., R, R], ignoring undefined (NaN) pairs."""
+    defined = ~np.isnan(values)
+    weights = np.where(defined, pair_weights, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.where(defined, values, 0.0) * weights).sum(axis=(-2, -1)) / weights.sum(axis=(-2, -1))
+
+
+def _interval(replicates: np.ndarray) -> list[float]:
+    finite = replicates[np.isfinite(replicates)]
+    if len(finite) == 0:
+        return [float("nan"), float("nan")]
+    return [float(v) for v in np.percentile(finite, [2.5, 97.5])]
+
+
+def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
+    """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group)."""
+    outcomes = load_outcomes(runs, settings.unit)
+    stats = BlockStatistics(runs, outcomes, settings)
+    group_index = np.array([groups.index(run.group) for run in runs])
+    same_group = group_index[:, None] == group_index[None, :]
+    off_diagonal = ~np.eye(len(runs), dtype=bool)
+    within, across = same_group & off_diagonal, ~same_group
+
+    ones = np.ones((1, stats.n_blocks))
+    point = {name: values[0] for name, values in stats.pair_metrics(ones).items()}
+    point["agreement"], point["cohen_kappa"] = label_agreement(outcomes.preds, len(outcomes.labels))
+    point["debiased_cka"] = stats.cka.debiased_cka()
+    run_metric = stats.run_metric(ones)[0]
+
+    rng = np.random.default_rng(settings.seed + 1)
+    block_draws = rng.multinomial(stats.n_blocks, np.full(stats.n_blocks, 1 / stats.n_blocks),
+                                  size=settings.bootstrap).astype(np.float64)
+    seed_draws = _seed_draws(group_index, settings.bootstrap, rng)
+    replicated = stats.pair_metrics(block_draws)
+    pair_draws = seed_draws[:, :, None] * seed_draws[:, None, :]
+    replicated_metric = stats.run_metric(block_draws)
+
+    headline = {}
+    for name in HEADLINE:
+        entry = {}
+        for label, mask in (("within", within), ("across", across)):
+            entry[label] = float(_pair_mean(point[name], mask.astype(float)))
+            entry[f"{label}_ci"] = _interval(_pair_mean(replicated[name], pair_draws * mask))
+        difference = (_pair_mean(replicated[name], pair_draws * within)
+                      - _pair_mean(replicated[name], pair_draws * across))
+        entry["difference"] = entry["within"] - entry["across"]
+        entry["difference_ci"] = _interval(difference)
+        headline[name] = entry
+
+    upper = np.triu_indices(len(runs), k=1)
+    pairs = pd.DataFrame({
+        "run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
+        "group_a": [runs[a].group for a in upper[0]], "group_b": [runs[b].group for b in upper[1]],
+        **{name: point[name][upper] for name in PAIR_COLUMNS},
+    })
+
+    rows, histograms = [], []
+    for label, members in [(g, group_index == i) for i, g in enumerate(groups)] + [("all", None)]:
+        members = np.ones(len(runs), bool) if members is None else members
+        draws = seed_draws * members
+        with np.errstate(invalid="ignore", divide="ignore"):
+            metric_draws = (replicated_metric * draws).sum(1) / draws.sum(1)
+        pair_mask = members[:, None] & members[None, :] & off_diagonal
+        systemic = systemic_failure(outcomes.errors[members])
+        k_observed, k_independent = systemic.pop("k_observed"), systemic.pop("k_independent")
+        histograms.extend({"group": label, "k": k, "observed": o, "independent": e}
+                          for k, (o, e) in enumerate(zip(k_observed, k_independent)))
+        values = run_metric[members]
+        rows.append({
+            "group": label, "runs": int(members.sum()), "metric": outcomes.metric_name,
+            "metric_mean": float(values.mean()),
+            "metric_std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            **dict(zip(("metric_ci_low", "metric_ci_high"), _interval(metric_draws))),
+            **{name: float(_pair_mean(point[name], pair_mask.astype(float))) for name in PAIR_COLUMNS},
+            **systemic,
+        })
+    order = np.argsort(group_index, kind="stable")
+    matrices = {name: point[name][np.ix_(order, order)] for name in ("error_consistency", "linear_cka")}
+    return Analysis(runs, groups, outcomes, settings, pairs, pd.DataFrame(rows), pd.DataFrame(histograms),
+                    headline, matrices)

@@ -1,0 +1,52 @@
+"""From ``runs=`` patterns to a written report: discovery, checks, analysis, files."""
+
+from __future__ import annotations
+
+import glob
+import logging
+from dataclasses import fields
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from homogenization.analysis import Settings, analyze
+from homogenization.discovery import assign_groups, check_comparable, find_runs
+from homogenization.errors import UserError
+from homogenization.report import write_report
+
+log = logging.getLogger(__name__)
+
+
+def make_report(patterns: list[str], out_dir: Path, group_by: list[str], settings: Settings):
+    """Analyze the complete runs under ``patterns`` and write the report; return the Analysis."""
+    runs, skipped = find_runs(patterns)
+    for path, reason in skipped:
+        log.warning("skipped %s: %s", path, reason)
+    if len(runs) < 2:
+        raise UserError(f"runs={','.join(map(str, patterns))}: {len(runs)} complete run(s) found, the "
+                        "analysis needs at least 2")
+    check_comparable(runs)
+    groups = assign_groups(runs, group_by)
+    log.info("Analyzing %d runs in %d groups: %s", len(runs), len(groups), ", ".join(groups))
+    analysis = analyze(runs, groups, settings)
+    write_report(analysis, out_dir, skipped)
+    log.info("Report written to %s", out_dir)
+    return analysis
+
+
+def settings_from_config(cfg: DictConfig) -> Settings:
+    return Settings(**{f.name: cfg[f.name] for f in fields(Settings)})
+
+
+def report_from_config(cfg: DictConfig, runs=None, out: Path | None = None):
+    """The analysis described by conf/analyze.yaml (``runs``/``out`` override the config's)."""
+    runs = cfg.runs if runs is None else runs
+    patterns = [str(runs)] if isinstance(runs, (str, Path)) else [str(r) for r in runs]
+    out = out if out is not None else cfg.get("out")
+    if out is None:
+        if len(patterns) != 1 or glob.has_magic(patterns[0]) or Path(patterns[0]).is_file():
+            raise UserError("out=: say where the report goes (it defaults to <runs>/report only when "
+                            "runs= is a single directory)")
+        out = Path(patterns[0]) / "report"
+    group_by = [cfg.group_by] if isinstance(cfg.group_by, str) else list(cfg.group_by)
+    return make_report(patterns, Path(out), group_by, settings_from_config(cfg))

@@ -1,0 +1,133 @@
+"""Write an analysis to a report directory: csv tables, homogenization.json, figures, report.md.
+
+The directory is built next to its destination and renamed into place, so a reader never sees a
+half-written report (and a failed analysis leaves the previous report untouched).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from homogenization import figures
+from homogenization.analysis import HEADLINE, Analysis
+
+EXPLAIN = {
+    "error_consistency": "kappa_err (Geirhos et al. 2020): agreement on which units are right or wrong, "
+                         "beyond what two runs with these accuracies agree by chance; 0 = independent "
+                         "errors, 1 = identical.",
+    "homogenization_ratio": "P(both wrong) / (P(a wrong) P(b wrong)) (Bommasani et al. 2022): 1 = "
+                            "independent errors, 2 = the pair fails together twice as often as chance.",
+    "linear_cka": "linear CKA of the test representations (Kornblith et al. 2019): 1 = identical up to "
+                  "rotation and scale.",
+    "mutual_knn": "mutual k-NN (Huh et al. 2024): the fraction of each unit's k nearest neighbours the two "
+                  "runs share.",
+}
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}"
+
+
+def _interval(values: list[float]) -> str:
+    return f"[{_fmt(values[0])}, {_fmt(values[1])}]"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    cells = [[_fmt(v) if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(False)]
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def headline_markdown(headline: dict) -> str:
+    lines = ["| metric | within groups | across groups | within - across |", "|---|---|---|---|"]
+    for name in HEADLINE:
+        entry = headline[name]
+        lines.append(f"| {name} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
+                     f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
+                     f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} |")
+    return "\n".join(lines)
+
+
+def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
+    outcomes, settings = analysis.outcomes, analysis.settings
+    n_units = outcomes.errors.shape[1]
+    group_columns = ["group", "runs", "metric_mean", "metric_std", "metric_ci_low", "metric_ci_high",
+                     "error_consistency", "homogenization_ratio", "linear_cka", "mutual_knn",
+                     "all_wrong", "all_wrong_independent", "homogeneous_outcome",
+                     "homogeneous_outcome_independent", "fleiss_kappa"]
+    table = markdown_table(analysis.group_table[group_columns])
+    parts = [
+        "# Homogenization report",
+        f"{len(analysis.runs)} runs in {len(analysis.groups)} groups ({', '.join(analysis.groups)}), "
+        f"task {outcomes.task}, {n_units} test units ({outcomes.unit}s) in {outcomes.n_items} items. "
+        f"Intervals are 95% multi-bootstrap intervals (B = {settings.bootstrap}; seeds resampled within "
+        f"each group and test items resampled in {min(settings.blocks, outcomes.n_items)} random blocks, "
+        "jointly).",
+        "## Headline: are runs of the same group more alike than runs of different groups?",
+        headline_markdown(analysis.headline),
+        "\n".join(f"- **{name}**: {text}" for name, text in EXPLAIN.items()),
+        "## Groups",
+        table,
+        f"- **metric**: {outcomes.metric_name} per run, mean and standard deviation over the group's "
+        "runs, with its multi-bootstrap interval.\n"
+        "- **all_wrong**: fraction of units every run of the group gets wrong; "
+        "**all_wrong_independent**: the same if the runs erred independently (product of error rates).\n"
+        "- **homogeneous_outcome**: fraction of units all runs get right or all get wrong, observed and "
+        "under independence (Poisson-binomial).\n"
+        "- **fleiss_kappa**: agreement of the runs on right/wrong per unit, beyond chance.",
+        "## Figures",
+        "![Error consistency per pair](figures/error_consistency.png)",
+        "![Linear CKA per pair](figures/linear_cka.png)",
+        "Number of runs failing each unit, observed and under independent errors (log scale): "
+        "homogenized runs pile up at k = 0 and k = all.",
+        "![Failure histogram](figures/k_histogram.png)",
+        "![Task metric per group](figures/task_metric.png)",
+        "## Files",
+        "`pairs.csv` (one row per pair of runs), `groups.csv`, `k_histograms.csv`, `homogenization.json`.",
+    ]
+    if skipped:
+        parts += ["## Skipped runs", *[f"- `{path}`: {reason}" for path, reason in skipped]]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, str]]) -> Path:
+    """Write the report to ``out_dir`` (replacing a previous one) and return its path."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        (staging / "figures").mkdir()
+        analysis.pairs.to_csv(staging / "pairs.csv", index=False)
+        analysis.group_table.to_csv(staging / "groups.csv", index=False)
+        analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
+        summary = {
+            "headline": analysis.headline,
+            "groups": analysis.group_table.to_dict(orient="records"),
+            "runs": [{"name": r.name, "path": str(r.path), "group": r.group} for r in analysis.runs],
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
+            "task": analysis.outcomes.task, "unit": analysis.outcomes.unit,
+            "test_fingerprint": analysis.runs[0].test_fingerprint,
+            "settings": asdict(analysis.settings),
+        }
+        (staging / "homogenization.json").write_text(json.dumps(summary, indent=2, default=float))
+        names = [run.name for run in analysis.runs]
+        run_groups = [run.group for run in analysis.runs]
+        for name, matrix in analysis.matrices.items():
+            figures.pair_heatmap(matrix, names, run_groups, figures.TITLES[name],
+                                 staging / "figures" / f"{name}.png")
+        figures.k_histogram(analysis.k_histograms, staging / "figures" / "k_histogram.png")
+        figures.task_metric(analysis.group_table, staging / "figures" / "task_metric.png")
+        (staging / "report.md").write_text(_markdown(analysis, skipped))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
