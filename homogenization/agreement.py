@@ -22,7 +22,7 @@ import numpy as np
 def label_agreement(preds: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Agreement and Cohen's kappa for every pair of runs. ``preds``: int [R, N]."""
     n = preds.shape[1]
-    one_hot = np.zeros((preds.shape[0], n, n_classes), dtype=np.float32)
+    one_hot = np.zeros((preds.shape[0], n, n_classes))
     np.put_along_axis(one_hot, preds[..., None], 1.0, axis=2)
     flat = one_hot.reshape(len(preds), -1)
     agreement = (flat @ flat.T) / n
@@ -30,7 +30,7 @@ def label_agreement(preds: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.n
     chance = label_rates @ label_rates.T
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = np.where(chance < 1, (agreement - chance) / (1 - chance), np.nan)
-    return agreement.astype(np.float64), kappa.astype(np.float64)
+    return agreement, kappa
 
 
 def error_pair_stats(error_rate: np.ndarray, both_wrong: np.ndarray) -> dict[str, np.ndarray]:

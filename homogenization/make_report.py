@@ -49,4 +49,9 @@ def report_from_config(cfg: DictConfig, runs=None, out: Path | None = None):
                             "runs= is a single directory)")
         out = Path(patterns[0]) / "report"
     group_by = [cfg.group_by] if isinstance(cfg.group_by, str) else list(cfg.group_by)
-    return make_report(patterns, Path(out), group_by, settings_from_config(cfg))
+    analysis = make_report(patterns, Path(out), group_by, settings_from_config(cfg))
+    if cfg.get("wandb"):
+        from homogenization.wandb_report import log_report
+
+        log_report(analysis, Path(out), cfg.wandb.project, cfg.wandb.get("entity"), cfg.wandb.get("group"))
+    return analysis

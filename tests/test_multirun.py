@@ -1,26 +1,30 @@
-"""A real Hydra multirun (3 models x 2 seeds) yields 6 complete, distinct run records."""
+"""A real Hydra multirun (3 models x 2 seeds) yields 6 complete, distinct run records, its
+homogenization report, and W&B runs (offline) for every job and for the report."""
 
+import os
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 
 from homogenization.run_record import read_predictions, read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT
 
 
-def test_three_models_two_seeds_multirun(tmp_path, tiny_bert):
+def test_homogenization_study_multirun(tmp_path, tiny_bert):
     sweep_dir = tmp_path / "sweep"
     command = [
-        sys.executable, "scripts/train.py", "-m", "model=cnn_lstm,transformer,bert", "seed=1,2",
-        f"++model.pretrained={tiny_bert}", f"hydra.sweep.dir={sweep_dir}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        *FAST, *FAST_LABELLED_DATA,
+        sys.executable, "scripts/train.py", "-m", "experiment=homogenization_sst2",
+        "model=cnn_lstm,transformer,bert", "seed=1,2", f"backbone={tiny_bert}",
+        f"hydra.sweep.dir={sweep_dir}", f"paths.cache_dir={tmp_path / 'cache'}", "logger=wandb",
+        "hydra.callbacks.homogenization_report.bootstrap=100", *FAST, *FAST_LABELLED_DATA,
     ]
-    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+    run_dirs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name != "report")
     records = [read_run_json(p) for p in run_dirs]
     assert len(run_dirs) == 6 and all(r and r["status"] == "complete" for r in records)
     assert {(r["model"], r["seed"]) for r in records} == {
@@ -34,6 +38,14 @@ def test_three_models_two_seeds_multirun(tmp_path, tiny_bert):
               for p, r in zip(run_dirs, records)}
     for model in ("cnn_lstm", "transformer", "bert"):
         assert not np.array_equal(by_key[(model, 1)], by_key[(model, 2)])
+        assert list(sweep_dir.glob(f"*-{model}-seed1/wandb/offline-run-*/run-*.wandb"))
+
+    report = sweep_dir / "report"
+    pairs = pd.read_csv(report / "pairs.csv")
+    assert len(pairs) == 15 and pairs.agreement.between(0, 1).all()
+    assert list(pd.read_csv(report / "groups.csv").group) == ["bert", "cnn_lstm", "transformer", "all"]
+    assert (report / "figures" / "error_consistency.png").is_file()
+    assert list(report.glob("wandb/offline-run-*/files/media/table/pairs_*.table.json"))
 
 
 def test_user_error_exits_with_one_line_and_no_traceback(tmp_path):

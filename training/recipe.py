@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import WandbLogger
 
 from homogenization.errors import UserError
 from homogenization.run_record import write_run_json
@@ -98,6 +99,13 @@ def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> 
             "export": os.path.relpath(export_dir, run_dir)}
 
 
+def finish_wandb_runs(loggers: list) -> None:
+    """End this job's W&B run, so the next job of a multirun (same process) starts its own."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()
+
+
 def train(cfg: DictConfig) -> dict:
     """Train, test and record one run in ``cfg.paths.output_dir``; return the run record."""
     started = time.time()
@@ -126,9 +134,12 @@ def train(cfg: DictConfig) -> dict:
         cfg.trainer, callbacks=build_callbacks(cfg.callbacks, bool(loggers)),
         logger=loggers or False,
     )
-    trainer.fit(model, datamodule=datamodule,
-                ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
-    outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
+    try:
+        trainer.fit(model, datamodule=datamodule,
+                    ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+        outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
+    finally:
+        finish_wandb_runs(loggers)
 
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_score is not None:

@@ -1,0 +1,166 @@
+"""Each analysis metric against an independent reference implementation or a known value."""
+
+import itertools
+
+import numpy as np
+import pytest
+from seqeval.metrics import f1_score
+from sklearn.metrics import cohen_kappa_score
+
+from homogenization.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.discovery import find_runs
+from homogenization.outcomes import load_outcomes, task_metric
+from homogenization.similarity import BlockCKA, linear_cka, mutual_knn, nearest_neighbours
+from homogenization.systemic import fleiss_kappa, poisson_binomial
+from tests.fake_records import write_run
+
+
+def gram_cka(x, y):
+    """Linear CKA in the Gram form: HSIC(K, L) with the centring matrix H."""
+    n = len(x)
+    h = np.eye(n) - np.ones((n, n)) / n
+    k, l_ = h @ (x @ x.T) @ h, h @ (y @ y.T) @ h
+    return np.sum(k * l_) / np.sqrt(np.sum(k * k) * np.sum(l_ * l_))
+
+
+def unbiased_hsic_gram(k, l_):
+    """Song et al. (2012), directly from Gram matrices with zeroed diagonals."""
+    n = len(k)
+    k, l_ = k - np.diag(np.diag(k)), l_ - np.diag(np.diag(l_))
+    ones = np.ones(n)
+    return (np.trace(k @ l_) + (ones @ k @ ones) * (ones @ l_ @ ones) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * ones @ k @ l_ @ ones) / (n * (n - 3))
+
+
+def test_agreement_and_cohen_kappa_match_sklearn():
+    rng = np.random.default_rng(0)
+    preds = rng.integers(0, 3, size=(4, 500))
+    preds[1] = np.where(rng.random(500) < 0.6, preds[0], preds[1])
+    agreement, kappa = label_agreement(preds, 3)
+    for a, b in itertools.combinations(range(4), 2):
+        assert agreement[a, b] == pytest.approx(np.mean(preds[a] == preds[b]))
+        assert kappa[a, b] == pytest.approx(cohen_kappa_score(preds[a], preds[b]))
+    assert kappa[0, 1] > 0.4 > abs(kappa[2, 3])
+
+
+def test_error_consistency_follows_geirhos_definition():
+    rng = np.random.default_rng(1)
+    errors = rng.random((3, 400)) < [[0.2], [0.3], [0.25]]
+    errors[1, :100] = errors[0, :100]
+    stats = error_pair_stats(errors.mean(1), co_errors(errors, np.zeros(400, int), 1)[..., 0] / 400)
+    for a, b in itertools.combinations(range(3), 2):
+        right_a, right_b = ~errors[a], ~errors[b]
+        c_obs = np.mean(right_a == right_b)
+        p_a, p_b = right_a.mean(), right_b.mean()
+        c_exp = p_a * p_b + (1 - p_a) * (1 - p_b)
+        assert stats["error_consistency"][a, b] == pytest.approx((c_obs - c_exp) / (1 - c_exp))
+        both = np.mean(errors[a] & errors[b])
+        assert stats["error_jaccard"][a, b] == pytest.approx(both / np.mean(errors[a] | errors[b]))
+        assert stats["homogenization_ratio"][a, b] == pytest.approx(
+            both / (errors[a].mean() * errors[b].mean()))
+
+
+def test_fleiss_kappa_matches_textbook_formula():
+    errors = np.array([[1, 0, 0, 1, 1, 0], [1, 0, 1, 1, 0, 0], [1, 1, 0, 1, 0, 0], [0, 0, 0, 1, 1, 0]],
+                      dtype=bool)
+    raters, subjects = errors.shape
+    table = [[sum(errors[r, i] == c for r in range(raters)) for c in (True, False)] for i in range(subjects)]
+    p_i = [(sum(n * n for n in row) - raters) / (raters * (raters - 1)) for row in table]
+    p_j = [sum(row[j] for row in table) / (subjects * raters) for j in range(2)]
+    p_bar, p_e = sum(p_i) / subjects, sum(p * p for p in p_j)
+    assert fleiss_kappa(errors) == pytest.approx((p_bar - p_e) / (1 - p_e))
+
+
+def test_poisson_binomial_sums_to_one_and_matches_enumeration():
+    p = np.array([0.1, 0.35, 0.8])
+    pmf = poisson_binomial(p)
+    assert pmf.sum() == pytest.approx(1.0)
+    enumerated = np.zeros(4)
+    for outcome in itertools.product((0, 1), repeat=3):
+        enumerated[sum(outcome)] += np.prod([q if o else 1 - q for q, o in zip(p, outcome)])
+    np.testing.assert_allclose(pmf, enumerated)
+
+
+def test_linear_cka_matches_gram_form_and_block_statistics():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 16))
+    y = x @ rng.normal(size=(16, 8)) + rng.normal(size=(120, 8))
+    assert linear_cka(x, y) == pytest.approx(gram_cka(x, y))
+    blocks = rng.permutation(120) % 7
+    cka = BlockCKA([x, y], blocks, 7)
+    assert cka.cka()[0, 1] == pytest.approx(gram_cka(x, y), rel=1e-5)
+    # Block weights equal to one draw of every block reproduce the estimate.
+    assert cka.cka(np.ones((1, 7)))[0, 0, 1] == pytest.approx(gram_cka(x, y), rel=1e-5)
+
+
+def test_cka_is_one_for_a_scaled_rotation():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 12))
+    rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    assert linear_cka(x, 3.5 * x @ rotation) == pytest.approx(1.0)
+    assert linear_cka(x, rng.normal(size=(200, 12))) < 0.2
+
+
+def test_debiased_cka_matches_unbiased_hsic_and_is_near_zero_for_independent_features():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(256, 32)), rng.normal(size=(256, 32))
+    cka = BlockCKA([x, y], np.zeros(256, int), 1)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    k, l_ = xc @ xc.T, yc @ yc.T
+    reference = unbiased_hsic_gram(k, l_) / np.sqrt(unbiased_hsic_gram(k, k) * unbiased_hsic_gram(l_, l_))
+    assert cka.debiased_cka()[0, 1] == pytest.approx(reference, abs=1e-6)
+    assert abs(cka.debiased_cka()[0, 1]) < 0.02
+    assert cka.cka()[0, 1] > 0.1  # the plain estimator is biased upwards at this n / dim
+
+
+def test_mutual_knn_matches_brute_force():
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(60, 5))
+    b = a + 0.5 * rng.normal(size=(60, 5))
+    k = 4
+    neighbours = [nearest_neighbours(r, k) for r in (a, b)]
+    overlap = mutual_knn(neighbours)
+
+    def brute(values, i):
+        unit = values / np.linalg.norm(values, axis=1, keepdims=True)
+        similarity = unit @ unit[i]
+        similarity[i] = -np.inf
+        return set(np.argsort(-similarity)[:k])
+
+    expected = [len(brute(a, i) & brute(b, i)) / k for i in range(60)]
+    np.testing.assert_allclose(overlap[0, 1], expected)
+    assert overlap[0, 0].min() == 1.0
+
+
+def test_block_bootstrap_of_cka_is_centred_with_the_unit_bootstrap_spread():
+    rng = np.random.default_rng(6)
+    n = 600
+    x = rng.normal(size=(n, 20))
+    y = x @ rng.normal(size=(20, 20)) + 2 * rng.normal(size=(n, 20))
+    point = linear_cka(x, y)
+    unit_draws = [linear_cka(x[i], y[i]) for i in (rng.integers(0, n, n) for _ in range(200))]
+    cka = BlockCKA([x, y], rng.permutation(n) % 40, 40)
+    block_draws = cka.cka(rng.multinomial(40, np.full(40, 1 / 40), size=1000).astype(float))[:, 0, 1]
+    assert abs(block_draws.mean() - point) < 0.2 * block_draws.std()
+    assert np.mean(unit_draws) - point > 0.5 * np.std(unit_draws)  # the naive bootstrap's bias
+    assert 0.7 < block_draws.std() / np.std(unit_draws) < 1.4
+
+
+def test_entity_units_follow_conlleval(tmp_path):
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    gold = ["B-PER", "I-PER", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O"]
+    pred = ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O", "B-LOC"]
+    sentence = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    ids = {tag: i for i, tag in enumerate(labels)}
+    for seed in (1, 2):
+        write_run(tmp_path / f"r{seed}", np.array([ids[t] for t in pred]), np.array([ids[t] for t in gold]),
+                  np.eye(8), seed=seed, labels=labels, sentence_id=sentence)
+    runs, _ = find_runs([str(tmp_path)])
+    outcomes = load_outcomes(runs, unit="entity")
+    # gold entities: PER(0-1) right, LOC(3) typed wrong, LOC(5-6) span wrong
+    assert outcomes.errors[0].tolist() == [False, True, True]
+    assert outcomes.unit_items.tolist() == [0, 0, 1]
+    f1 = task_metric(outcomes.task_counts[0].sum(0))
+    assert f1 == pytest.approx(f1_score([gold[:4], gold[4:]], [pred[:4], pred[4:]]))
+    words = load_outcomes(runs, unit="word")
+    assert words.errors[0].tolist() == [g != p for g, p in zip(gold, pred)]
