@@ -20,6 +20,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from homogenization.errors import UserError
 from homogenization.run_record import write_run_json
+from training.ddp import ddp_ranks
 from training.provenance import git_commit, package_versions
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def prepare_run_dir(path: str | Path) -> Path:
     run_dir = Path(path)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write_test"
+        probe = run_dir / f".write_test.{os.getpid()}"
         probe.write_text("")
         probe.unlink()
     except OSError as error:
@@ -92,6 +93,8 @@ def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> 
     """Masked LM: load the best checkpoint, report its held-out loss, save_pretrained it."""
     best = best_checkpoint(trainer)
     metrics = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
+    if not trainer.is_global_zero:
+        return {}
     export_dir = model.export(run_dir / "pretrained", datamodule.hf_tokenizer())
     log.info("Pretrained checkpoint written to %s", export_dir)
     return {"metrics": {name: float(value) for name, value in metrics.items()},
@@ -106,17 +109,24 @@ def finish_wandb_runs(loggers: list) -> None:
             logger.experiment.finish()
 
 
-def train(cfg: DictConfig) -> dict:
-    """Train, test and record one run in ``cfg.paths.output_dir``; return the run record."""
+def train(cfg: DictConfig) -> dict | None:
+    """Train, test and record one run in ``cfg.paths.output_dir``; return the run record.
+
+    With a single-node DDP trainer config, the other ranks are started here (training/ddp.py) and
+    only rank 0 writes the record; other ranks return None.
+    """
     started = time.time()
     run_dir = prepare_run_dir(cfg.paths.output_dir)
+    with ddp_ranks(cfg, run_dir):
+        return _train(cfg, run_dir, started)
 
+
+def build(cfg: DictConfig):
+    """The run's datamodule (set up for fitting), encoder and LightningModule, from its config."""
     datamodule = instantiate(
         cfg.data, tokenizer=instantiate(cfg.model.tokenizer), data_seed=cfg.seed_data
     )
     datamodule.setup("fit")
-    datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
-
     pl.seed_everything(cfg.seed_init, workers=True)
     encoder = instantiate(
         cfg.model.encoder, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id
@@ -127,6 +137,14 @@ def train(cfg: DictConfig) -> dict:
         scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
         **({"label_names": datamodule.label_names} if labelled else {}),
     )
+    return datamodule, encoder, model
+
+
+def _train(cfg: DictConfig, run_dir: Path, started: float) -> dict | None:
+    datamodule, encoder, model = build(cfg)
+    labelled = datamodule.task != "masked_lm"
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: ranks > 0 share rank 0's directory
+        datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
 
     pl.seed_everything(cfg.seed_data, workers=True)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
@@ -141,6 +159,8 @@ def train(cfg: DictConfig) -> dict:
     finally:
         finish_wandb_runs(loggers)
 
+    if not trainer.is_global_zero:
+        return None
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_score is not None:
         outcome["metrics"][f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)

@@ -1,0 +1,64 @@
+"""Time and peak memory of the homogenization analysis at the issue's target size, run by hand:
+
+    python benchmarks/analysis.py                     # 50 runs x 10,000 units x 256 dims, B = 1,000
+    python benchmarks/analysis.py --runs 20 --units 2000
+
+Synthetic run records (two groups, shared hard units, correlated representations) are written
+once to --data; the analysis is then timed in a fresh process, so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from homogenization.analysis import Settings  # noqa: E402
+from homogenization.make_report import make_report  # noqa: E402
+from tests.fake_records import write_run  # noqa: E402
+
+
+def write_study(root: Path, runs: int, units: int, dims: int) -> None:
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, units)
+    hard = rng.random(units) < 0.1
+    shared = rng.normal(size=(units, dims)).astype(np.float32)
+    for run in range(runs):
+        group = "ab"[run % 2]
+        pred = np.where(hard | (rng.random(units) < 0.08), 1 - label, label)
+        features = shared + rng.normal(size=(units, dims)).astype(np.float32)
+        write_run(root / f"{run:02d}-{group}", pred, label, features, model=group, seed=run)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--dims", type=int, default=256)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--data", type=Path, default=ROOT / "logs" / "bench" / "analysis")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    runs_dir = args.data / f"runs-{args.runs}x{args.units}x{args.dims}"
+    if args.measure:
+        started = time.perf_counter()
+        make_report([str(runs_dir)], args.data / "report", ["model"], Settings(bootstrap=args.bootstrap))
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        print(f"{args.runs} runs x {args.units} units x {args.dims} dims, B = {args.bootstrap}: "
+              f"{time.perf_counter() - started:.1f} s, peak memory {peak_gb:.2f} GB")
+        return
+    if not runs_dir.exists():
+        write_study(runs_dir, args.runs, args.units, args.dims)
+    subprocess.run([sys.executable, __file__, "--measure", *sys.argv[1:]], check=True)
+
+
+if __name__ == "__main__":
+    main()
