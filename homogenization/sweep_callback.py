@@ -38,7 +38,8 @@ class ReportAtSweepEnd(Callback):
             return
         wandb_cfg = (config.get("logger") or {}).get("wandb")
         if wandb_cfg:
-            from homogenization.wandb_report import log_report
+            from homogenization.wandb_report import log_report, sweep_group
 
+            group = wandb_cfg.get("group") or sweep_group(config.get("study"), sweep_dir)
             log_report(analysis, sweep_dir / "report", project=wandb_cfg.project,
-                       entity=wandb_cfg.get("entity"), group=wandb_cfg.get("group"))
+                       entity=wandb_cfg.get("entity"), group=group)

@@ -7,9 +7,11 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from homogenization.run_record import read_predictions, read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT
+from tests.wandb_records import run_summary
 
 
 def test_homogenization_study_multirun(tmp_path, tiny_bert):
@@ -38,7 +40,21 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
               for p, r in zip(run_dirs, records)}
     for model in ("cnn_lstm", "transformer", "bert"):
         assert not np.array_equal(by_key[(model, 1)], by_key[(model, 2)])
-        assert list(sweep_dir.glob(f"*-{model}-seed1/wandb/offline-run-*/run-*.wandb"))
+
+    # One distinct, finished W&B run per job, grouped by the sweep, typed by architecture.
+    wandb_runs = {}
+    for run_dir, record in zip(run_dirs, records):
+        (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+        wandb_runs[run_file.stem] = logged = run_summary(run_file)
+        assert (run_dir / "wandb_id.txt").read_text() == run_file.stem.removeprefix("run-")
+        assert logged["group"] == "homogenization_sst2-sweep"
+        assert logged["job_type"] == record["model"]
+        assert logged["name"] == f"{record['model']}-seed{record['seed']}"
+        assert logged["config"]["model"]["name"] == record["model"]
+        assert logged["config"]["seed"] == record["seed"]
+        assert logged["summary"]["test/acc"] == pytest.approx(record["metrics"]["test/acc"])
+        assert logged["summary"]["val/acc"]["max"] == pytest.approx(record["metrics"]["val/acc_best"])
+    assert len(wandb_runs) == 6
 
     report = sweep_dir / "report"
     pairs = pd.read_csv(report / "pairs.csv")
@@ -46,6 +62,10 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
     assert list(pd.read_csv(report / "groups.csv").group) == ["bert", "cnn_lstm", "transformer", "all"]
     assert (report / "figures" / "error_consistency.png").is_file()
     assert list(report.glob("wandb/offline-run-*/files/media/table/pairs_*.table.json"))
+    (analysis_file,) = report.glob("wandb/offline-run-*/run-*.wandb")
+    analysis_run = run_summary(analysis_file)
+    assert analysis_run["job_type"] == "analysis" and analysis_run["group"] == "homogenization_sst2-sweep"
+    assert "error_consistency/within" in analysis_run["summary"]
 
 
 def test_user_error_exits_with_one_line_and_no_traceback(tmp_path):

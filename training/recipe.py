@@ -22,6 +22,7 @@ from homogenization.errors import UserError
 from homogenization.run_record import write_run_json
 from training.ddp import ddp_ranks
 from training.provenance import git_commit, package_versions
+from training.wandb_run import finish_wandb_runs, start_wandb_run, wandb_logger_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +103,6 @@ def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> 
             "export": os.path.relpath(export_dir, run_dir)}
 
 
-def finish_wandb_runs(loggers: list) -> None:
-    """End this job's W&B run, so the next job of a multirun (same process) starts its own."""
-    for logger in loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish()
-
-
 def train(cfg: DictConfig) -> dict | None:
     """Train, test and record one run in ``cfg.paths.output_dir``; return the run record.
 
@@ -147,17 +141,24 @@ def _train(cfg: DictConfig, run_dir: Path, started: float) -> dict | None:
         datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
 
     pl.seed_everything(cfg.seed_data, workers=True)
-    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
+    loggers = [instantiate(node, **(wandb_logger_kwargs(cfg, run_dir) if name == "wandb" else {}))
+               for name, node in (cfg.get("logger") or {}).items() if node]
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=build_callbacks(cfg.callbacks, bool(loggers)),
         logger=loggers or False,
     )
+    if trainer.is_global_zero:
+        for logger in loggers:
+            if isinstance(logger, WandbLogger):
+                start_wandb_run(logger, cfg, run_dir)
+    failed = True
     try:
         trainer.fit(model, datamodule=datamodule,
                     ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
         outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
+        failed = False
     finally:
-        finish_wandb_runs(loggers)
+        finish_wandb_runs(loggers, failed)
 
     if not trainer.is_global_zero:
         return None
