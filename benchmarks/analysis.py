@@ -39,7 +39,8 @@ def write_study(root: Path, runs: int, units: int, dims: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--dims", type=int, default=256)

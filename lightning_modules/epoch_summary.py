@@ -11,6 +11,9 @@ log = logging.getLogger("epoch")
 
 
 class EpochSummary(pl.Callback):
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.perf_counter()   # a run resumed mid-epoch starts no new epoch
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.perf_counter()
 

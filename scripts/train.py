@@ -13,6 +13,7 @@ import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from homogenization.errors import UserError  # noqa: E402
+from training import resolvers  # noqa: E402, F401  (registers ${unique:})
 
 log = logging.getLogger("train")
 

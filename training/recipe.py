@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -68,9 +70,12 @@ def build_callbacks(callbacks_cfg: DictConfig, has_logger: bool) -> list[pl.Call
 
 
 def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
-    if ckpt_path is None:
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None or (ckpt_path == "auto" and not last.is_file()):
         return None
-    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if ckpt_path == "auto":
+        log.info("Resuming from %s (left by an earlier attempt of this job)", last)
+    path = last if ckpt_path in ("last", "auto") else Path(ckpt_path)
     if not path.is_file():
         raise UserError(f"ckpt_path={ckpt_path}: no checkpoint at {path}.")
     return str(path)
@@ -103,6 +108,17 @@ def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> 
             "export": os.path.relpath(export_dir, run_dir)}
 
 
+def torch_threads(configured: int | None) -> int:
+    """``torch_threads`` if set; under the joblib launcher, the cores shared among parallel jobs."""
+    if configured:
+        return int(configured)
+    if HydraConfig.initialized() and "Joblib" in str(HydraConfig.get().launcher.get("_target_")):
+        n_jobs = HydraConfig.get().launcher.n_jobs
+        cores = os.cpu_count() or 1
+        return max(1, cores // (cores if n_jobs < 1 else n_jobs))
+    return torch.get_num_threads()
+
+
 def train(cfg: DictConfig) -> dict | None:
     """Train, test and record one run in ``cfg.paths.output_dir``; return the run record.
 
@@ -111,6 +127,7 @@ def train(cfg: DictConfig) -> dict | None:
     """
     started = time.time()
     run_dir = prepare_run_dir(cfg.paths.output_dir)
+    torch.set_num_threads(torch_threads(cfg.get("torch_threads")))
     with ddp_ranks(cfg, run_dir):
         return _train(cfg, run_dir, started)
 
@@ -181,7 +198,8 @@ def _train(cfg: DictConfig, run_dir: Path, started: float) -> dict | None:
         "labels": list(getattr(datamodule, "label_names", [])),
         **outcome,
         "backbone": getattr(encoder, "identity", None),
-        "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step},
+        "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
+                     "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "versions": package_versions(),
         "git": git_commit(),

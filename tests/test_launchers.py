@@ -1,0 +1,120 @@
+"""Real Hydra launchers (joblib, submitit local), the SLURM config, output directories and
+preemption: the parts of scaling out that can run on one machine."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+from omegaconf import OmegaConf
+
+from homogenization.run_record import read_run_json
+from tests.helpers import CONF_DIR, FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
+
+TRAIN = [sys.executable, "scripts/train.py"]
+
+
+def tiny(tmp_path):
+    return [f"paths.log_dir={tmp_path / 'logs'}", f"paths.cache_dir={tmp_path / 'cache'}",
+            *FAST, *FAST_LABELLED_DATA, *SMALL_MODELS["cnn_lstm"]]
+
+
+def run(command, timeout=600):
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def complete_runs(sweep_dir):
+    return sorted(p.name for p in sweep_dir.iterdir() if (read_run_json(p) or {}).get("status") == "complete")
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_with_shared_threads(tmp_path):
+    run([*TRAIN, "-m", "hydra/launcher=joblib", "seed=1,2", *tiny(tmp_path)])
+    (sweep_dir,) = (tmp_path / "logs" / "multiruns").iterdir()   # one sweep directory for both jobs
+    assert complete_runs(sweep_dir) == ["0-cnn_lstm-seed1", "1-cnn_lstm-seed2"]
+    threads = read_run_json(sweep_dir / "0-cnn_lstm-seed1")["training"]["torch_threads"]
+    assert threads == max(1, (os.cpu_count() or 1) // 2)
+
+
+def test_submitit_local_launcher_completes_a_sweep(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run([*TRAIN, "-m", "hydra/launcher=submitit_local", "seed=1,2", f"hydra.sweep.dir={sweep_dir}",
+         *tiny(tmp_path)])
+    assert complete_runs(sweep_dir) == ["0-cnn_lstm-seed1", "1-cnn_lstm-seed2"]
+    assert list((sweep_dir / ".submitit").glob("*/*_result.pkl"))
+
+
+def test_slurm_config_makes_the_expected_sbatch_script(tmp_path, monkeypatch):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True, overrides=[
+            "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+            "hydra.launcher.partition=gpu", "hydra.launcher.setup=[module load cuda/12.4]",
+            "+hydra.launcher.additional_parameters.mail-type=END", f"hydra.sweep.dir={tmp_path}"])
+    params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert params["nodes"] == 2 and params["tasks_per_node"] == 4 and params["gpus_per_node"] == 4
+    # submitit refuses to build a SLURM executor without srun on PATH: give it one that never runs.
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
+    (fake_bin / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
+    import submitit
+
+    # The same mapping from launcher config to submitit parameters as the Hydra plugin's launch().
+    params.pop("_target_")
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
+                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "id")
+    for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
+                 "#SBATCH --partition=gpu", "#SBATCH --signal=USR2@120", "#SBATCH --time=240",
+                 "#SBATCH --mail-type=END", "module load cuda/12.4"):
+        assert line in script
+    assert "\nsrun --unbuffered" in script
+
+
+def test_runs_started_in_the_same_second_get_different_directories(tmp_path):
+    command = [*TRAIN, "--cfg", "all", "--resolve", f"paths.log_dir={tmp_path}"]
+    procs = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    run_dirs = []
+    for proc in procs:
+        output = proc.communicate(timeout=120)[0]
+        run_dirs.append(output.split("\n  run:\n    dir: ", 1)[1].split("\n", 1)[0])
+    assert len(set(run_dirs)) == 3
+    assert all(d.startswith(f"{tmp_path}/runs/") for d in run_dirs)
+
+
+def test_preemption_signal_saves_last_checkpoint_and_the_rerun_resumes(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [*TRAIN, f"hydra.run.dir={run_dir}", *tiny(tmp_path), "trainer.max_epochs=3",
+               "trainer.limit_train_batches=8"]
+    job = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    for line in job.stdout:   # wait until training is under way (first epoch logged)
+        if "epoch 0:" in line:
+            job.send_signal(signal.SIGUSR2)
+            break
+    output = job.stdout.read()
+    assert job.wait(timeout=300) == 3, output[-3000:]
+    assert "SIGUSR2 received: saved" in output
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "run.json").exists()
+
+    time.sleep(1)
+    resumed = run(command)
+    assert "Resuming from" in resumed.stdout + resumed.stderr
+    record = read_run_json(run_dir)
+    assert record["status"] == "complete" and record["training"]["steps"] == 3 * 8
+    assert record["training"]["epochs"] == 3
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "slurm"])
+def test_launcher_configs_compose(launcher):
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
