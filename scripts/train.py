@@ -19,11 +19,13 @@ log = logging.getLogger("train")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
+    """Train; return the best validation value of the task's monitor (the Optuna objective)."""
     from training.recipe import train
 
     try:
-        train(cfg)
+        record = train(cfg)
+        return (record or {}).get("metrics", {}).get(f"{cfg.task.monitor}_best")
     except UserError as error:
         log.error("error: %s", error)
         sys.exit(2)

@@ -118,3 +118,18 @@ def test_launcher_configs_compose(launcher):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
+
+
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
+    sweep_dir = tmp_path / "search"
+    run([*TRAIN, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep_dir}",
+         *tiny(tmp_path)])
+    records = [read_run_json(sweep_dir / name) for name in complete_runs(sweep_dir)]
+    assert len(records) == 3
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    best = max(records, key=lambda r: r["metrics"]["val/acc_best"])
+    assert results.best_value == pytest.approx(best["metrics"]["val/acc_best"])
+    assert results.best_params["model.width"] == best["config"]["model"]["width"]
+    learning_rates = [r["config"]["model"]["optimizer"]["lr"] for r in records]
+    assert results.best_params["model.optimizer.lr"] == pytest.approx(learning_rates[records.index(best)])
+    assert len(set(learning_rates)) == 3
