@@ -48,10 +48,12 @@ def test_every_model_and_data_config_composes(tmp_path, user_files, tiny_bert, m
     assert tokens.shape == (*batch["input_ids"].shape, encoder.hidden_size)
 
 
-@pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "logger=csv",
-                                   "logger=tensorboard", "debug=fast", "debug=limit",
-                                   "callbacks=early_stopping", "experiment=sst2_seeds",
-                                   "experiment=pretrain_bert", "experiment=conll2003_ner"])
+@pytest.mark.parametrize("group", ["trainer=cpu", "trainer=gpu", "trainer=ddp", "trainer=ddp_cpu",
+                                   "logger=csv", "logger=tensorboard", "logger=wandb", "debug=fast",
+                                   "debug=limit", "callbacks=early_stopping", "experiment=sst2_seeds",
+                                   "experiment=pretrain_bert", "experiment=conll2003_ner",
+                                   "experiment=homogenization_sst2", "experiment=homogenization_conll",
+                                   "hparams_search=optuna"])
 def test_optional_groups_compose(tmp_path, group):
     cfg = compose_config(tmp_path / "run", [group], fast=False)
     assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
@@ -65,5 +67,6 @@ def test_help_lists_groups_and_choices():
     assert result.returncode == 0, result.stderr
     for line in ["model: bert, bert_pretrain, cnn_lstm, transformer",
                  "data: conll, conll2003, sst2, tsv, wikitext2", "model/size: mini, small, tiny",
-                 "trainer: cpu, default, gpu", "logger: csv, tensorboard", "debug: fast, limit"]:
+                 "trainer: cpu, ddp, ddp_cpu, default, gpu", "logger: csv, tensorboard, wandb",
+                 "debug: fast, limit", "hparams_search: optuna"]:
         assert line in result.stdout

@@ -81,4 +81,6 @@ def test_user_error_exits_with_one_line_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert f"{bad}:3: expected 2 columns, found 3" in output
     assert "Traceback" not in output
-    assert not (run_dir / "run.json").exists()
+    record = read_run_json(run_dir)   # a failed record, never a complete one
+    assert record["status"] == "failed" and "expected 2 columns, found 3" in record["error"]
+    assert not (run_dir / "predictions").exists()
