@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules import token_cache
+from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import PAD
 from homogenization.errors import UserError
 
@@ -168,9 +169,12 @@ class LabelledDataModule(pl.LightningDataModule):
 
     # -- loaders ---------------------------------------------------------------------------
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.data_seed) if shuffle else None
+        dataset = self.datasets[split]
+        sampler = (EpochShuffleSampler(len(dataset), self.data_seed, batch_size, lambda: self.trainer)
+                   if shuffle else None)
         return DataLoader(
-            self.datasets[split], batch_size=batch_size, shuffle=shuffle, generator=generator,
+            dataset, batch_size=batch_size, sampler=sampler,
+            generator=torch.Generator().manual_seed(self.data_seed),  # never the global RNG
             collate_fn=self.collate(), num_workers=self.num_workers,
             pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
         )

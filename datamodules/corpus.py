@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from datamodules.readers import read_labelled_table, read_text_file
+from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import CLS, MASK, PAD, SEP, UNK
 from homogenization.errors import UserError
 from homogenization.run_record import fingerprint
@@ -153,15 +154,18 @@ class CorpusDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         collator = self._collator(self.data_seed)
+        rows = [{"input_ids": row} for row in self.blocks["train"]]
+        sampler = EpochShuffleSampler(len(rows), self.data_seed, self.batch_size, lambda: self.trainer)
         return DataLoader(
-            [{"input_ids": row} for row in self.blocks["train"]], batch_size=self.batch_size,
-            shuffle=True, generator=torch.Generator().manual_seed(self.data_seed),
+            rows, batch_size=self.batch_size, sampler=sampler,
+            generator=torch.Generator().manual_seed(self.data_seed),  # never the global RNG
             collate_fn=collator, num_workers=self.num_workers, pin_memory=self.pin_memory,
         )
 
     def val_dataloader(self) -> DataLoader:
         dataset = TensorDataset(self.heldout["input_ids"], self.heldout["labels"])
-        return DataLoader(dataset, batch_size=self.eval_batch_size, collate_fn=stack_masked)
+        return DataLoader(dataset, batch_size=self.eval_batch_size, collate_fn=stack_masked,
+                          generator=torch.Generator().manual_seed(self.data_seed))
 
 
 def stack_masked(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
