@@ -23,6 +23,7 @@ from pytorch_lightning.loggers import WandbLogger
 from homogenization.errors import UserError
 from homogenization.run_record import write_run_json
 from training.ddp import ddp_ranks
+from training.determinism import check_determinism
 from training.provenance import git_commit, package_versions
 from training.wandb_run import finish_wandb_runs, start_wandb_run, wandb_logger_kwargs
 
@@ -128,6 +129,9 @@ def train(cfg: DictConfig) -> dict | None:
     started = time.time()
     run_dir = prepare_run_dir(cfg.paths.output_dir)
     torch.set_num_threads(torch_threads(cfg.get("torch_threads")))
+    if cfg.get("check_determinism"):
+        check_determinism(cfg, run_dir, build)
+        return None
     with ddp_ranks(cfg, run_dir):
         return _train(cfg, run_dir, started)
 
