@@ -8,6 +8,7 @@ conlleval rule) or, with ``unit=word``, a word.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,7 @@ def _aligned_predictions(runs: list[Run]) -> list[dict[str, np.ndarray]]:
                             "analyze runs of one task together")
         try:
             arrays = read_predictions(run.path)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
             raise UserError(f"{run.path / 'predictions' / 'test.npz'}: cannot be read ({error}); "
                             "re-run this job or leave it out of runs=") from None
         for key in ROW_KEYS[task]:

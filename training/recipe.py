@@ -22,6 +22,7 @@ from pytorch_lightning.loggers import WandbLogger
 
 from homogenization.errors import UserError
 from homogenization.run_record import write_run_json
+from lightning_modules.checkpoint_io import SafeCheckpointIO
 from training.ddp import ddp_ranks
 from training.determinism import check_determinism
 from training.provenance import git_commit, package_versions
@@ -82,6 +83,23 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return str(path)
 
 
+def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:
+    """Refuse, with a message, a checkpoint saved by another architecture or size."""
+    if path is None:
+        return
+    saved = SafeCheckpointIO().load_checkpoint(path, map_location="cpu")["state_dict"]
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    resized = [k for k in expected if k in saved and saved[k].shape != expected[k].shape]
+    if missing or unexpected or resized:
+        example = (missing or unexpected or resized)[0]
+        raise UserError(f"{path}: this checkpoint was saved by another model or size ({len(missing)} weights "
+                        f"missing, {len(unexpected)} unexpected, {len(resized)} of another shape, e.g. "
+                        f"{example}); resume it with the model config it was trained with, or set "
+                        "ckpt_path=null to start fresh.")
+
+
 def best_checkpoint(trainer: pl.Trainer) -> str | None:
     checkpoint = trainer.checkpoint_callback
     return (checkpoint.best_model_path or None) if checkpoint is not None else None
@@ -138,6 +156,11 @@ def train(cfg: DictConfig) -> dict | None:
 
 def build(cfg: DictConfig):
     """The run's datamodule (set up for fitting), encoder and LightningModule, from its config."""
+    supported = list(cfg.model.get("tasks") or [cfg.task.name])
+    if cfg.task.name not in supported:
+        raise UserError(f"model={cfg.model.name} cannot learn the task of data={cfg.data.name} "
+                        f"({cfg.task.name}); it supports {', '.join(supported)}. Choose another model= "
+                        "or data=.")
     datamodule = instantiate(
         cfg.data, tokenizer=instantiate(cfg.model.tokenizer), data_seed=cfg.seed_data
     )
@@ -174,8 +197,9 @@ def _train(cfg: DictConfig, run_dir: Path, started: float) -> dict | None:
                 start_wandb_run(logger, cfg, run_dir)
     failed = True
     try:
-        trainer.fit(model, datamodule=datamodule,
-                    ckpt_path=resolve_checkpoint(cfg.get("ckpt_path"), run_dir))
+        resume_from = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
+        check_checkpoint_fits(resume_from, model)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
         failed = False
     finally:
