@@ -68,8 +68,9 @@ class CorpusDataModule(pl.LightningDataModule):
         super().__init__()
         if not files:
             raise UserError("data.files is empty: list at least one plain-text file.")
-        if block_size < 8:
-            raise UserError(f"data.block_size={block_size} is too small; use 64 or more.")
+        if block_size < 16:
+            raise UserError(f"data.block_size={block_size} is too small; use at least 16 (64 or more "
+                            "is usual).")
         if not 0 < heldout_fraction < 1:
             raise UserError(f"data.heldout_fraction={heldout_fraction} must be in (0, 1).")
         if not 0 < mlm_probability < 1:

@@ -106,3 +106,17 @@ def test_analysis_needs_two_complete_runs(tmp_path):
     (tmp_path / "only" / ".hydra").mkdir(parents=True)
     with pytest.raises(UserError, match="0 complete run.*at least 2"):
         make_report([str(tmp_path)], tmp_path / "report", ["model"], Settings())
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("empty", r"empty\.txt: no text in the file"),
+    ("data.block_size=8", "data.block_size=8 is too small"),
+    ("data.mlm_probability=1.5", r"data.mlm_probability=1.5 must be in \(0, 1\)"),
+])
+def test_bad_pretraining_corpus_settings(tmp_path, setting, message):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    overrides = ["model=bert_pretrain", "data=wikitext2"]
+    overrides += [f"data.files=[{empty}]"] if setting == "empty" else [setting]
+    run_dir = tmp_path / "run"
+    refused(compose_config(run_dir, overrides), message, run_dir)
