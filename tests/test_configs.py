@@ -70,3 +70,12 @@ def test_help_lists_groups_and_choices():
                  "trainer: cpu, ddp, ddp_cpu, default, gpu", "logger: csv, tensorboard, wandb",
                  "debug: fast, limit", "hparams_search: optuna"]:
         assert line in result.stdout
+
+
+def test_gpu_readiness_settings_compose(tmp_path):
+    cfg = compose_config(tmp_path / "run", ["trainer=gpu", "compile=true", "data.pin_memory=true",
+                                            "data.num_workers=4"], fast=False)
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.compile is True
+    loader = instantiate(cfg.data, tokenizer=instantiate(cfg.model.tokenizer))
+    assert loader.pin_memory and loader.num_workers == 4

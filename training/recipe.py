@@ -199,7 +199,9 @@ def _train(cfg: DictConfig, run_dir: Path, started: float) -> dict | None:
     try:
         resume_from = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
         check_checkpoint_fits(resume_from, model)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
+        trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
+                    ckpt_path=resume_from)
         outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
         failed = False
     finally:
