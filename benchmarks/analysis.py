@@ -2,6 +2,7 @@
 
     python benchmarks/analysis.py                     # 50 runs x 10,000 units x 256 dims, B = 1,000
     python benchmarks/analysis.py --runs 20 --units 2000
+    python benchmarks/analysis.py --grid              # R in {10, 50, 100} x N in {1k, 10k}, fitted
 
 Synthetic run records (two groups, shared hard units, correlated representations) are written
 once to --data; the analysis is then timed in a fresh process, so its peak RSS is its own.
@@ -38,6 +39,30 @@ def write_study(root: Path, runs: int, units: int, dims: int) -> None:
         write_run(root / f"{run:02d}-{group}", pred, label, features, model=group, seed=run)
 
 
+def measure(args, runs: int, units: int) -> tuple[float, float]:
+    """(seconds, peak GB) of one analysis, in a fresh process."""
+    runs_dir = args.data / f"runs-{runs}x{units}x{args.dims}"
+    if not runs_dir.exists():
+        write_study(runs_dir, runs, units, args.dims)
+    output = subprocess.run([sys.executable, __file__, "--measure", f"--runs={runs}", f"--units={units}",
+                             f"--dims={args.dims}", f"--bootstrap={args.bootstrap}", f"--data={args.data}"],
+                            check=True, capture_output=True, text=True).stdout
+    seconds, peak = output.rsplit(": ", 1)[1].split(" s, peak memory ")
+    return float(seconds), float(peak.split()[0])
+
+
+def scaling_grid(args) -> None:
+    rows = []
+    for runs in (10, 50, 100):
+        for units in (1_000, 10_000):
+            seconds, peak = measure(args, runs, units)
+            rows.append((runs, units, seconds, peak))
+            print(f"| {runs} | {units} | {seconds:.1f} s | {peak:.2f} GB |", flush=True)
+    design = np.array([[1, np.log(r), np.log(n)] for r, n, _, _ in rows])
+    slopes = np.linalg.lstsq(design, np.log([t for *_, t, _ in rows]), rcond=None)[0]
+    print(f"time ~ R^{slopes[1]:.2f} N^{slopes[2]:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,7 +72,10 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--data", type=Path, default=ROOT / "logs" / "bench" / "analysis")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--grid", action="store_true", help="the scaling grid, with a power-law fit")
     args = parser.parse_args()
+    if args.grid:
+        return scaling_grid(args)
     runs_dir = args.data / f"runs-{args.runs}x{args.units}x{args.dims}"
     if args.measure:
         started = time.perf_counter()
