@@ -61,7 +61,7 @@ class BlockCKA:
         order = np.argsort(blocks, kind="stable")
         sizes = np.bincount(blocks, minlength=n_blocks)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        slot = np.arange(len(blocks)) - np.repeat(starts, sizes)
+        slot = np.arange(len(blocks)) - np.repeat(starts, sizes)   # position within its block, sorted
         padded = []
         for values in representations:
             x = centred(values)
@@ -69,16 +69,42 @@ class BlockCKA:
             grid[blocks[order], slot] = x[order]
             padded.append(grid)
         self.n = len(blocks)
-        self.row_norms = np.stack([(grid**2).sum(-1)[blocks, slot].double().numpy()
+        self.row_norms = np.stack([(grid**2).sum(-1)[blocks[order], slot].double().numpy()
                                    for grid in padded])
-        runs = len(representations)
-        self.gram = np.zeros((runs, runs, n_blocks, n_blocks))
+        runs, rows_per_block = len(padded), padded[0].shape[1]
+        widths = [grid.shape[2] for grid in padded]
+        pairs = runs * (runs + 1) // 2
+        feature_cost = pairs * (self.n + n_blocks**2) * float(np.mean(widths)) ** 2
+        sample_cost = (n_blocks * rows_per_block) ** 2 * (sum(widths) + pairs)
+        self.gram = (self._gram_in_sample_space(padded) if sample_cost < feature_cost
+                     else self._gram_in_feature_space(padded))
+
+    @staticmethod
+    def _gram_in_feature_space(padded: list[torch.Tensor]) -> np.ndarray:
+        """G from the per-block cross-covariances X_a,m^T X_b,m (cheap when units >> width)."""
+        runs, n_blocks = len(padded), padded[0].shape[0]
+        gram = np.zeros((runs, runs, n_blocks, n_blocks))
         for a in range(runs):
             for b in range(a, runs):
                 per_block = torch.bmm(padded[a].transpose(1, 2), padded[b]).reshape(n_blocks, -1)
-                gram = (per_block @ per_block.T).double().numpy()
-                self.gram[a, b] = gram
-                self.gram[b, a] = gram.T
+                gram[a, b] = (per_block @ per_block.T).double().numpy()
+                gram[b, a] = gram[a, b].T
+        return gram
+
+    @staticmethod
+    def _gram_in_sample_space(padded: list[torch.Tensor]) -> np.ndarray:
+        """The same G as sums of K_a * K_b over pairs of units, K = X X^T (cheap for few units):
+        G[m, m'] = sum over i in m, j in m' of K_a(i, j) K_b(i, j)."""
+        runs, (n_blocks, rows, _) = len(padded), padded[0].shape
+        flat = [grid.reshape(n_blocks * rows, -1) for grid in padded]
+        gram = np.zeros((runs, runs, n_blocks, n_blocks))
+        for block in range(n_blocks):
+            kernel = torch.stack([grid[block] @ all_rows.T for grid, all_rows in zip(padded, flat)])
+            per_block = kernel.reshape(runs, rows, n_blocks, rows).permute(2, 0, 1, 3).reshape(
+                n_blocks, runs, rows * rows)
+            gram[:, :, block, :] = torch.bmm(per_block, per_block.transpose(1, 2)).double().permute(
+                1, 2, 0).numpy()
+        return gram
 
     def cross(self, block_weights: np.ndarray | None = None) -> np.ndarray:
         """||X_b^T W X_a||_F^2 for all pairs: [R, R], or [B, R, R] for weights [B, M]."""

@@ -4,6 +4,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 from seqeval.metrics import f1_score
 from sklearn.metrics import cohen_kappa_score
 
@@ -93,6 +94,24 @@ def test_linear_cka_matches_gram_form_and_block_statistics():
     assert cka.cka(np.ones((1, 7)))[0, 0, 1] == pytest.approx(gram_cka(x, y), rel=1e-5)
 
 
+def test_block_statistics_agree_in_feature_and_sample_space():
+    rng = np.random.default_rng(7)
+    n, n_blocks = 150, 6
+    runs = [rng.normal(size=(n, 12)), rng.normal(size=(n, 4)) @ rng.normal(size=(4, 20))]
+    blocks = rng.permutation(n) % n_blocks
+    padded = BlockCKA(runs, blocks, n_blocks)   # picks a path by cost; compare both directly
+    grids = []
+    order, sizes = np.argsort(blocks, kind="stable"), np.bincount(blocks)
+    slot = np.arange(n) - np.repeat(np.r_[0, np.cumsum(sizes)[:-1]], sizes)
+    for values in runs:
+        grid = torch.zeros(n_blocks, sizes.max(), values.shape[1])
+        grid[blocks[order], slot] = torch.as_tensor(values - values.mean(0), dtype=torch.float32)[order]
+        grids.append(grid)
+    feature, sample = BlockCKA._gram_in_feature_space(grids), BlockCKA._gram_in_sample_space(grids)
+    np.testing.assert_allclose(feature, sample, rtol=1e-4, atol=1e-3)
+    assert padded.cka()[0, 1] == pytest.approx(gram_cka(*runs), rel=1e-5)
+
+
 def test_cka_is_one_for_a_scaled_rotation():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 12))
@@ -101,10 +120,11 @@ def test_cka_is_one_for_a_scaled_rotation():
     assert linear_cka(x, rng.normal(size=(200, 12))) < 0.2
 
 
-def test_debiased_cka_matches_unbiased_hsic_and_is_near_zero_for_independent_features():
+@pytest.mark.parametrize("n_blocks", [1, 5])
+def test_debiased_cka_matches_unbiased_hsic_and_is_near_zero_for_independent_features(n_blocks):
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(256, 32)), rng.normal(size=(256, 32))
-    cka = BlockCKA([x, y], np.zeros(256, int), 1)
+    cka = BlockCKA([x, y], rng.permutation(256) % n_blocks, n_blocks)
     xc, yc = x - x.mean(0), y - y.mean(0)
     k, l_ = xc @ xc.T, yc @ yc.T
     reference = unbiased_hsic_gram(k, l_) / np.sqrt(unbiased_hsic_gram(k, k) * unbiased_hsic_gram(l_, l_))
