@@ -76,7 +76,10 @@ class BlockCKA:
         pairs = runs * (runs + 1) // 2
         feature_cost = pairs * (self.n + n_blocks**2) * float(np.mean(widths)) ** 2
         sample_cost = (n_blocks * rows_per_block) ** 2 * (sum(widths) + pairs)
-        self.gram = (self._gram_in_sample_space(padded) if sample_cost < feature_cost
+        kernel_bytes = 4 * runs * rows_per_block**2 * n_blocks
+        # Feature-space products run at higher efficiency (large bmm), hence the factor 4.
+        use_samples = 4 * sample_cost < feature_cost and kernel_bytes < 2**29
+        self.gram = (self._gram_in_sample_space(padded) if use_samples
                      else self._gram_in_feature_space(padded))
 
     @staticmethod
