@@ -85,7 +85,7 @@ def loader_stats(cfg, batches: int) -> tuple[float, float]:
     return batches / (time.perf_counter() - started), padding / tokens
 
 
-def tokenization_seconds(cfg, cache: Path) -> tuple[float, float]:
+def tokenization_seconds(cfg) -> tuple[float, float]:
     times = []
     for _ in range(2):   # the first call fills the (empty) cache, the second reads it
         datamodule = instantiate(cfg.data, tokenizer=instantiate(cfg.model.tokenizer), data_seed=1)
@@ -116,7 +116,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as scratch:
                 scratch = Path(scratch)
                 cfg = config(scratch / "run", model, data, args.batches, scratch / "cache")
-                cold, cached = tokenization_seconds(cfg, scratch / "cache")
+                cold, cached = tokenization_seconds(cfg)
                 examples = args.batches * cfg.data.batch_size
                 lightning, hand = [], []
                 for repeat in range(args.repeats):

@@ -52,6 +52,11 @@ class Analysis:
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def block_sums(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Sum ``values`` [..., N] over the units of each block: [..., M]."""
+    return values.astype(np.float64) @ np.eye(n_blocks)[blocks]
+
+
 class BlockStatistics:
     """Per-block sums from which every pairwise statistic is computed under block weights."""
 
@@ -62,12 +67,10 @@ class BlockStatistics:
         unit_blocks = item_block[outcomes.unit_items]
         row_blocks = item_block[outcomes.row_items]
         self.units = np.bincount(unit_blocks, minlength=self.n_blocks).astype(np.float64)
-        self.errors = np.stack([np.bincount(unit_blocks, weights=e, minlength=self.n_blocks)
-                                for e in outcomes.errors])
-        self.co_errors = co_errors(outcomes.errors, unit_blocks, self.n_blocks)
-        self.task_counts = np.stack([[np.bincount(item_block, weights=c, minlength=self.n_blocks)
-                                      for c in counts.T] for counts in outcomes.task_counts])
-        self.task_counts = self.task_counts.transpose(0, 2, 1)           # [R, M, c]
+        self.errors = block_sums(outcomes.errors, unit_blocks, self.n_blocks)            # [R, M]
+        self.co_errors = co_errors(outcomes.errors, unit_blocks, self.n_blocks)          # [R, R, M]
+        self.task_counts = block_sums(outcomes.task_counts.transpose(0, 2, 1), item_block,
+                                      self.n_blocks).transpose(0, 2, 1)                  # [R, M, c]
 
         representations = load_representations(runs, len(outcomes.row_items))
         self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
@@ -77,9 +80,7 @@ class BlockStatistics:
         overlap = mutual_knn([nearest_neighbours(r[knn_rows], k) for r in representations])
         knn_blocks = row_blocks[knn_rows]
         self.knn_units = np.bincount(knn_blocks, minlength=self.n_blocks).astype(np.float64)
-        self.knn_overlap = np.zeros(overlap.shape[:2] + (self.n_blocks,))
-        for block in range(self.n_blocks):
-            self.knn_overlap[:, :, block] = overlap[:, :, knn_blocks == block].sum(axis=2)
+        self.knn_overlap = block_sums(overlap, knn_blocks, self.n_blocks)                # [R, R, M]
 
     def pair_metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """The headline pairwise metrics under block weights [B, M]: each [B, R, R]."""

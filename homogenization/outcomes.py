@@ -60,8 +60,9 @@ def _aligned_predictions(runs: list[Run]) -> list[dict[str, np.ndarray]]:
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
             raise UserError(f"{run.path / 'predictions' / 'test.npz'}: cannot be read ({error}); "
                             "re-run this job or leave it out of runs=") from None
+        reference = predictions[0] if predictions else arrays
         for key in ROW_KEYS[task]:
-            if not np.array_equal(arrays[key], predictions[0][key] if predictions else arrays[key]):
+            if not np.array_equal(arrays[key], reference[key]):
                 raise UserError(f"{run.path}: test rows ({key}) are not in the order of {runs[0].path}; "
                                 "the run records were not written by the same data pipeline")
         predictions.append(arrays)

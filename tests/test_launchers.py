@@ -2,6 +2,7 @@
 preemption: the parts of scaling out that can run on one machine."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,7 +88,10 @@ def test_runs_started_in_the_same_second_get_different_directories(tmp_path):
         output = proc.communicate(timeout=120)[0]
         run_dirs.append(output.split("\n  run:\n    dir: ", 1)[1].split("\n", 1)[0])
     assert len(set(run_dirs)) == 3
-    assert all(d.startswith(f"{tmp_path}/runs/") for d in run_dirs)
+    # Different even when the timestamps are equal: each carries its own random token.
+    pattern = rf"{re.escape(str(tmp_path))}/runs/\d{{4}}-\d\d-\d\d_\d\d-\d\d-\d\d-([0-9a-f]{{6}})"
+    tokens = [re.fullmatch(pattern, d).group(1) for d in run_dirs]
+    assert len(set(tokens)) == 3
 
 
 def test_preemption_signal_saves_last_checkpoint_and_the_rerun_resumes(tmp_path):

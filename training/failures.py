@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def write_failed_record(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
-    record = read_run_json(run_dir) if (Path(run_dir) / "run.json").exists() else None
+    record = read_run_json(run_dir)
     if record and record.get("status") == "complete":
         return   # the failure came after the record was complete (e.g. a logger's teardown)
     try:
@@ -43,8 +43,7 @@ class FailedJobsSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        records = {path.parent: read_run_json(path.parent) for path in sorted(sweep_dir.rglob("run.json"))
-                   if "report" not in path.parent.parts}
+        records = {path.parent: read_run_json(path.parent) for path in sorted(sweep_dir.rglob("run.json"))}
         failed = {path: r for path, r in records.items() if r and r.get("status") == "failed"}
         if not failed:
             return
