@@ -98,3 +98,9 @@ def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> list[
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
     return [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
+
+
+def vocabulary(tokenizer: Tokenizer) -> list[str]:
+    """The sub-word string of every id, in id order."""
+    by_id = {index: token for token, index in tokenizer.get_vocab(with_added_tokens=True).items()}
+    return [by_id.get(index, UNK) for index in range(tokenizer.get_vocab_size())]

@@ -108,8 +108,8 @@ def test_same_seeds_are_bitwise_identical_and_seeds_separate(tmp_path):
 
     init_weights, init_batches, _ = probe(tmp_path, "d", seed=3, seed_init=4)
     assert init_batches == base_batches
-    assert not torch.equal(base_weights["encoder.token_embedding.weight"],
-                           init_weights["encoder.token_embedding.weight"])
+    assert not torch.equal(base_weights["encoder.token_embedding.embedding.weight"],
+                           init_weights["encoder.token_embedding.embedding.weight"])
 
 
 @pytest.mark.parametrize("fault, message", [

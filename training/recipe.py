@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
 from homogenization.errors import UserError
+from datamodules.tokenization import vocabulary
 from homogenization.run_record import write_run_json
 from lightning_modules.checkpoint_io import SafeCheckpointIO
 from training.ddp import ddp_ranks
@@ -166,8 +167,11 @@ def build(cfg: DictConfig):
     )
     datamodule.setup("fit")
     pl.seed_everything(cfg.seed_init, workers=True)
+    # Encoders trained from scratch read the sub-word strings (shape embedding, token dropout).
+    from_scratch = "token_dropout" in cfg.model.encoder
     encoder = instantiate(
-        cfg.model.encoder, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id
+        cfg.model.encoder, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
+        **({"vocabulary": vocabulary(datamodule.tokenizer)} if from_scratch else {}),
     )
     labelled = datamodule.task != "masked_lm"
     model = instantiate(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from homogenization.errors import UserError
+from lightning_modules.encoders.token_embedding import TokenEmbedding
 
 
 class CNNLSTMEncoder(nn.Module):
@@ -15,7 +18,8 @@ class CNNLSTMEncoder(nn.Module):
     Sequence tasks max-pool the convolution's output over time (``pool_size``) and take the
     LSTM's last hidden state; token tasks skip the pooling and keep one state per position.
     Padding is excluded from the LSTM (packed sequences), so a sequence's representation does not
-    depend on how much padding its batch has.
+    depend on how much padding its batch has. ``shape_embedding`` and ``token_dropout``: see
+    ``token_embedding.py``.
     """
 
     def __init__(
@@ -30,6 +34,9 @@ class CNNLSTMEncoder(nn.Module):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.3,
+        vocabulary: Sequence[str] | None = None,
+        shape_embedding: bool = False,
+        token_dropout: float = 0.0,
     ):
         super().__init__()
         for key, value in {"embedding_dim": embedding_dim, "num_filters": num_filters,
@@ -39,7 +46,8 @@ class CNNLSTMEncoder(nn.Module):
                 raise UserError(f"model.encoder.{key}={value} must be positive.")
         if kernel_size % 2 == 0:
             raise UserError(f"model.encoder.kernel_size={kernel_size} must be odd (same padding).")
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_token_id)
+        self.embedding = TokenEmbedding(vocab_size, embedding_dim, pad_token_id, vocabulary,
+                                        shape_embedding, token_dropout)
         self.conv = nn.Conv1d(embedding_dim, num_filters, kernel_size, padding=kernel_size // 2)
         self.pool_size = pool_size
         self.lstm = nn.LSTM(

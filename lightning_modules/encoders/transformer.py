@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
 from homogenization.errors import UserError
 from lightning_modules.encoders.pooling import check_pooling, pool
+from lightning_modules.encoders.token_embedding import TokenEmbedding
 
 
 class TransformerEncoder(nn.Module):
-    """token + learned position embeddings -> pre-LN ``nn.TransformerEncoder`` (padding masked)."""
+    """token + learned position embeddings -> pre-LN ``nn.TransformerEncoder`` (padding masked).
+
+    ``shape_embedding`` and ``token_dropout``: see ``token_embedding.py``.
+    """
 
     def __init__(
         self,
@@ -23,6 +29,9 @@ class TransformerEncoder(nn.Module):
         dropout: float = 0.1,
         max_positions: int = 512,
         pooling: str = "mean",
+        vocabulary: Sequence[str] | None = None,
+        shape_embedding: bool = False,
+        token_dropout: float = 0.0,
     ):
         super().__init__()
         for key, value in {"d_model": d_model, "num_layers": num_layers, "num_heads": num_heads,
@@ -34,7 +43,8 @@ class TransformerEncoder(nn.Module):
                 f"model.encoder.d_model={d_model} is not divisible by num_heads={num_heads}."
             )
         self.pooling = check_pooling(pooling)
-        self.token_embedding = nn.Embedding(vocab_size, d_model, padding_idx=pad_token_id)
+        self.token_embedding = TokenEmbedding(vocab_size, d_model, pad_token_id, vocabulary,
+                                              shape_embedding, token_dropout)
         self.position_embedding = nn.Embedding(max_positions, d_model)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
