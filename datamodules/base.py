@@ -59,6 +59,7 @@ class LabelledDataModule(pl.LightningDataModule):
         eval_batch_size: int = 256,
         num_workers: int = 0,
         pin_memory: bool = False,
+        bucket_batches: int = 0,
         cache_dir: str | None = None,
         data_seed: int = 0,
     ):
@@ -83,6 +84,7 @@ class LabelledDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.bucket_batches = bucket_batches
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.data_seed = data_seed
         self.cache_hit: bool | None = None
@@ -170,8 +172,14 @@ class LabelledDataModule(pl.LightningDataModule):
     # -- loaders ---------------------------------------------------------------------------
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
-        sampler = (EpochShuffleSampler(len(dataset), self.data_seed, batch_size, lambda: self.trainer)
-                   if shuffle else None)
+        lengths = [len(ids) for ids in dataset.ids]
+        if shuffle:
+            sampler = EpochShuffleSampler(len(dataset), self.data_seed, batch_size,
+                                          lambda: self.trainer, lengths, self.bucket_batches)
+        elif self.bucket_batches:  # evaluation in length order: same predictions, less padding
+            sampler = sorted(range(len(dataset)), key=lengths.__getitem__)
+        else:
+            sampler = None
         return DataLoader(
             dataset, batch_size=batch_size, sampler=sampler,
             generator=torch.Generator().manual_seed(self.data_seed),  # never the global RNG

@@ -6,22 +6,38 @@ When Lightning resumes from a checkpoint written mid-epoch, its loop reports how
 the epoch are already done; the sampler skips exactly those, so a resumed run sees the batches an
 uninterrupted run would have seen (Lightning otherwise warns that the loader "is not resumable"
 and replays the epoch from its start).
+
+Length bucketing (``bucket_batches = k > 0``): the epoch's shuffled order is cut into windows of k
+batches; each window is sorted by length and cut into batches, and the full batches of all
+windows are shuffled (the one short batch stays last, so the DataLoader cuts the same batches).
+A batch then holds sentences of similar length and needs little padding, while every batch is
+still a random draw. Under DDP, Lightning's DistributedSamplerWrapper re-permutes the indices
+across ranks, which undoes the bucketing (the order stays correct and seeded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
 
+from homogenization.errors import UserError
+
 
 class EpochShuffleSampler(Sampler[int]):
     def __init__(self, size: int, seed: int, batch_size: int,
-                 trainer: Callable[[], pl.Trainer | None] = lambda: None):
+                 trainer: Callable[[], pl.Trainer | None] = lambda: None,
+                 lengths: Sequence[int] | None = None, bucket_batches: int = 0):
+        if bucket_batches < 0:
+            raise UserError(f"data.bucket_batches={bucket_batches} must be 0 (off) or positive.")
+        if bucket_batches and (lengths is None or len(lengths) != size):
+            raise ValueError("length bucketing needs one length per example")
         self.size, self.seed, self.batch_size = size, seed, batch_size
         self._trainer = trainer
+        self.bucket_batches = bucket_batches
+        self.lengths = torch.as_tensor(lengths) if bucket_batches else None
 
     def _position(self) -> tuple[int, int]:
         """(epoch, batches of it already trained) from the attached trainer; (0, 0) without one."""
@@ -33,9 +49,24 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         epoch, done = self._position()
+        order = self.order(epoch)
+        return iter(order[done * self.batch_size:].tolist())
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """Every index once: the order of ``epoch``."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self.size, generator=generator)
-        return iter(order[done * self.batch_size:].tolist())
+        if not self.bucket_batches:
+            return order
+        window = self.batch_size * self.bucket_batches
+        batches = []
+        for chunk in order.split(window):
+            by_length = chunk[torch.argsort(self.lengths[chunk], stable=True)]
+            batches.extend(by_length.split(self.batch_size))
+        short = [batch for batch in batches if len(batch) < self.batch_size]
+        full = [batch for batch in batches if len(batch) == self.batch_size]
+        shuffled = [full[i] for i in torch.randperm(len(full), generator=generator)]
+        return torch.cat(shuffled + short)
 
     def __len__(self) -> int:
         return self.size

@@ -1,0 +1,105 @@
+"""Length bucketing of training batches, and the shape embedding / token dropout of the
+encoders trained from scratch."""
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from datamodules.sampling import EpochShuffleSampler
+from homogenization.errors import UserError
+from homogenization.run_record import read_predictions, read_run_json
+from lightning_modules.encoders.token_embedding import SHAPES, TokenEmbedding, token_shape
+from tests.helpers import compose_config
+from training.recipe import build, train
+
+
+def padding_fraction(order: list[int], lengths: list[int], batch_size: int) -> float:
+    padded = real = 0
+    for start in range(0, len(order), batch_size):
+        batch = [lengths[i] for i in order[start:start + batch_size]]
+        padded += max(batch) * len(batch)
+        real += sum(batch)
+    return 1 - real / padded
+
+
+@pytest.fixture(scope="module")
+def sst2_lengths(data_dir) -> list[int]:
+    lines = (data_dir / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:5001]
+    return [len(line.rsplit("\t", 1)[0].split()) for line in lines]
+
+
+def test_bucketed_order_is_a_seeded_permutation_with_far_less_padding(sst2_lengths):
+    size, batch = len(sst2_lengths), 32
+    plain = EpochShuffleSampler(size, seed=3, batch_size=batch)
+    bucketed = EpochShuffleSampler(size, 3, batch, lengths=sst2_lengths, bucket_batches=50)
+    order = list(bucketed)
+    assert sorted(order) == list(range(size))                  # every example once per epoch
+    assert order == list(EpochShuffleSampler(size, 3, batch, lengths=sst2_lengths,
+                                             bucket_batches=50))  # seeded
+    assert bucketed.order(1).tolist() != order                   # a new order every epoch
+    without, with_buckets = (padding_fraction(o, sst2_lengths, batch) for o in (list(plain), order))
+    assert without > 0.3 and with_buckets < without / 4
+    # Batches stay random draws: consecutive batches are not sorted by length among themselves.
+    longest = [max(sst2_lengths[i] for i in order[s:s + batch]) for s in range(0, size, batch)]
+    assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
+    # Only the last batch may be short, so the DataLoader cuts exactly the sampler's batches.
+    assert size % batch and len(order[(size // batch) * batch:]) == size % batch
+
+
+def test_bucketing_rejects_a_negative_window():
+    with pytest.raises(UserError, match="data.bucket_batches=-1"):
+        EpochShuffleSampler(10, 0, 2, lengths=[1] * 10, bucket_batches=-1)
+
+
+def test_token_shapes():
+    assert [SHAPES[token_shape(t)] for t in ["[CLS]", "the", "The", "USA", "1996", "A1", ".",
+                                             "McDonald", "a", "I"]] == \
+        ["special", "lower", "Title", "CAPS", "digits", "alnum", "punct", "mixed", "lower", "Title"]
+    assert token_shape("##ing") == token_shape("ing") + len(SHAPES)
+
+
+def test_token_dropout_and_shape_embedding():
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "paris", "Paris", "##is"]
+    torch.manual_seed(0)
+    embed = TokenEmbedding(len(vocabulary), 8, 0, vocabulary, shape_embedding=True,
+                           token_dropout=0.5)
+    ids = torch.tensor([[2] + [6, 5, 7] * 300 + [3]])
+    embed.eval()
+    unk_title, unk_lower = embed(torch.tensor([[1]]))[0, 0], embed.embedding.weight[1]
+    assert torch.equal(embed(ids), embed(ids))                     # no dropout in eval
+    embed.train()
+    out = embed(ids)
+    title = embed.embedding.weight[1] + embed.shape_embedding.weight[token_shape("Paris")]
+    dropped = torch.isclose(out[0], title).all(dim=-1)[1::3]       # the "Paris" positions
+    assert 0.4 < dropped.float().mean() < 0.6                       # [UNK] + its own shape kept
+    assert torch.equal(out[0, 0], embed.embedding.weight[2] + embed.shape_embedding.weight[0])
+    assert not torch.equal(unk_title, unk_lower)  # [UNK] itself has the "special" shape added
+
+
+def test_tagging_encoders_get_features_and_sentence_encoders_do_not(tmp_path):
+    ner = build(compose_config(tmp_path / "ner", ["data=conll2003", "model=transformer"]))[1]
+    sst = build(compose_config(tmp_path / "sst", ["model=cnn_lstm"]))[1]
+    assert ner.token_embedding.shape_embedding is not None and ner.token_embedding.token_dropout
+    assert sst.embedding.shape_embedding is None and not sst.embedding.token_dropout
+
+
+def test_length_ordered_evaluation_gives_the_same_predictions(tmp_path):
+    """A bucketed run evaluates in length order; the same weights evaluated in file order (no
+    bucketing) give every test example the same prediction."""
+    run = tmp_path / "bucketed"
+    train(compose_config(run, ["model=cnn_lstm", "data.bucket_batches=4"]))
+    bucketed = read_predictions(run)
+    assert (bucketed["example_id"] == np.arange(872)).all()
+
+    datamodule, _, model = build(compose_config(tmp_path / "plain", ["model=cnn_lstm"]))
+    assert datamodule.test_dataloader().sampler.__class__.__name__ == "SequentialSampler"
+    checkpoint = torch.load(run / read_run_json(run)["checkpoint"], weights_only=True)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.record_dir = tmp_path / "plain"
+    model.record_dir.mkdir()
+    pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+               enable_model_summary=False).test(model, datamodule=datamodule, verbose=False)
+    plain = read_predictions(model.record_dir)
+    assert (plain["pred"] == bucketed["pred"]).all()
+    np.testing.assert_allclose(plain["probs"], bucketed["probs"], atol=1e-5)
