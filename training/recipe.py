@@ -20,8 +20,8 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
-from homogenization.errors import UserError
 from datamodules.tokenization import vocabulary
+from homogenization.errors import UserError
 from homogenization.run_record import write_run_json
 from lightning_modules.checkpoint_io import SafeCheckpointIO
 from training.ddp import ddp_ranks
