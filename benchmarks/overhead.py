@@ -6,9 +6,13 @@
 For each (model, data): training throughput (examples/s) of our LightningModule under the Trainer
 with the default callbacks (checkpointing, RNG state, NaN guard, epoch summary; no progress bar,
 as in a batch job) versus a hand-written PyTorch loop over the identical batches, model and
-optimizer + schedule + gradient clipping; the batches/s the training DataLoader delivers alone;
-the padding fraction of its batches; and tokenization time, cold versus cached. Median of
---repeats runs, with min and max.
+optimizer + schedule + gradient clipping; the same with length-bucketed batches; the batches/s
+the training DataLoader delivers alone; the padding fraction of its batches with and without
+bucketing; and tokenization time, cold versus cached. Median of --repeats runs, with min and max.
+
+Throughput is measured in the steady state (after WARMUP batches, time stamped at each batch's
+start and end, the same way in both loops); "ratio, whole fit" also counts the Trainer's set-up,
+and the checkpoint it writes at the end, per batch, which a short benchmark inflates.
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ from hydra.utils import instantiate  # noqa: E402
 from tests.helpers import compose_config  # noqa: E402
 from training.recipe import build, build_callbacks  # noqa: E402
 
+BUCKET_BATCHES = 50
 
-def config(run_dir: Path, model: str, data: str, batches: int, cache: Path):
+
+def config(run_dir: Path, model: str, data: str, batches: int, cache: Path, bucket_batches: int = 0):
     return compose_config(run_dir, [f"model={model}", f"data={data}", "trainer.accelerator=cpu",
+                                    f"data.bucket_batches={bucket_batches}",
                                     "trainer.max_epochs=1", f"trainer.limit_train_batches={batches}",
                                     "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
                                     "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
@@ -42,25 +49,55 @@ def config(run_dir: Path, model: str, data: str, batches: int, cache: Path):
                                     f"data.max_train_examples={batches * 64}"], cache_dir=cache, fast=False)
 
 
-def lightning_seconds(cfg) -> float:
+WARMUP = 5  # batches left out of the throughput: first-call allocations, loader start-up
+
+
+class StepClock(pl.Callback):
+    """Time stamps at the start and end of every training batch (after the other callbacks)."""
+
+    def __init__(self):
+        self.starts: list[float] = []
+        self.end = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.end = time.perf_counter()
+
+
+def steady_seconds(starts: list[float], end: float) -> float:
+    """Seconds per batch after the warm-up: from the start of batch WARMUP to the last one's end."""
+    return (end - starts[WARMUP]) / (len(starts) - WARMUP)
+
+
+def lightning_seconds(cfg) -> tuple[float, float]:
+    """(steady seconds per batch, seconds of the whole ``fit`` per batch incl. set-up and the
+    final checkpoint)."""
     datamodule, _, model = build(cfg)
-    trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg.callbacks, False), logger=False)
+    clock = StepClock()
+    trainer = instantiate(cfg.trainer, callbacks=[*build_callbacks(cfg.callbacks, False), clock],
+                          logger=False)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)
-    return time.perf_counter() - started
+    whole = time.perf_counter() - started
+    return steady_seconds(clock.starts, clock.end), whole / len(clock.starts)
 
 
-def hand_loop_seconds(cfg, batches: int) -> float:
+def hand_loop_seconds(cfg, batches: int) -> tuple[float, float]:
+    """The same as ``lightning_seconds`` for a hand-written loop."""
     datamodule, _, model = build(cfg)
     model._trainer = SimpleNamespace(estimated_stepping_batches=batches)  # all the schedule reads
     optimizers = model.configure_optimizers()
     optimizer = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers
     scheduler = optimizers["lr_scheduler"]["scheduler"] if isinstance(optimizers, dict) else None
     model.train()
+    starts = []
     started = time.perf_counter()
     for index, batch in enumerate(datamodule.train_dataloader()):
         if index == batches:
             break
+        starts.append(time.perf_counter())
         loss, *_ = model._step(batch)
         optimizer.zero_grad()
         loss.backward()
@@ -68,7 +105,8 @@ def hand_loop_seconds(cfg, batches: int) -> float:
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-    return time.perf_counter() - started
+    end = time.perf_counter()
+    return steady_seconds(starts, end), (end - started) / len(starts)
 
 
 def loader_stats(cfg, batches: int) -> tuple[float, float]:
@@ -106,28 +144,43 @@ def main() -> None:
     parser.add_argument("--data", default="sst2,conll2003")
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--bucket-batches", type=int, default=BUCKET_BATCHES)
     args = parser.parse_args()
     pl.seed_everything(0)
-    print("| model | data | Lightning ex/s | hand loop ex/s | ratio | loader batches/s | model batches/s "
-          "| padding | tokenize cold / cached (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"Steady state: batches {WARMUP}..{args.batches} of one epoch; whole fit: incl. set-up "
+          f"and the final checkpoint. Bucketed: data.bucket_batches={args.bucket_batches}.")
+    print("| model | data | Lightning ex/s | hand loop ex/s | ratio | ratio, whole fit "
+          "| bucketed Lightning ex/s | loader batches/s | model batches/s | padding | padding, bucketed "
+          "| tokenize cold / cached (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for data in args.data.split(","):
         for model in args.models.split(","):
             with tempfile.TemporaryDirectory() as scratch:
                 scratch = Path(scratch)
                 cfg = config(scratch / "run", model, data, args.batches, scratch / "cache")
                 cold, cached = tokenization_seconds(cfg)
-                examples = args.batches * cfg.data.batch_size
-                lightning, hand = [], []
+                examples = cfg.data.batch_size
+                lightning, hand, bucketed = [], [], []
                 for repeat in range(args.repeats):
                     run_cfg = config(scratch / f"run{repeat}", model, data, args.batches, scratch / "cache")
-                    lightning.append(examples / lightning_seconds(run_cfg))
-                    hand.append(examples / hand_loop_seconds(run_cfg, args.batches))
+                    lightning.append(lightning_seconds(run_cfg))
+                    hand.append(hand_loop_seconds(run_cfg, args.batches))
+                    bucket_cfg = config(scratch / f"bucket{repeat}", model, data, args.batches,
+                                        scratch / "cache", args.bucket_batches)
+                    bucketed.append(examples / lightning_seconds(bucket_cfg)[0])
+                steady = [examples / seconds for seconds, _ in lightning]
+                steady_hand = [examples / seconds for seconds, _ in hand]
+                ratio = statistics.median(steady) / statistics.median(steady_hand)
+                whole = (statistics.median(seconds for _, seconds in hand)
+                         / statistics.median(seconds for _, seconds in lightning))
                 loader_rate, padding = loader_stats(cfg, args.batches)
-                ratio = statistics.median(lightning) / statistics.median(hand)
-                model_rate = statistics.median(lightning) / cfg.data.batch_size
-                print(f"| {model} | {data} | {spread(lightning)} | {spread(hand)} | {ratio:.3f} "
-                      f"| {loader_rate:.0f} | {model_rate:.1f} | {padding:.1%} | {cold:.1f} / {cached:.2f} |",
+                _, padding_bucketed = loader_stats(
+                    config(scratch / "bucket", model, data, args.batches, scratch / "cache",
+                           args.bucket_batches), args.batches)
+                model_rate = statistics.median(steady) / cfg.data.batch_size
+                print(f"| {model} | {data} | {spread(steady)} | {spread(steady_hand)} | {ratio:.3f} "
+                      f"| {whole:.3f} | {spread(bucketed)} | {loader_rate:.0f} | {model_rate:.1f} "
+                      f"| {padding:.1%} | {padding_bucketed:.1%} | {cold:.1f} / {cached:.2f} |",
                       flush=True)
 
 

@@ -5,14 +5,16 @@ Epoch e visits the examples in ``randperm(n)`` drawn from a generator seeded wit
 When Lightning resumes from a checkpoint written mid-epoch, its loop reports how many batches of
 the epoch are already done; the sampler skips exactly those, so a resumed run sees the batches an
 uninterrupted run would have seen (Lightning otherwise warns that the loader "is not resumable"
-and replays the epoch from its start).
+and replays the epoch from its start). Under DDP the epoch is replayed: Lightning's
+DistributedSamplerWrapper indexes this sampler's full list, so nothing may be skipped.
 
 Length bucketing (``bucket_batches = k > 0``): the epoch's shuffled order is cut into windows of k
 batches; each window is sorted by length and cut into batches, and the full batches of all
 windows are shuffled (the one short batch stays last, so the DataLoader cuts the same batches).
 A batch then holds sentences of similar length and needs little padding, while every batch is
-still a random draw. Under DDP, Lightning's DistributedSamplerWrapper re-permutes the indices
-across ranks, which undoes the bucketing (the order stays correct and seeded).
+still a random draw. Under DDP with W processes, Lightning's DistributedSamplerWrapper gives rank
+r every W-th index of this order (it does not shuffle a custom sampler), so the buckets are cut
+into global batches of W x batch_size: the W ranks' batches of a step come from one bucket.
 """
 
 from __future__ import annotations
@@ -39,32 +41,36 @@ class EpochShuffleSampler(Sampler[int]):
         self.bucket_batches = bucket_batches
         self.lengths = torch.as_tensor(lengths) if bucket_batches else None
 
-    def _position(self) -> tuple[int, int]:
-        """(epoch, batches of it already trained) from the attached trainer; (0, 0) without one."""
+    def _position(self) -> tuple[int, int, int]:
+        """(epoch, batches of it already trained, processes) from the attached trainer;
+        (0, 0, 1) without one."""
         trainer = self._trainer()
         if trainer is None or not trainer.training:
-            return 0, 0
+            return 0, 0, 1
         done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        return trainer.current_epoch, done
+        return trainer.current_epoch, done, trainer.world_size
 
     def __iter__(self) -> Iterator[int]:
-        epoch, done = self._position()
-        order = self.order(epoch)
+        epoch, done, processes = self._position()
+        order = self.order(epoch, processes)
+        if processes > 1:  # the DistributedSamplerWrapper shards the whole list
+            return iter(order.tolist())
         return iter(order[done * self.batch_size:].tolist())
 
-    def order(self, epoch: int) -> torch.Tensor:
-        """Every index once: the order of ``epoch``."""
+    def order(self, epoch: int, processes: int = 1) -> torch.Tensor:
+        """Every index once: the order of ``epoch`` (bucketed in global batches of
+        ``processes x batch_size``)."""
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         order = torch.randperm(self.size, generator=generator)
         if not self.bucket_batches:
             return order
-        window = self.batch_size * self.bucket_batches
+        global_batch = self.batch_size * processes
         batches = []
-        for chunk in order.split(window):
+        for chunk in order.split(global_batch * self.bucket_batches):
             by_length = chunk[torch.argsort(self.lengths[chunk], stable=True)]
-            batches.extend(by_length.split(self.batch_size))
-        short = [batch for batch in batches if len(batch) < self.batch_size]
-        full = [batch for batch in batches if len(batch) == self.batch_size]
+            batches.extend(by_length.split(global_batch))
+        short = [batch for batch in batches if len(batch) < global_batch]
+        full = [batch for batch in batches if len(batch) == global_batch]
         shuffled = [full[i] for i in torch.randperm(len(full), generator=generator)]
         return torch.cat(shuffled + short)
 

@@ -1,6 +1,8 @@
 """Length bucketing of training batches, and the shape embedding / token dropout of the
 encoders trained from scratch."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import pytorch_lightning as pl
@@ -45,6 +47,26 @@ def test_bucketed_order_is_a_seeded_permutation_with_far_less_padding(sst2_lengt
     assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
     # Only the last batch may be short, so the DataLoader cuts exactly the sampler's batches.
     assert size % batch and len(order[(size // batch) * batch:]) == size % batch
+
+
+def test_ddp_ranks_each_get_bucketed_batches(sst2_lengths):
+    """Lightning wraps the sampler in a DistributedSamplerWrapper (no shuffle for a custom
+    sampler); each rank's batches must still come from one bucket."""
+    from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
+
+    size, batch = len(sst2_lengths), 32
+
+    progress = SimpleNamespace(current=SimpleNamespace(completed=0))
+    two_processes = SimpleNamespace(training=True, current_epoch=0, world_size=2, fit_loop=(
+        SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress))))
+    shards = []
+    for rank in (0, 1):
+        sampler = EpochShuffleSampler(size, 3, batch, lambda: two_processes, sst2_lengths, 50)
+        shards.append(list(DistributedSamplerWrapper(sampler, num_replicas=2, rank=rank,
+                                                     shuffle=False)))
+    assert set(shards[0]) | set(shards[1]) == set(range(size))
+    for shard in shards:
+        assert padding_fraction(shard, sst2_lengths, batch) < 0.1
 
 
 def test_bucketing_rejects_a_negative_window():
