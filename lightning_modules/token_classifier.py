@@ -6,8 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from homogenization.errors import UserError
 from homogenization.run_record import write_predictions, write_representations
 from lightning_modules.entity_metrics import entity_scores, report_text, split_sentences, tag_scores
+from lightning_modules.iob_decoding import allowed_transitions, decode_words
 from lightning_modules.task import ClassificationTask
 from lightning_modules.test_records import gather_rows
 
@@ -18,12 +20,18 @@ class TokenClassifier(ClassificationTask):
     Entity precision/recall/F1 (micro and per type) with seqeval for val and test. The run record
     gets one row per test word: ``sentence_id, word_index, label, pred, probs`` and the hidden
     state of the word's first sub-word; ``test_report.txt`` holds the per-entity and per-tag table.
+    ``decoding``: ``iob2`` predicts the most probable valid IOB2 sequence of each sentence
+    (``iob_decoding.py``), ``argmax`` each word's most probable tag on its own.
     """
 
     task = "token_classification"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, decoding: str = "iob2", **kwargs):
         super().__init__(*args, **kwargs)
+        if decoding not in ("iob2", "argmax"):
+            raise UserError(f"task.module.decoding={decoding!r}: choose iob2 or argmax.")
+        self.decoding = decoding
+        self._transitions = allowed_transitions(self.label_names)
         self._val_sentences: list[tuple[list[int], list[int]]] = []
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
@@ -43,6 +51,12 @@ class TokenClassifier(ClassificationTask):
                  batch_size=len(batch["input_ids"]))
         return loss
 
+    def _predict_words(self, logits: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """Predicted tag of every word (``words``: first sub-words), row after row."""
+        if self.decoding == "argmax":
+            return logits[words].argmax(dim=-1)
+        return decode_words(logits[words], words.sum(dim=1), *self._transitions)
+
     def _tags(self, ids) -> list[str]:
         return [self.label_names[i] for i in ids]
 
@@ -54,10 +68,10 @@ class TokenClassifier(ClassificationTask):
         self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]),
                  sync_dist=True)
         words = batch["labels"] != -100
-        predictions = logits.argmax(dim=-1)
-        for row in range(len(words)):
-            self._val_sentences.append((batch["labels"][row][words[row]].tolist(),
-                                        predictions[row][words[row]].tolist()))
+        counts = words.sum(dim=1).tolist()
+        gold = batch["labels"][words].split(counts)
+        predicted = self._predict_words(logits, words).split(counts)
+        self._val_sentences.extend((g.tolist(), p.tolist()) for g, p in zip(gold, predicted))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_sentences:
@@ -79,7 +93,7 @@ class TokenClassifier(ClassificationTask):
             "sentence_id": batch["example_id"][rows],
             "word_index": batch["word_index"][words],
             "label": batch["labels"][words],
-            "pred": logits[words].argmax(dim=-1),
+            "pred": self._predict_words(logits, words),
             "probs": logits[words].float().softmax(dim=-1),
             "representation": hidden[words].float(),
         })
