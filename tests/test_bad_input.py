@@ -34,6 +34,9 @@ def refused(cfg, message, run_dir):
     (["data.max_length=-1"], "data.max_length"),
     (["ckpt_path=last"], "ckpt_path=last: no checkpoint at"),
     (["data.train_fraction=0"], "data.train_fraction"),
+    (["data.bucket_batches=-1"], "data.bucket_batches=-1 must be 0"),
+    (["data=conll2003", "model.encoder.token_dropout=1.5"], r"model.encoder.token_dropout=1.5 must be in \[0, 1\)"),
+    (["data=conll2003", "task.module.decoding=crf"], "task.module.decoding='crf': choose iob2 or argmax"),
 ])
 def test_config_values_that_cannot_work(tmp_path, overrides, message):
     run_dir = tmp_path / "run"

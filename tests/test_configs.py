@@ -7,6 +7,7 @@ import pytest
 from hydra.utils import instantiate
 
 from tests.helpers import REPO_ROOT, compose_config, write_tsv
+from training.recipe import build_encoder
 
 MODELS = ["cnn_lstm", "transformer", "bert"]
 
@@ -39,8 +40,7 @@ def test_every_model_and_data_config_composes(tmp_path, user_files, tiny_bert, m
     assert cfg.model.name == model and cfg.task.name == TASKS[data]
     datamodule = instantiate(cfg.data, tokenizer=instantiate(cfg.model.tokenizer))
     datamodule.setup()
-    encoder = instantiate(cfg.model.encoder, vocab_size=datamodule.vocab_size,
-                          pad_token_id=datamodule.pad_token_id)
+    encoder = build_encoder(cfg.model.encoder, datamodule)
     batch = next(iter(datamodule.test_dataloader()))
     states = encoder.sequence_representation(batch["input_ids"], batch["attention_mask"])
     assert states.shape == (len(batch["labels"]), encoder.hidden_size)
@@ -79,3 +79,19 @@ def test_gpu_readiness_settings_compose(tmp_path):
     assert cfg.compile is True
     loader = instantiate(cfg.data, tokenizer=instantiate(cfg.model.tokenizer))
     assert loader.pin_memory and loader.num_workers == 4
+
+
+def test_tuning_applies_to_its_model_and_data_only(tmp_path):
+    """conf/tuning/<model>_<data>.yaml is picked from the choices, also under an experiment and
+    inside a sweep over models; the command line still wins."""
+    def compose(*overrides):
+        return compose_config(tmp_path / "run", list(overrides), fast=False)
+
+    tuned = compose("model=transformer", "data=conll2003")
+    assert tuned.model.optimizer.lr == 1e-3 and tuned.trainer.max_epochs == 20
+    assert compose("model=transformer", "experiment=conll2003_ner").model.optimizer.lr == 1e-3
+    assert compose("model=cnn_lstm", "data=conll2003").trainer.max_epochs == 15
+    assert compose("model=transformer").model.optimizer.lr == 5e-4         # SST-2: untouched
+    assert compose("model=transformer").trainer.max_epochs == 3
+    assert compose("model=transformer", "data=conll2003",
+                   "model.optimizer.lr=2e-3").model.optimizer.lr == 2e-3

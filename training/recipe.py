@@ -155,6 +155,16 @@ def train(cfg: DictConfig) -> dict | None:
         return _train(cfg, run_dir, started)
 
 
+def build_encoder(encoder_cfg: DictConfig, datamodule):
+    """The encoder for a set-up datamodule's tokenizer. Encoders trained from scratch also read
+    the sub-word strings (shape embedding, token dropout)."""
+    from_scratch = "token_dropout" in encoder_cfg
+    return instantiate(
+        encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
+        **({"vocabulary": vocabulary(datamodule.tokenizer)} if from_scratch else {}),
+    )
+
+
 def build(cfg: DictConfig):
     """The run's datamodule (set up for fitting), encoder and LightningModule, from its config."""
     supported = list(cfg.model.get("tasks") or [cfg.task.name])
@@ -167,12 +177,7 @@ def build(cfg: DictConfig):
     )
     datamodule.setup("fit")
     pl.seed_everything(cfg.seed_init, workers=True)
-    # Encoders trained from scratch read the sub-word strings (shape embedding, token dropout).
-    from_scratch = "token_dropout" in cfg.model.encoder
-    encoder = instantiate(
-        cfg.model.encoder, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
-        **({"vocabulary": vocabulary(datamodule.tokenizer)} if from_scratch else {}),
-    )
+    encoder = build_encoder(cfg.model.encoder, datamodule)
     labelled = datamodule.task != "masked_lm"
     model = instantiate(
         cfg.task.module, encoder=encoder, optimizer=instantiate(cfg.model.optimizer),
