@@ -35,7 +35,8 @@ def refused(cfg, message, run_dir):
     (["ckpt_path=last"], "ckpt_path=last: no checkpoint at"),
     (["data.train_fraction=0"], "data.train_fraction"),
     (["data.bucket_batches=-1"], "data.bucket_batches=-1 must be 0"),
-    (["data=conll2003", "model.encoder.token_dropout=1.5"], r"model.encoder.token_dropout=1.5 must be in \[0, 1\)"),
+    (["data=conll2003", "model.encoder.token_dropout=1.5"],
+     r"model.encoder.token_dropout=1.5 must be in \[0, 1\)"),
     (["data=conll2003", "task.module.decoding=crf"], "task.module.decoding='crf': choose iob2 or argmax"),
 ])
 def test_config_values_that_cannot_work(tmp_path, overrides, message):
