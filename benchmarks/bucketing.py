@@ -36,6 +36,10 @@ def run_sweep(out: Path, args) -> None:
                     "trainer.accelerator=cpu"], cwd=ROOT, check=True)
 
 
+def spread(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else float("nan")
+
+
 def summarize(out: Path) -> None:
     runs = defaultdict(dict)  # (model, bucket) -> seed -> (score, seconds per epoch)
     for run_json in sorted(out.glob("*/run.json")):
@@ -55,9 +59,9 @@ def summarize(out: Path) -> None:
         plain = runs.get((model, 0), {})
         if bucket and plain:
             pairs = [by_seed[seed][0] - plain[seed][0] for seed in by_seed if seed in plain]
-            difference = (f"{statistics.mean(pairs):+.4f} ± {statistics.stdev(pairs):.4f} "
+            difference = (f"{statistics.mean(pairs):+.4f} ± {spread(pairs):.4f} "
                           f"({len(pairs)} seeds)")
-        print(f"| {model} | {bucket} | {statistics.mean(scores):.4f} ± {statistics.stdev(scores):.4f} "
+        print(f"| {model} | {bucket} | {statistics.mean(scores):.4f} ± {spread(scores):.4f} "
               f"(n={len(scores)}) | {seconds:.1f} | {difference} |")
 
 

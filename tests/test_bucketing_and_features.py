@@ -114,7 +114,8 @@ def test_length_ordered_evaluation_gives_the_same_predictions(tmp_path):
     bucketed = read_predictions(run)
     assert (bucketed["example_id"] == np.arange(872)).all()
 
-    datamodule, _, model = build(compose_config(tmp_path / "plain", ["model=cnn_lstm"]))
+    datamodule, _, model = build(compose_config(tmp_path / "plain", ["model=cnn_lstm",
+                                                                   "data.bucket_batches=0"]))
     assert datamodule.test_dataloader().sampler.__class__.__name__ == "SequentialSampler"
     checkpoint = torch.load(run / read_run_json(run)["checkpoint"], weights_only=True)
     model.load_state_dict(checkpoint["state_dict"])
