@@ -34,6 +34,9 @@ def main() -> None:
     parser.add_argument("--backbone", type=Path, default=DEFAULT_BACKBONE,
                         help="a save_pretrained directory (default: the pretraining benchmark's)")
     args = parser.parse_args()
+    if not (args.backbone / "config.json").is_file():
+        sys.exit(f"--backbone {args.backbone}: no Hugging Face checkpoint there. Run "
+                 "`python benchmarks/pretraining.py` first, or pass a save_pretrained directory.")
     with tempfile.TemporaryDirectory() as scratch:
         sweep_seconds([], args.backbone, Path(scratch) / "warm")   # fill the tokenization cache
         for name, launcher in (("sequential", []), ("joblib, 2 jobs", ["hydra/launcher=joblib"])):
