@@ -172,7 +172,7 @@ class LabelledDataModule(pl.LightningDataModule):
     # -- loaders ---------------------------------------------------------------------------
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
-        lengths = [len(ids) for ids in dataset.ids]
+        lengths = [len(ids) for ids in dataset.ids] if self.bucket_batches else None
         if shuffle:
             sampler = EpochShuffleSampler(len(dataset), self.data_seed, batch_size,
                                           lambda: self.trainer, lengths, self.bucket_batches)

@@ -88,7 +88,7 @@ def test_token_dropout_and_shape_embedding():
                            token_dropout=0.5)
     ids = torch.tensor([[2] + [6, 5, 7] * 300 + [3]])
     embed.eval()
-    unk_title, unk_lower = embed(torch.tensor([[1]]))[0, 0], embed.embedding.weight[1]
+    unk_embedded, unk_weight = embed(torch.tensor([[1]]))[0, 0], embed.embedding.weight[1]
     assert torch.equal(embed(ids), embed(ids))                     # no dropout in eval
     embed.train()
     out = embed(ids)
@@ -96,7 +96,7 @@ def test_token_dropout_and_shape_embedding():
     dropped = torch.isclose(out[0], title).all(dim=-1)[1::3]       # the "Paris" positions
     assert 0.4 < dropped.float().mean() < 0.6                       # [UNK] + its own shape kept
     assert torch.equal(out[0, 0], embed.embedding.weight[2] + embed.shape_embedding.weight[0])
-    assert not torch.equal(unk_title, unk_lower)  # [UNK] itself has the "special" shape added
+    assert not torch.equal(unk_embedded, unk_weight)  # [UNK] itself has the "special" shape added
 
 
 def test_tagging_encoders_get_features_and_sentence_encoders_do_not(tmp_path):
@@ -110,7 +110,12 @@ def test_length_ordered_evaluation_gives_the_same_predictions(tmp_path):
     """A bucketed run evaluates in length order; the same weights evaluated in file order (no
     bucketing) give every test example the same prediction."""
     run = tmp_path / "bucketed"
-    train(compose_config(run, ["model=cnn_lstm", "data.bucket_batches=4"]))
+    cfg = compose_config(run, ["model=cnn_lstm", "data.bucket_batches=4"])
+    test_loader = build(cfg)[0].test_dataloader()
+    lengths = [len(ids) for ids in test_loader.dataset.ids]
+    order = list(test_loader.sampler)
+    assert order != sorted(order) and [lengths[i] for i in order] == sorted(lengths)
+    train(cfg)
     bucketed = read_predictions(run)
     assert (bucketed["example_id"] == np.arange(872)).all()
 

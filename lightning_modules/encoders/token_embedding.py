@@ -21,6 +21,7 @@ from torch import nn
 from homogenization.errors import UserError
 
 SHAPES = ("special", "lower", "Title", "CAPS", "mixed", "digits", "alnum", "punct")
+# datamodules.tokenization.SPECIAL_TOKENS; not imported, as that module imports the encoders.
 SPECIAL = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
 
 
