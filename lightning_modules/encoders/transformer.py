@@ -1,4 +1,4 @@
-"""A pre-LN transformer encoder trained from scratch."""
+"""A pre-LN transformer encoder trained from scratch, with absolute or relative positions."""
 
 from __future__ import annotations
 
@@ -12,10 +12,39 @@ from lightning_modules.encoders.pooling import check_pooling, pool
 from lightning_modules.encoders.token_embedding import TokenEmbedding
 
 
-class TransformerEncoder(nn.Module):
-    """token + learned position embeddings -> pre-LN ``nn.TransformerEncoder`` (padding masked).
+POSITIONS = ("absolute", "relative")
 
-    ``shape_embedding`` and ``token_dropout``: see ``token_embedding.py``.
+
+class RelativePositionBias(nn.Module):
+    """A learned attention bias per head for each query-key distance, clipped at ``max_distance``
+    (Shaw et al. 2018), shared by all layers (as in T5). A tagger then learns "the word before"
+    once, not once per absolute position, and no position is ever unseen in training."""
+
+    def __init__(self, num_heads: int, max_distance: int):
+        super().__init__()
+        self.max_distance = max_distance
+        self.bias = nn.Embedding(2 * max_distance + 1, num_heads)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Additive attention mask ``[batch * heads, length, length]``; padded keys get -inf."""
+        batch, length = attention_mask.shape
+        positions = torch.arange(length, device=attention_mask.device)
+        distance = (positions[None, :] - positions[:, None]).clamp(-self.max_distance,
+                                                                    self.max_distance)
+        bias = self.bias(distance + self.max_distance).permute(2, 0, 1)  # [heads, query, key]
+        padded_key = (attention_mask == 0)[:, None, None, :]
+        bias = bias[None].masked_fill(padded_key, float("-inf"))  # [batch, heads, query, key]
+        return bias.reshape(batch * bias.shape[1], length, length)
+
+
+class TransformerEncoder(nn.Module):
+    """token embeddings -> pre-LN ``nn.TransformerEncoder`` (padding masked).
+
+    ``position``: ``absolute`` adds a learned embedding per position (BERT);
+    ``relative`` adds a learned per-head bias per clipped distance to the attention scores
+    (``RelativePositionBias``). ``shape_embedding`` and ``token_dropout``: see
+    ``token_embedding.py``.
     """
 
     def __init__(
@@ -32,20 +61,28 @@ class TransformerEncoder(nn.Module):
         vocabulary: Sequence[str] | None = None,
         shape_embedding: bool = False,
         token_dropout: float = 0.0,
+        position: str = "absolute",
+        max_distance: int = 16,
     ):
         super().__init__()
         for key, value in {"d_model": d_model, "num_layers": num_layers, "num_heads": num_heads,
-                           "ff_dim": ff_dim, "max_positions": max_positions}.items():
+                           "ff_dim": ff_dim, "max_positions": max_positions,
+                           "max_distance": max_distance}.items():
             if value <= 0:
                 raise UserError(f"model.encoder.{key}={value} must be positive.")
         if d_model % num_heads:
             raise UserError(
                 f"model.encoder.d_model={d_model} is not divisible by num_heads={num_heads}."
             )
+        if position not in POSITIONS:
+            raise UserError(f"model.encoder.position={position!r}: choose one of {POSITIONS}.")
         self.pooling = check_pooling(pooling)
         self.token_embedding = TokenEmbedding(vocab_size, d_model, pad_token_id, vocabulary,
                                               shape_embedding, token_dropout)
-        self.position_embedding = nn.Embedding(max_positions, d_model)
+        self.position_embedding = (nn.Embedding(max_positions, d_model)
+                                   if position == "absolute" else None)
+        self.relative_bias = (RelativePositionBias(num_heads, max_distance)
+                              if position == "relative" else None)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
             d_model, num_heads, ff_dim, dropout, activation="gelu", batch_first=True,
@@ -63,9 +100,11 @@ class TransformerEncoder(nn.Module):
         length = input_ids.shape[1]
         if length > self.max_positions:
             raise ValueError(f"sequence of {length} tokens > max_positions={self.max_positions}")
-        positions = torch.arange(length, device=input_ids.device)
-        hidden = self.dropout(self.token_embedding(input_ids) + self.position_embedding(positions))
-        return self.encoder(hidden, src_key_padding_mask=attention_mask == 0)
+        hidden = self.token_embedding(input_ids)
+        if self.relative_bias is not None:
+            return self.encoder(self.dropout(hidden), mask=self.relative_bias(attention_mask))
+        hidden = hidden + self.position_embedding(torch.arange(length, device=input_ids.device))
+        return self.encoder(self.dropout(hidden), src_key_padding_mask=attention_mask == 0)
 
     def sequence_representation(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
