@@ -38,6 +38,19 @@ class RelativePositionBias(nn.Module):
         return bias.reshape(batch * bias.shape[1], length, length)
 
 
+class BiasedEncoderLayer(nn.TransformerEncoderLayer):
+    """A pre-LN ``nn.TransformerEncoderLayer`` that always takes its regular path. Its inference
+    fast path reads a float attention mask (our relative bias) as a boolean one and returns NaN
+    (pytorch/pytorch#118628); the regular path is the one training uses anyway."""
+
+    def forward(self, src: torch.Tensor, src_mask: torch.Tensor | None = None,
+                src_key_padding_mask: torch.Tensor | None = None,
+                is_causal: bool = False) -> torch.Tensor:
+        hidden = src + self._sa_block(self.norm1(src), src_mask, src_key_padding_mask,
+                                      is_causal=is_causal)
+        return hidden + self._ff_block(self.norm2(hidden))
+
+
 class TransformerEncoder(nn.Module):
     """token embeddings -> pre-LN ``nn.TransformerEncoder`` (padding masked).
 
@@ -84,7 +97,8 @@ class TransformerEncoder(nn.Module):
         self.relative_bias = (RelativePositionBias(num_heads, max_distance)
                               if position == "relative" else None)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(
+        layer_class = BiasedEncoderLayer if position == "relative" else nn.TransformerEncoderLayer
+        layer = layer_class(
             d_model, num_heads, ff_dim, dropout, activation="gelu", batch_first=True,
             norm_first=True,
         )
