@@ -38,6 +38,8 @@ def refused(cfg, message, run_dir):
     (["data=conll2003", "model.encoder.token_dropout=1.5"],
      r"model.encoder.token_dropout=1.5 must be in \[0, 1\)"),
     (["data=conll2003", "task.module.decoding=crf"], "task.module.decoding='crf': choose iob2 or argmax"),
+    (["model=transformer", "model.encoder.position=sinusoidal"],
+     r"model.encoder.position='sinusoidal': choose one of \('absolute', 'relative'\)"),
 ])
 def test_config_values_that_cannot_work(tmp_path, overrides, message):
     run_dir = tmp_path / "run"

@@ -122,7 +122,7 @@ def test_token_model_trains_and_writes_per_word_record(tmp_path, tiny_bert, mode
     assert record["labels"][0] == "O" and "B-PER" in record["labels"]
     for name in ("test/f1", "test/precision", "test/recall", "test/f1_PER", "test/tag_f1_B-PER"):
         assert 0.0 <= record["metrics"][name] <= 1.0
-    assert "val/f1_best" in record["metrics"]
+    assert np.isfinite(record["metrics"]["test/loss"]) and "val/f1_best" in record["metrics"]
 
     predictions = read_predictions(run_dir)
     assert len(predictions["label"]) == 46435

@@ -11,7 +11,6 @@ from homogenization.errors import UserError
 from lightning_modules.encoders.pooling import check_pooling, pool
 from lightning_modules.encoders.token_embedding import TokenEmbedding
 
-
 POSITIONS = ("absolute", "relative")
 
 
