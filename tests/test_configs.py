@@ -89,12 +89,10 @@ def test_tuning_applies_to_its_model_and_data_only(tmp_path):
 
     tuned = compose("model=transformer", "data=conll2003")
     assert tuned.model.optimizer.lr == 1e-3 and tuned.trainer.max_epochs == 20
-    assert tuned.model.encoder.position == "relative"
     assert compose("model=transformer", "experiment=conll2003_ner").model.optimizer.lr == 1e-3
     assert compose("model=cnn_lstm", "data=conll2003").trainer.max_epochs == 15
     assert compose("model=cnn_lstm", "data=conll2003", "debug=limit").trainer.max_epochs == 2
     assert compose("model=transformer").model.optimizer.lr == 5e-4         # SST-2: untouched
     assert compose("model=transformer").trainer.max_epochs == 3
-    assert compose("model=transformer").model.encoder.position == "absolute"
     assert compose("model=transformer", "data=conll2003",
                    "model.optimizer.lr=2e-3").model.optimizer.lr == 2e-3
