@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EPOCH_LINE = re.compile(r"epoch (\d+): .*val/(?:acc|f1)=([0-9.]+).*\(([0-9.]+) s, (\d+) steps\)")
+EPOCH_LINE = re.compile(r"epoch (\d+): .*?val/(?:acc|f1)=([0-9.]+).*\(([0-9.]+) s, (\d+) steps\)")
 SCORE = {"sequence_classification": ("test/acc", "accuracy"),
          "token_classification": ("test/f1", "entity F1")}
 
