@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality import EPOCH_LINE, SCORE  # noqa: E402
+from homogenization.discovery import config_value  # noqa: E402
 
 
 def run_sweep(out: Path, args) -> None:
@@ -42,19 +43,13 @@ def spread(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else float("nan")
 
 
-def setting_value(config: dict, setting: str):
-    for key in setting.split("."):
-        config = config[key]
-    return config
-
-
 def summarize(out: Path, setting: str, values: list[str]) -> None:
     runs = defaultdict(dict)  # (model, value) -> seed -> (score, seconds per epoch)
     for run_json in sorted(out.glob("*/run.json")):
         record = json.loads(run_json.read_text())
         seconds = [float(m.group(3)) for m in map(EPOCH_LINE.search,
                    (run_json.parent / "train.log").read_text().splitlines()) if m]
-        value = str(setting_value(record["config"], setting))
+        value = str(config_value(record, setting))
         score = record["metrics"][SCORE[record["task"]][0]]
         runs[record["model"], value][record["seed"]] = (score, statistics.mean(seconds))
     order = {value: index for index, value in enumerate(values)}
