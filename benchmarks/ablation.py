@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality import EPOCH_LINE, SCORE  # noqa: E402
+from core.run_record import RunRecord  # noqa: E402
 from homogenization.discovery import config_value  # noqa: E402
 
 
@@ -46,12 +47,12 @@ def spread(values: list[float]) -> float:
 def summarize(out: Path, setting: str, values: list[str]) -> None:
     runs = defaultdict(dict)  # (model, value) -> seed -> (score, seconds per epoch)
     for run_json in sorted(out.glob("*/run.json")):
-        record = json.loads(run_json.read_text())
+        record = RunRecord.from_dict(json.loads(run_json.read_text()))
         seconds = [float(m.group(3)) for m in map(EPOCH_LINE.search,
                    (run_json.parent / "train.log").read_text().splitlines()) if m]
         value = str(config_value(record, setting))
-        score = record["metrics"][SCORE[record["task"]][0]]
-        runs[record["model"], value][record["seed"]] = (score, statistics.mean(seconds))
+        score = record.metrics[SCORE[record.task][0]]
+        runs[record.model, value][record.seed] = (score, statistics.mean(seconds))
     order = {value: index for index, value in enumerate(values)}
     print(f"| model | {setting} | test score, mean ± sd over seeds | s / epoch "
           f"| paired difference (− {values[0]}) |")

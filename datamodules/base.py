@@ -16,13 +16,15 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from core.errors import UserError
 from datamodules import token_cache
 from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import PAD
-from homogenization.errors import UserError
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
+MAX_UNKNOWN_SHARE = 0.5
+WARN_SHARE = 0.05   # warn when more than this share of the test split is truncated or seen in training
 
 
 def subsample(size: int, fraction: float, max_examples: int | None, seed: int) -> np.ndarray:
@@ -123,6 +125,10 @@ class LabelledDataModule(pl.LightningDataModule):
         if self.datasets:  # already set up (the recipe calls setup before building the model)
             return
         splits = {split: self.read_split(split) for split in SPLITS}
+        if self.training_texts(splits["test"]) == self.training_texts(splits["train"]):
+            raise UserError(f"{self.files['test']}: the test split is the training split "
+                            f"({self.files['train']}); a model tested on its training data measures "
+                            "nothing. Set data.files.test to held-out data.")
         keep = subsample(len(splits["train"]), self.train_fraction, self.max_train_examples,
                          self.subsample_seed)
         splits["train"] = splits["train"].subset(keep)
@@ -133,8 +139,32 @@ class LabelledDataModule(pl.LightningDataModule):
                              for split in SPLITS}
         self.sizes = {split: len(splits[split]) for split in SPLITS}
         tokens = self._tokenize_all(splits)
+        self.truncated = {split: int(sum(row[0] for row in tokens[split].get("truncated", [])))
+                          for split in SPLITS}
+        train_texts = set(self.training_texts(splits["train"]))
+        self.test_in_train = sum(text in train_texts for text in self.training_texts(splits["test"]))
         self.datasets = {split: self.make_dataset(tokens[split], labels[split]) for split in SPLITS}
         self.examples = splits
+        self._warn_about_the_test_split()
+
+    def _warn_about_the_test_split(self) -> None:
+        size = self.sizes["test"]
+        if self.truncated["test"] > WARN_SHARE * size:
+            log.warning("%d of %d test examples (%.0f%%) are longer than data.max_length=%d and were "
+                        "truncated; raise data.max_length if their ends matter.", self.truncated["test"],
+                        size, 100 * self.truncated["test"] / size, self.max_length)
+        if self.test_in_train > WARN_SHARE * size:
+            log.warning("%d of %d test texts (%.0f%%) also occur in the training split: the test "
+                        "measures memory as much as generalization.", self.test_in_train, size,
+                        100 * self.test_in_train / size)
+
+    def data_report(self) -> dict:
+        """What run.json says about the data: per split its fingerprint, size, units and how many
+        examples were truncated; how many test texts occur in the training split."""
+        return {"splits": {split: {"fingerprint": self.fingerprints[split], "size": self.sizes[split],
+                                   "units": self.units[split], "truncated": self.truncated[split]}
+                           for split in SPLITS},
+                "test_in_train": self.test_in_train}
 
     def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
         key = token_cache.cache_key(
@@ -150,9 +180,27 @@ class LabelledDataModule(pl.LightningDataModule):
         log.info("Tokenizing %s (%s)", self.name, self.tokenizer_spec.settings()["kind"])
         self.tokenizer = self.tokenizer_spec.build(self.training_texts(splits["train"]))
         tokens = {split: self.tokenize(self.tokenizer, splits[split]) for split in SPLITS}
+        self._check_unknown_share(tokens["train"]["ids"])
         if self.cache_dir:
             token_cache.save(self.cache_dir, key, self.tokenizer, tokens)
         return tokens
+
+    def _check_unknown_share(self, rows) -> None:
+        """Refuse a tokenizer that maps most of the training text to its unknown token: one that
+        does not belong to the data (or a checkpoint's stand-in), with which nothing is learned."""
+        unknown_token = getattr(self.tokenizer.model, "unk_token", None)
+        unknown = self.tokenizer.token_to_id(unknown_token) if unknown_token else None
+        if unknown is None or not rows:
+            return
+        specials = self.tokenizer.num_special_tokens_to_add(False) * len(rows)
+        tokens = sum(len(row) for row in rows) - specials
+        share = sum(int((np.asarray(row) == unknown).sum()) for row in rows) / max(tokens, 1)
+        if share > MAX_UNKNOWN_SHARE:
+            source = self.tokenizer_spec.settings().get("name_or_path", "")
+            raise UserError(f"the tokenizer of model={source} "
+                            f"maps {share:.0%} of the training text of data={self.name} to "
+                            f"{unknown_token}: it does not belong to this data. Use the tokenizer saved "
+                            "with the checkpoint, or a tokenizer trained on text like this.")
 
     @property
     def units(self) -> dict[str, int]:

@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datamodules.readers import read_text_file
-from homogenization.errors import UserError
+from core.errors import UserError
+from datamodules.readers import physical_lines, read_text_file
 
 TAG = re.compile(r"^(O|[BI]-\S+)$")
+COLUMNS = re.compile(r"[ \t]+")
 
 
 @dataclass
@@ -57,7 +58,9 @@ def read_conll(
     encoding: str = "utf-8",
     key: str = "data.files",
 ) -> TaggedSentences:
-    """Read sentences; ``separator`` None splits on any whitespace ('space' and 'tab' also work)."""
+    """Read sentences; ``separator`` None splits on runs of spaces and tabs ('space' and 'tab' also
+    work). Lines end at ``\n`` only, and only ASCII spaces and tabs separate columns, so a token
+    holding U+2028, U+0085 or a no-break space is read as one token on its own line."""
     path = Path(path)
     separator = {"space": " ", "tab": "\t"}.get(separator, separator)
     content = read_text_file(path, encoding, key)
@@ -75,12 +78,11 @@ def read_conll(
             tags.clear()
 
     start = 1
-    for number, line in enumerate(content.splitlines(), start=1):
-        line = line.rstrip("\r\n")
-        if not line.strip() or line.startswith("-DOCSTART-"):
+    for number, line in enumerate(physical_lines(content), start=1):
+        if not line.strip(" \t") or line.startswith("-DOCSTART-"):
             end_sentence()
             continue
-        columns = line.split(separator)
+        columns = COLUMNS.split(line.strip(" \t")) if separator is None else line.split(separator)
         width = width or len(columns)
         if len(columns) != width:
             raise UserError(

@@ -16,17 +16,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from datamodules.readers import read_labelled_table, read_text_file
+from core.errors import UserError
+from core.fingerprints import fingerprint
+from datamodules.readers import physical_lines, read_labelled_table, read_text_file
 from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import CLS, MASK, PAD, SEP, UNK
-from homogenization.errors import UserError
-from homogenization.run_record import fingerprint
 
 log = logging.getLogger(__name__)
 
 
 def read_corpus_lines(path: str | Path, encoding: str, key: str) -> list[str]:
-    lines = [line.strip() for line in read_text_file(path, encoding, key).splitlines()]
+    lines = [line.strip() for line in physical_lines(read_text_file(path, encoding, key))]
     lines = [line for line in lines if line]
     if not lines:
         raise UserError(f"{path}: no text in the file. Check {key}.")
@@ -126,6 +126,11 @@ class CorpusDataModule(pl.LightningDataModule):
         self.units = self.sizes
         self.heldout = self._mask(self.blocks["validation"], seed=0)
         log.info("Corpus %s: %s blocks of %d tokens", self.name, self.sizes, self.block_size)
+
+    def data_report(self) -> dict:
+        """What run.json says about the corpus: per part its fingerprint and number of blocks."""
+        return {"splits": {name: {"fingerprint": self.fingerprints[name], "size": self.sizes[name],
+                                  "units": self.units[name]} for name in self.fingerprints}}
 
     def hf_tokenizer(self):
         """The tokenizer as a ``transformers`` fast tokenizer with BERT's special tokens."""

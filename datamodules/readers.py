@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import bz2
 import csv
-import io
+import gzip
+import lzma
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homogenization.errors import UserError
+from core.errors import UserError
 
 
 @dataclass
@@ -27,17 +31,45 @@ class LabelledTexts:
                              [self.labels[i] for i in indices], [self.lines[i] for i in indices])
 
 
+COMPRESSED = {b"\x1f\x8b": ("gzip", gzip.decompress), b"BZh": ("bzip2", bz2.decompress),
+              b"\xfd7zXZ\x00": ("xz", lzma.decompress)}
+ARCHIVES = {b"PK\x03\x04": "a zip archive: unzip it", b"\x28\xb5\x2f\xfd": "zstd-compressed: run zstd -d"}
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+INTEGER = re.compile(r"^[+-]?[0-9]+$")
+NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+
+
 def read_text_file(path: str | Path, encoding: str, key: str) -> str:
-    """Read a whole file, turning 'missing' and 'undecodable' into one clear line each."""
+    """Read a whole text file (gzip, bzip2 and xz are decompressed), without a BOM. Everything
+    that makes it unreadable (missing, a directory or FIFO, an archive, undecodable bytes, binary
+    content) is one line naming the file and the fix."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(
             f"{path}: data file not found. Point paths.data_dir (or the HOMOG_DATA_DIR "
             f"environment variable) at the folder that holds it, or fix {key}."
         )
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, not a data file. Set {key} to a file inside it.")
+    if not stat.S_ISREG(path.stat().st_mode):   # a FIFO or device would block or never end
+        raise UserError(f"{path}: is not a regular file (a pipe, socket or device). Set {key} to a file "
+                        "on disk.")
     raw = path.read_bytes()
+    for magic, (kind, decompress) in COMPRESSED.items():
+        if raw.startswith(magic):
+            try:
+                raw = decompress(raw)
+            except (OSError, EOFError, ValueError) as error:
+                raise UserError(f"{path}: a damaged {kind} file ({error}). Compress it again, or give "
+                                f"the uncompressed file in {key}.") from None
+            break
+    for magic, advice in ARCHIVES.items():
+        if raw.startswith(magic):
+            raise UserError(f"{path}: this file is {advice}, then point {key} at the text file.")
+    if raw.startswith(UTF16_BOMS) and not encoding.lower().replace("_", "-").startswith("utf-16"):
+        raise UserError(f"{path}: this file is UTF-16 text; set data.encoding=utf-16 or re-save it as UTF-8.")
     try:
-        return raw.decode(encoding)
+        text = raw.decode(encoding)
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise UserError(
@@ -46,6 +78,20 @@ def read_text_file(path: str | Path, encoding: str, key: str) -> str:
         ) from None
     except LookupError:
         raise UserError(f"data.encoding: unknown encoding '{encoding}'.") from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise UserError(f"{path}:{line}: a NUL byte: this is a binary file, not text. Set {key} to a "
+                        "text file.")
+    return text.removeprefix("\ufeff")
+
+
+def physical_lines(text: str) -> list[str]:
+    """Lines split at ``\n`` only (``\r\n`` too): U+2028, U+0085 or a lone ``\r`` inside a line
+    stay part of it, so line numbers are the ones an editor shows."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _column_index(column: str | int, header: list[str] | None, path: Path, key: str) -> int:
@@ -64,7 +110,49 @@ def _column_index(column: str | int, header: list[str] | None, path: Path, key: 
             f"{path}:1: no column '{column}' in the header (columns: {', '.join(header)}). "
             f"Set {key} to one of them."
         )
-    return header.index(column)
+    positions = [i for i, name in enumerate(header) if name == column]
+    if len(positions) > 1:
+        raise UserError(f"{path}:1: the header names {len(positions)} columns '{column}' (0-based columns "
+                        f"{', '.join(map(str, positions))}). Rename all but one, or set {key} to a column "
+                        "number.")
+    return positions[0]
+
+
+def _records(lines: list[str], path: Path, delimiter: str, quotechar: str | None, multiline: bool):
+    """(first line number, fields) of every non-blank record. With ``quotechar``, fields follow CSV
+    quoting strictly; a quoted field spans lines only with ``multiline``, else it is an error
+    naming the line where its quote opened."""
+    number = 0
+    while number < len(lines):
+        start, record = number + 1, lines[number]
+        number += 1
+        if not record.strip():
+            continue
+        if not quotechar or quotechar not in record:
+            yield start, record.split(delimiter)
+            continue
+        while True:
+            csv.field_size_limit(max(csv.field_size_limit(), len(record) + 1))
+            try:
+                yield start, next(csv.reader([record], delimiter=delimiter, quotechar=quotechar,
+                                             strict=True))
+                break
+            except csv.Error as error:
+                if "unexpected end of data" not in str(error):
+                    raise UserError(
+                        f"{path}:{start}: a {quotechar} inside a quoted field ({error}). If quotes are part "
+                        f"of the text, set data.quotechar=null; in quoted text, write a quote twice."
+                    ) from None
+                if not multiline or number >= len(lines):
+                    fix = ("it is never closed" if multiline else
+                           "the field does not end on this line. If texts really span lines, set "
+                           "data.multiline=true")
+                    raise UserError(
+                        f"{path}:{start}: a quoted field opens here and {fix}; if the {quotechar} is part "
+                        f"of the text, set data.quotechar=null."
+                    ) from None
+                record += "\n" + lines[number]
+                number += 1
 
 
 def read_labelled_table(
@@ -75,18 +163,16 @@ def read_labelled_table(
     delimiter: str = "\t",
     header: bool = True,
     quotechar: str | None = '"',
+    multiline: bool = False,
     encoding: str = "utf-8",
     key: str = "data.files",
 ) -> LabelledTexts:
     """Read a CSV/TSV file of (text, label) rows. Blank lines are skipped."""
     path = Path(path)
-    content = read_text_file(path, encoding, key)
-    quoting = csv.QUOTE_MINIMAL if quotechar else csv.QUOTE_NONE
-    reader = csv.reader(
-        io.StringIO(content, newline=""), delimiter=delimiter, quotechar=quotechar or None,
-        quoting=quoting,
-    )
-    rows = ((reader.line_num, row) for row in reader if row)
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise UserError(f"data.delimiter={delimiter!r}: give one character, e.g. data.delimiter=','.")
+    lines = physical_lines(read_text_file(path, encoding, key))
+    rows = _records(lines, path, delimiter, quotechar or None, multiline)
     names: list[str] | None = None
     if header:
         first = next(rows, None)
@@ -121,6 +207,24 @@ def read_labelled_table(
     return result
 
 
+def _number(label: str) -> float | None:
+    return float(label) if NUMBER.match(label) else None
+
+
+def check_label_spellings(split: LabelledTexts) -> None:
+    """Refuse one number spelled two ways (``1``, ``1.0``, ``01``): they would be two classes."""
+    seen: dict[float, tuple[str, int]] = {}
+    for label, line in zip(split.labels, split.lines):
+        value = _number(label)
+        if value is None:
+            continue
+        first = seen.setdefault(value, (label, line))
+        if first[0] != label:
+            raise UserError(f"{split.path}:{line}: label '{label}' is the number of label '{first[0]}' "
+                            f"(line {first[1]}) spelled another way; they would be two classes. Write "
+                            "each label one way.")
+
+
 def resolve_label_names(train: LabelledTexts, label_names: list[str] | None) -> list[str]:
     """The label set: ``label_names`` when configured, else the labels of the training split.
 
@@ -131,8 +235,9 @@ def resolve_label_names(train: LabelledTexts, label_names: list[str] | None) -> 
         if len(set(names)) != len(names):
             raise UserError(f"data.label_names has duplicates: {names}. List each label once.")
         return names
+    check_label_spellings(train)
     unique = set(train.labels)
-    if all(label.lstrip("-").isdigit() for label in unique):
+    if all(INTEGER.match(label) for label in unique):
         return sorted(unique, key=int)
     return sorted(unique)
 
@@ -144,12 +249,16 @@ def encode_labels(split: LabelledTexts, names: list[str], configured: bool) -> l
     0/1 files with names such as negative/positive).
     """
     index = {name: i for i, name in enumerate(names)}
+    numbers = {_number(name): name for name in names if _number(name) is not None}
     ids = []
     for label, line in zip(split.labels, split.lines):
         if label in index:
             ids.append(index[label])
-        elif configured and label.isdigit() and int(label) < len(names):
+        elif configured and INTEGER.match(label) and 0 <= int(label) < len(names):
             ids.append(int(label))
+        elif _number(label) is not None and _number(label) in numbers:
+            raise UserError(f"{split.path}:{line}: label '{label}' is the number of label "
+                            f"'{numbers[_number(label)]}' spelled another way. Write each label one way.")
         elif configured:
             raise UserError(
                 f"{split.path}:{line}: label '{label}' is not in data.label_names {names}. "

@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
 
-from homogenization.errors import UserError
+from core.errors import UserError
 
 
 class EpochShuffleSampler(Sampler[int]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
+from core.fingerprints import fingerprint
 from datamodules.base import LabelledDataModule
 from datamodules.batching import PadToLongest, TokenizedExamples
 from datamodules.readers import (
@@ -13,7 +14,6 @@ from datamodules.readers import (
     resolve_label_names,
 )
 from datamodules.tokenization import encode
-from homogenization.run_record import fingerprint
 
 
 class TextClassificationDataModule(LabelledDataModule):
@@ -29,11 +29,13 @@ class TextClassificationDataModule(LabelledDataModule):
         delimiter: str = "\t",
         header: bool = True,
         quotechar: str | None = '"',
+        multiline: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.table_options = dict(text_column=text_column, label_column=label_column,
                                   delimiter=delimiter, header=header, quotechar=quotechar,
+                                  multiline=multiline,
                                   encoding=self.encoding)
 
     def read_split(self, split: str) -> LabelledTexts:
@@ -53,7 +55,8 @@ class TextClassificationDataModule(LabelledDataModule):
         return train.texts
 
     def tokenize(self, tokenizer, examples: LabelledTexts) -> dict[str, list]:
-        return {"ids": encode(tokenizer, examples.texts, self.max_length)}
+        ids, truncated = encode(tokenizer, examples.texts, self.max_length)
+        return {"ids": ids, "truncated": [[int(flag)] for flag in truncated]}
 
     def make_dataset(self, tokens: dict[str, list], labels: list[int]) -> Dataset:
         return TokenizedExamples(tokens["ids"], labels)

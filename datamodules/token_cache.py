@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 Rows = list[list[int]]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
+from core.errors import UserError
+from core.fingerprints import fingerprint
 from datamodules.base import LabelledDataModule
 from datamodules.batching import PadWordBatch, TokenizedWords
 from datamodules.conll import TaggedSentences, read_conll
-from homogenization.errors import UserError
-from homogenization.run_record import fingerprint
 
 WORD_SEPARATOR = "\x1f"  # joins words and tags in fingerprints; never inside a CoNLL token
 

@@ -23,8 +23,8 @@ from tokenizers import (
     trainers,
 )
 
-from homogenization.errors import UserError
-from lightning_modules.encoders.pretrained import check_pretrained, load_error
+from core.errors import UserError
+from lightning_modules.encoders.pretrained import check_pretrained, check_tokenizer_files, load_error
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
@@ -66,6 +66,7 @@ class PretrainedTokenizer:
 
     def __init__(self, name_or_path: str):
         self.name_or_path = check_pretrained(name_or_path)
+        check_tokenizer_files(self.name_or_path)
         self._tokenizer: Tokenizer | None = None
 
     def _load(self) -> Tokenizer:
@@ -93,11 +94,17 @@ class PretrainedTokenizer:
         return Tokenizer.from_str(self._load().to_str())
 
 
-def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids per text, with special tokens, truncated to ``max_length``, not padded."""
+def encode(tokenizer: Tokenizer, texts: Sequence[str], max_length: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids per text, with special tokens, truncated to ``max_length``, not padded; and
+    whether each text was truncated."""
+    specials = tokenizer.num_special_tokens_to_add(False)
+    if max_length <= specials:
+        raise UserError(f"data.max_length={max_length} leaves no room for text: the tokenizer adds "
+                        f"{specials} special tokens. Use at least {specials + 1} (128 is usual).")
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length)
-    return [encoding.ids for encoding in tokenizer.encode_batch(list(texts))]
+    encodings = tokenizer.encode_batch(list(texts))
+    return [encoding.ids for encoding in encodings], [bool(encoding.overflowing) for encoding in encodings]
 
 
 def vocabulary(tokenizer: Tokenizer) -> list[str]:

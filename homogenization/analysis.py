@@ -29,6 +29,24 @@ PAIR_COLUMNS = ("agreement", "cohen_kappa", "error_consistency", "both_wrong", "
                 "homogenization_ratio", "linear_cka", "debiased_cka", "mutual_knn")
 
 
+SIMILARITY = ("linear_cka", "mutual_knn")
+
+
+def degenerate_representations(runs: list[Run], representations: list[np.ndarray]) -> np.ndarray:
+    """bool [R]: runs whose test representations are not all finite, or identical for every unit.
+    Their representation similarities are undefined (NaN), never a number; one warning each."""
+    flags = []
+    for run, values in zip(runs, representations):
+        finite = bool(np.isfinite(values).all())
+        constant = finite and bool((values.max(axis=0) - values.min(axis=0)).max(initial=0) == 0)
+        if not finite or constant:
+            state = "not finite" if not finite else "the same for every unit"
+            log.warning("%s: its test representations are %s; every representation similarity of this "
+                        "run is undefined (NaN)", run.name, state)
+        flags.append(not finite or constant)
+    return np.array(flags, dtype=bool)
+
+
 @dataclass
 class Settings:
     unit: str = "entity"           # token tasks: entity | word
@@ -49,6 +67,7 @@ class Analysis:
     group_table: pd.DataFrame
     k_histograms: pd.DataFrame
     headline: dict
+    run_table: pd.DataFrame
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -73,6 +92,8 @@ class BlockStatistics:
                                       self.n_blocks).transpose(0, 2, 1)                  # [R, M, c]
 
         representations = load_representations(runs, len(outcomes.row_items))
+        self.degenerate = degenerate_representations(runs, representations)
+        representations = [np.zeros_like(r) if bad else r for r, bad in zip(representations, self.degenerate)]
         self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
@@ -91,7 +112,16 @@ class BlockStatistics:
         metrics["linear_cka"] = self.cka.cka(weights)
         knn = np.einsum("abm,km->kab", self.knn_overlap, weights)
         metrics["mutual_knn"] = knn / (weights @ self.knn_units)[:, None, None]
+        for name in SIMILARITY:
+            metrics[name] = self.undefined_for_degenerate(metrics[name])
         return metrics
+
+    def undefined_for_degenerate(self, values: np.ndarray) -> np.ndarray:
+        """NaN for every pair [.., R, R] involving a run whose representations are degenerate."""
+        values = values.copy()
+        values[..., self.degenerate, :] = np.nan
+        values[..., :, self.degenerate] = np.nan
+        return values
 
     def run_metric(self, weights: np.ndarray) -> np.ndarray:
         """Task metric of every run under block weights [B, M]: [B, R]."""
@@ -135,7 +165,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     ones = np.ones((1, stats.n_blocks))
     point = {name: values[0] for name, values in stats.pair_metrics(ones).items()}
     point["agreement"], point["cohen_kappa"] = label_agreement(outcomes.preds, len(outcomes.labels))
-    point["debiased_cka"] = stats.cka.debiased_cka()
+    point["debiased_cka"] = stats.undefined_for_degenerate(stats.cka.debiased_cka())
     run_metric = stats.run_metric(ones)[0]
 
     rng = np.random.default_rng(settings.seed + 1)
@@ -151,6 +181,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
         entry = {}
         for label, mask in (("within", within), ("across", across)):
             entry[label] = float(_pair_mean(point[name], mask.astype(float)))
+            entry[f"{label}_pairs"] = int((mask & ~np.isnan(point[name])).sum() // 2)
+            entry[f"{label}_pairs_total"] = int(mask.sum() // 2)
             entry[f"{label}_ci"] = _interval(_pair_mean(replicated[name], pair_draws * mask))
         difference = (_pair_mean(replicated[name], pair_draws * within)
                       - _pair_mean(replicated[name], pair_draws * across))
@@ -177,6 +209,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
         histograms.extend({"group": label, "k": k, "observed": o, "independent": e}
                           for k, (o, e) in enumerate(zip(k_observed, k_independent)))
         values = run_metric[members]
+        pairs_total = int(pair_mask.sum() // 2)
+        undefined = {name: int((pair_mask & np.isnan(point[name])).sum() // 2) for name in PAIR_COLUMNS}
         rows.append({
             "group": label, "runs": int(members.sum()), "metric": outcomes.metric_name,
             "metric_mean": float(values.mean()),
@@ -184,8 +218,42 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
             **dict(zip(("metric_ci_low", "metric_ci_high"), _interval(metric_draws))),
             **{name: float(_pair_mean(point[name], pair_mask.astype(float))) for name in PAIR_COLUMNS},
             **systemic,
+            "pairs": pairs_total,
+            "undefined": "; ".join(f"{name} undefined for {count} of {pairs_total} pairs"
+                                   for name, count in undefined.items() if count),
         })
     order = np.argsort(group_index, kind="stable")
     matrices = {name: point[name][np.ix_(order, order)] for name in ("error_consistency", "linear_cka")}
+    run_table = run_flags(runs, outcomes, run_metric, replicated_metric)
     return Analysis(runs, groups, outcomes, settings, pairs, pd.DataFrame(rows), pd.DataFrame(histograms),
-                    headline, matrices)
+                    headline, run_table, matrices)
+
+
+def chance_level(outcomes: Outcomes) -> float:
+    """The task metric a model reaches without learning: the majority-class rate for accuracy;
+    0 for entity F1 (predicting the majority tag, O, finds no entity)."""
+    if outcomes.metric_name != "accuracy":
+        return 0.0
+    gold = outcomes.gold
+    return float(np.bincount(gold).max() / len(gold))
+
+
+def run_flags(runs: list[Run], outcomes: Outcomes, run_metric: np.ndarray,
+              replicated_metric: np.ndarray) -> pd.DataFrame:
+    """One row per run: its task metric with a test-item bootstrap interval, the chance level, and
+    flags: ``untrained`` (0 training steps, a baseline) and ``near chance`` (the interval reaches
+    the chance level, so its agreement with other runs may be trivial)."""
+    chance = chance_level(outcomes)
+    rows = []
+    for index, run in enumerate(runs):
+        low, high = _interval(replicated_metric[:, index])
+        flags = [flag for flag, on in (("untrained (0 steps)", run.record.untrained),
+                                       ("near chance", not low > chance)) if on]
+        rows.append({"run": run.name, "group": run.group, "metric": outcomes.metric_name,
+                     "value": float(run_metric[index]), "ci_low": low, "ci_high": high,
+                     "chance": chance, "flags": ", ".join(flags)})
+    for row in rows:
+        if row["flags"]:
+            log.warning("%s: %s (%s %.3f [%.3f, %.3f], chance %.3f)", row["run"], row["flags"], row["metric"],
+                        row["value"], row["ci_low"], row["ci_high"], chance)
+    return pd.DataFrame(rows)

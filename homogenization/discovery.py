@@ -12,22 +12,25 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from homogenization.errors import UserError
-from homogenization.run_record import RUN_FILE, read_run_json
+from core.errors import UserError
+from core.run_record import RUN_FILE, RunRecord, read_record
 
 log = logging.getLogger(__name__)
+
+
+COMPARABLE_TASKS = ("sequence_classification", "token_classification")
 
 
 @dataclass
 class Run:
     path: Path
-    record: dict
+    record: RunRecord
     name: str = ""
     group: str = ""
 
     @property
-    def test_fingerprint(self) -> str:
-        return self.record["data"]["splits"]["test"]["fingerprint"]
+    def test_fingerprint(self) -> str | None:
+        return self.record.test_fingerprint
 
 
 def _run_dirs(root: Path) -> list[Path]:
@@ -50,20 +53,28 @@ def find_runs(patterns: list[str]) -> tuple[list[Run], list[tuple[Path, str]]]:
     complete, skipped = [], []
     for run_dir in dirs:
         try:
-            record = read_run_json(run_dir)
-        except ValueError as error:
-            skipped.append((run_dir, f"{run_dir / RUN_FILE} is not valid JSON ({error})"))
+            record = read_record(run_dir)
+        except (ValueError, TypeError) as error:
+            skipped.append((run_dir, f"{run_dir / RUN_FILE} is not a run record ({error})"))
             continue
-        if record is None:
-            skipped.append((run_dir, "no run.json (still running, or crashed before the end)"))
-        elif record.get("status") != "complete":
-            skipped.append((run_dir, f"status {record.get('status')!r}: {record.get('error', '')}".strip()))
-        elif record.get("task") not in ("sequence_classification", "token_classification"):
-            skipped.append((run_dir, f"task {record.get('task')!r} has no test predictions to compare"))
+        reason = skip_reason(record)
+        if reason:
+            skipped.append((run_dir, reason))
         else:
             complete.append(Run(run_dir, record))
     _name_runs(complete)
     return complete, skipped
+
+
+def skip_reason(record: RunRecord | None) -> str | None:
+    """Why a run cannot be analyzed, in one line; None when it can."""
+    if record is None:
+        return "no run.json (still running, or crashed before the end)"
+    if record.status != "complete":
+        return f"status {record.status}: {record.error or ''}".strip()
+    if record.task not in COMPARABLE_TASKS:
+        return f"task {record.task!r} has no test predictions to compare"
+    return None
 
 
 def _name_runs(runs: list[Run]) -> None:
@@ -77,22 +88,25 @@ def _name_runs(runs: list[Run]) -> None:
 
 
 def check_comparable(runs: list[Run]) -> None:
-    """Refuse runs whose test sets differ, listing the runs under each fingerprint."""
-    by_fingerprint: dict[str, list[str]] = {}
-    for run in runs:
-        by_fingerprint.setdefault(run.test_fingerprint, []).append(run.name)
-    if len(by_fingerprint) > 1:
-        listing = "; ".join(f"test fingerprint {fp[:12]}: {', '.join(names)}"
-                            for fp, names in by_fingerprint.items())
-        raise UserError(f"these runs were tested on different data and cannot be compared ({listing}); "
-                        "analyze each set separately (runs=...)")
+    """Refuse runs whose test sets or label sets differ, listing the runs under each."""
+    for what, key in (("were tested on different data",
+                       lambda run: f"test fingerprint {run.test_fingerprint}"),
+                      ("have different label sets", lambda run: f"labels {run.record.labels}")):
+        by_value: dict[str, list[str]] = {}
+        for run in runs:
+            by_value.setdefault(key(run), []).append(run.name)
+        if len(by_value) > 1:
+            listing = "; ".join(f"{value[:40]}: {', '.join(names)}" for value, names in by_value.items())
+            raise UserError(f"these runs {what} and cannot be compared ({listing}); analyze each set "
+                            "separately (runs=...)")
 
 
-def config_value(record: dict, key: str):
+def config_value(record: RunRecord, key: str):
     """``key`` from run.json's top level (e.g. ``model``, ``seed``) or, dotted, from its config."""
-    if key in record and not isinstance(record[key], dict):
-        return record[key]
-    value = record.get("config", {})
+    top = getattr(record, key, None) if key in RunRecord.__dataclass_fields__ else None
+    if top is not None and not isinstance(top, dict):
+        return top
+    value = record.config or {}
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
             raise UserError(f"group_by={key}: no such key in run.json or its config; use a config path "
@@ -106,5 +120,5 @@ def assign_groups(runs: list[Run], group_by: list[str]) -> list[str]:
     for run in runs:
         values = [config_value(run.record, key) for key in group_by]
         run.group = ",".join(str(v) for v in values)
-    runs.sort(key=lambda r: (r.group, r.record.get("seed", 0), r.name))
+    runs.sort(key=lambda r: (r.group, r.record.seed or 0, r.name))
     return list(dict.fromkeys(run.group for run in runs))

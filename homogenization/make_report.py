@@ -9,16 +9,17 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from core.errors import UserError
 from homogenization.analysis import Settings, analyze
 from homogenization.discovery import assign_groups, check_comparable, find_runs
-from homogenization.errors import UserError
-from homogenization.report import write_report
+from homogenization.report import check_report_destination, write_report
 
 log = logging.getLogger(__name__)
 
 
 def make_report(patterns: list[str], out_dir: Path, group_by: list[str], settings: Settings):
     """Analyze the complete runs under ``patterns`` and write the report; return the Analysis."""
+    check_report_destination(Path(out_dir))   # before minutes of analysis, not after
     runs, skipped = find_runs(patterns)
     for path, reason in skipped:
         log.warning("skipped %s: %s", path, reason)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
+from core.errors import UserError
+from core.run_record import read_predictions, read_representations
 from homogenization.discovery import Run
-from homogenization.errors import UserError
-from homogenization.run_record import read_predictions, read_representations
 
 ROW_KEYS = {"sequence_classification": ("example_id",),
             "token_classification": ("sentence_id", "word_index")}
@@ -33,6 +33,7 @@ class Outcomes:
     row_items: np.ndarray      # int [rows]: the item each prediction / representation row belongs to
     n_items: int
     task_counts: np.ndarray    # float [R, items, c]: (correct, total) or (tp, fp, fn) per item
+    gold: np.ndarray           # int [rows]: the gold label of every prediction row
 
     @property
     def metric_name(self) -> str:
@@ -49,11 +50,11 @@ def task_metric(counts: np.ndarray) -> np.ndarray:
 
 
 def _aligned_predictions(runs: list[Run]) -> list[dict[str, np.ndarray]]:
-    task = runs[0].record["task"]
+    task = runs[0].record.task
     predictions = []
     for run in runs:
-        if run.record["task"] != task:
-            raise UserError(f"{run.path}: task {run.record['task']} differs from {runs[0].path} ({task}); "
+        if run.record.task != task:
+            raise UserError(f"{run.path}: task {run.record.task} differs from {runs[0].path} ({task}); "
                             "analyze runs of one task together")
         try:
             arrays = read_predictions(run.path)
@@ -88,14 +89,14 @@ def _entity_outcomes(gold: list[list[str]], predicted: list[list[str]]):
 def load_outcomes(runs: list[Run], unit: str = "entity") -> Outcomes:
     """Read every run's test predictions and derive units, errors and per-item task counts."""
     predictions = _aligned_predictions(runs)
-    task, labels = runs[0].record["task"], list(runs[0].record["labels"])
+    task, labels = runs[0].record.task, list(runs[0].record.labels)
     gold = predictions[0]["label"]
     preds = np.stack([p["pred"] for p in predictions])
     if task == "sequence_classification":
         items = np.arange(len(gold))
         correct = preds == gold
         counts = np.stack([correct, np.ones_like(correct)], axis=-1).astype(np.float64)
-        return Outcomes(task, "example", labels, preds, ~correct, items, items, len(items), counts)
+        return Outcomes(task, "example", labels, preds, ~correct, items, items, len(items), counts, gold)
 
     if unit not in ("entity", "word"):
         raise UserError(f"unit={unit}: token tasks count errors per 'entity' (default) or per 'word'")
@@ -107,11 +108,11 @@ def load_outcomes(runs: list[Run], unit: str = "entity") -> Outcomes:
     counts = np.stack(entity_counts)
     if unit == "word":
         return Outcomes(task, "word", labels, preds, preds != gold, row_items, row_items, len(starts),
-                        counts)
+                        counts, gold)
     entity_items = np.repeat(np.arange(len(starts)),
                              [len(get_entities(tags)) for tags in gold_sentences])
     return Outcomes(task, "entity", labels, preds, ~np.stack(entity_correct), entity_items, row_items,
-                    len(starts), counts)
+                    len(starts), counts, gold)
 
 
 def load_representations(runs: list[Run], rows: int) -> list[np.ndarray]:

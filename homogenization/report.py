@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import UserError
 from homogenization import figures
 from homogenization.analysis import HEADLINE, Analysis
 
@@ -45,13 +46,34 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def headline_markdown(headline: dict) -> str:
-    lines = ["| metric | within groups | across groups | within - across |", "|---|---|---|---|"]
+    lines = ["| metric | within groups | across groups | within - across | pairs (within, across) |",
+             "|---|---|---|---|---|"]
     for name in HEADLINE:
         entry = headline[name]
         lines.append(f"| {name} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
                      f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
-                     f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} |")
+                     f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} "
+                     f"| {_pairs(entry, 'within')}, {_pairs(entry, 'across')} |")
     return "\n".join(lines)
+
+
+def _pairs(entry: dict, side: str) -> str:
+    """``n`` pairs, or ``n of m`` when the metric is undefined for some (shown in bold)."""
+    defined, total = entry[f"{side}_pairs"], entry[f"{side}_pairs_total"]
+    return str(total) if defined == total else f"**{defined} of {total}**"
+
+
+def _run_flags(analysis: Analysis) -> list[str]:
+    flagged = analysis.run_table[analysis.run_table["flags"] != ""]
+    if flagged.empty:
+        return []
+    return ["## Flagged runs",
+            "Runs that did not learn the task agree with each other for trivial reasons; read their "
+            "groups' figures with that in mind. *near chance*: the run's 95% interval (test items "
+            "resampled) reaches the chance level (majority-class rate; 0 for entity F1). *untrained*: "
+            "0 training steps (a legitimate baseline).",
+            markdown_table(flagged[["run", "group", "metric", "value", "ci_low", "ci_high", "chance",
+                                    "flags"]])]
 
 
 def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
@@ -60,8 +82,10 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
     group_columns = ["group", "runs", "metric_mean", "metric_std", "metric_ci_low", "metric_ci_high",
                      "error_consistency", "homogenization_ratio", "linear_cka", "mutual_knn",
                      "all_wrong", "all_wrong_independent", "homogeneous_outcome",
-                     "homogeneous_outcome_independent", "fleiss_kappa"]
+                     "homogeneous_outcome_independent", "fleiss_kappa", "pairs"]
     table = markdown_table(analysis.group_table[group_columns])
+    undefined = [f"- **{row.group}**: {row.undefined}" for row in analysis.group_table.itertuples()
+                 if row.undefined]
     parts = [
         "# Homogenization report",
         f"{len(analysis.runs)} runs in {len(analysis.groups)} groups ({', '.join(analysis.groups)}), "
@@ -72,8 +96,12 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "## Headline: are runs of the same group more alike than runs of different groups?",
         headline_markdown(analysis.headline),
         "\n".join(f"- **{name}**: {text}" for name, text in EXPLAIN.items()),
+        *_run_flags(analysis),
         "## Groups",
         table,
+        *(["Metrics undefined for some pairs (e.g. error consistency of runs that fail every unit, or "
+           "similarities of degenerate representations); the figures above rest on the other pairs:",
+           "\n".join(undefined)] if undefined else []),
         f"- **metric**: {outcomes.metric_name} per run, mean and standard deviation over the group's "
         "runs, with its multi-bootstrap interval.\n"
         "- **all_wrong**: fraction of units every run of the group gets wrong; "
@@ -89,33 +117,50 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "![Failure histogram](figures/k_histogram.png)",
         "![Task metric per group](figures/task_metric.png)",
         "## Files",
-        "`pairs.csv` (one row per pair of runs), `groups.csv`, `k_histograms.csv`, `homogenization.json`.",
+        "`pairs.csv` (one row per pair of runs), `groups.csv`, `runs.csv` (task metric and flags per run), "
+        "`k_histograms.csv`, `homogenization.json`.",
     ]
     if skipped:
         parts += ["## Skipped runs", *[f"- `{path}`: {reason}" for path, reason in skipped]]
     return "\n\n".join(parts) + "\n"
 
 
+MARKER = "homogenization.json"
+
+
+def check_report_destination(out_dir: Path) -> None:
+    """Refuse ``out=`` that is a file, or a directory holding something other than a report: the
+    report replaces its destination, and nothing but an earlier report may be lost."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"out={out_dir}: is a file; the report is a directory. Choose another out=.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+        raise UserError(f"out={out_dir}: this directory holds files that are not a report, and the report "
+                        "would replace them. Choose a new or empty directory (e.g. out=<sweep>/report).")
+
+
 def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, str]]) -> Path:
-    """Write the report to ``out_dir`` (replacing a previous one) and return its path."""
+    """Write the report to ``out_dir`` (replacing a previous report, never anything else)."""
     out_dir = Path(out_dir)
+    check_report_destination(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         (staging / "figures").mkdir()
         analysis.pairs.to_csv(staging / "pairs.csv", index=False)
         analysis.group_table.to_csv(staging / "groups.csv", index=False)
+        analysis.run_table.to_csv(staging / "runs.csv", index=False)
         analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
         summary = {
             "headline": analysis.headline,
             "groups": analysis.group_table.to_dict(orient="records"),
-            "runs": [{"name": r.name, "path": str(r.path), "group": r.group} for r in analysis.runs],
+            "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in
+                     zip(analysis.runs, analysis.run_table.drop(columns="run").to_dict("records"))],
             "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
             "task": analysis.outcomes.task, "unit": analysis.outcomes.unit,
             "test_fingerprint": analysis.runs[0].test_fingerprint,
             "settings": asdict(analysis.settings),
         }
-        (staging / "homogenization.json").write_text(json.dumps(summary, indent=2, default=float))
+        (staging / MARKER).write_text(json.dumps(summary, indent=2, default=float))
         names = [run.name for run in analysis.runs]
         run_groups = [run.group for run in analysis.runs]
         for name, matrix in analysis.matrices.items():

@@ -14,8 +14,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from core.errors import UserError
 from homogenization.analysis import Settings
-from homogenization.errors import UserError
 from homogenization.make_report import make_report
 
 log = logging.getLogger(__name__)

@@ -1,21 +1,24 @@
 """Checkpoints written atomically and loaded without executing pickled code.
 
 A job killed while writing ``last.ckpt`` must not leave a truncated file that breaks the resume:
-the checkpoint goes to a temporary file in the same directory, then is renamed over the old one.
+the checkpoint is staged in a temporary file in the same directory (so on the same filesystem),
+then renamed over the old one. A full disk is one line, and the old checkpoint stays intact.
 Loading uses ``torch.load(weights_only=True)``; a checkpoint that would need arbitrary code to
 unpickle is refused with a message instead of being trusted.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from homogenization.errors import UserError
+from core.errors import UserError
 
 
 class SafeCheckpointIO(TorchCheckpointIO):
@@ -25,6 +28,15 @@ class SafeCheckpointIO(TorchCheckpointIO):
         try:
             super().save_checkpoint(checkpoint, temporary, storage_options)
             os.replace(temporary, path)
+        except (OSError, RuntimeError) as error:
+            if isinstance(error, OSError) and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            if isinstance(error, RuntimeError) and "write" not in str(error).lower():
+                raise
+            free = shutil.disk_usage(path.parent).free / 2**20
+            raise UserError(f"{path}: no room to write this checkpoint ({free:.0f} MB free on its disk; "
+                            f"{error}). The previous checkpoint is intact: free space (or set "
+                            "hydra.run.dir on a larger disk) and run the same command to resume.") from None
         finally:
             temporary.unlink(missing_ok=True)
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from homogenization.errors import UserError
+from core.errors import UserError
 from lightning_modules.optimization import configure_optimizers
 
 

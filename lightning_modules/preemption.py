@@ -1,54 +1,103 @@
-"""Save ``last.ckpt`` when the job is about to be preempted or time out, then let it be requeued.
+"""Stop training cleanly on a signal: save a resumable ``last.ckpt``, then end the job as interrupted.
 
-SLURM (through submitit, ``--signal=USR2@<delay>``) warns a job with SIGUSR2 before killing it.
-submitit handles that signal itself to requeue the job, so Lightning's own auto-requeue never
-fires (submitit #1709) and nothing would be saved. This callback takes the signal first: at the
-end of the current training step it writes ``<checkpoints>/last.ckpt`` (all ranks agree to stop),
-then hands the signal to the previous handler (submitit requeues the job into the same run
-directory, where ``ckpt_path=auto`` resumes from that checkpoint). Without a previous handler
-the job exits with status 3 after saving.
+SIGTERM (a scheduler, ``kill``, a shell closing) and SIGINT (Ctrl+C) are taken at the end of the
+current training step (or epoch, or training): ``<checkpoints>/last.ckpt`` is written (all DDP
+ranks agree to stop), and :class:`TrainingInterrupted` is raised. The recipe then writes
+``run.json`` with ``status: interrupted`` and the entry point exits with 128 + the signal number;
+the same command resumes from the checkpoint. Without this, Lightning turns SIGTERM into a
+``SystemExit`` with status 0 and no record: a scheduler would have seen success.
+
+SIGUSR2 is SLURM's warning before preemption or a time limit (``--signal=USR2@<delay>``).
+submitit handles it to requeue the job, so Lightning's own auto-requeue never fires (submitit
+#1709) and nothing would be saved. Here it is handled like SIGTERM, and the handler that was
+installed before (submitit's: requeue, then exit) is kept on the exception, for the entry point
+to call after the record is written.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytorch_lightning as pl
 
 log = logging.getLogger(__name__)
-EXIT_AFTER_SAVE = 3
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving a resumable checkpoint."""
+
+    def __init__(self, signal_number: int, checkpoint: str | None, step: int,
+                 previous_handler: Callable | None = None):
+        self.signal_number = signal_number
+        self.checkpoint = checkpoint
+        self.step = step
+        self.previous_handler = previous_handler
+        name = signal.Signals(signal_number).name
+        saved = f"saved {checkpoint}" if checkpoint else "training was over, no checkpoint needed"
+        super().__init__(f"{name} received at step {step}: {saved}; run the same command to resume")
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signal_number
 
 
 class CheckpointOnSignal(pl.Callback):
-    def __init__(self, signal_name: str = "SIGUSR2", dirpath: str | None = None):
-        self.signal_number = signal.Signals[signal_name]
+    """``signal_names``: the signals that stop training (default SIGTERM, SIGINT, SIGUSR2)."""
+
+    def __init__(self, signal_names: tuple[str, ...] | list[str] = ("SIGTERM", "SIGINT", "SIGUSR2"),
+                 dirpath: str | None = None):
+        self.signals = [signal.Signals[name] for name in signal_names]
         self.dirpath = dirpath
-        self._received = False
-        self._previous = None
+        self._received: int | None = None
+        self._previous: dict[int, object] = {}
 
     def _on_signal(self, signum, frame) -> None:
-        self._received = True
+        if self._received is None:
+            self._received = signum
+            log.warning("%s received: stopping at the end of this training step (send it again to stop "
+                        "at once, without a checkpoint)", signal.Signals(signum).name)
+        else:   # a second signal: give up on the clean stop
+            self._restore()
+            signal.raise_signal(signum)
+
+    def _restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._previous = signal.signal(self.signal_number, self._on_signal)
+        self._received = None
+        self._previous = {number: signal.signal(number, self._on_signal) for number in self.signals}
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._previous is not None:
-            signal.signal(self.signal_number, self._previous)
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception) -> None:
+        self._restore()
+
+    def _stop_if_signalled(self, trainer: pl.Trainer) -> None:
+        received = self._received if self._received is not None else 0
+        if not trainer.strategy.reduce_boolean_decision(bool(received), all=False):
+            return
+        # Every rank stops; the signal number is rank 0's (others may not have received one).
+        received = int(trainer.strategy.broadcast(received))
+        path = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"
+        trainer.save_checkpoint(str(path))
+        previous = self._previous.get(received)
+        self._restore()
+        log.warning("%s: saved %s at step %d; the same command resumes from it",
+                    signal.Signals(received).name, path, trainer.global_step)
+        raise TrainingInterrupted(received, str(path), trainer.global_step,
+                                  previous if callable(previous) else None)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
-        stop = trainer.strategy.reduce_boolean_decision(self._received, all=False)
-        if not stop:
-            return
-        dirpath = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints")
-        trainer.save_checkpoint(str(dirpath / "last.ckpt"))
-        log.warning("%s received: saved %s at step %d; the job can be resumed from it",
-                    self.signal_number.name, dirpath / "last.ckpt", trainer.global_step)
-        previous, self._previous = self._previous, None
-        signal.signal(self.signal_number, previous or signal.SIG_DFL)
-        if callable(previous):
-            previous(self.signal_number, None)   # submitit: requeue, then exit
-        sys.exit(EXIT_AFTER_SAVE)
+        self._stop_if_signalled(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._stop_if_signalled(trainer)   # a signal during the epoch's validation
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        try:
+            self._stop_if_signalled(trainer)
+        finally:
+            self._restore()

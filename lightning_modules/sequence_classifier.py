@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
-from homogenization.run_record import write_predictions, write_representations
 from lightning_modules.task import ClassificationTask
 from lightning_modules.test_records import gather_rows
 
@@ -21,6 +19,7 @@ class SequenceClassifier(ClassificationTask):
     """
 
     task = "sequence_classification"
+    key_columns = ("example_id",)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -69,15 +68,5 @@ class SequenceClassifier(ClassificationTask):
 
     def on_test_epoch_end(self) -> None:
         outputs, self._test_outputs = self._test_outputs, []
-        if self.record_dir is None or not outputs:
-            return
-        rows = gather_rows(self, outputs, key=("example_id",))
-        if rows is None:  # not rank 0
-            return
-        write_representations(self.record_dir, "test", rows["representation"])
-        write_predictions(self.record_dir, "test", {
-            "example_id": rows["example_id"].astype(np.int64),
-            "label": rows["label"].astype(np.int64),
-            "pred": rows["pred"].astype(np.int64),
-            "probs": rows["probs"].astype(np.float32),
-        })
+        if outputs:
+            self.test_rows = gather_rows(self, outputs, key=self.key_columns)

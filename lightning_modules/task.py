@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -15,11 +15,13 @@ from lightning_modules.optimization import configure_optimizers
 class ClassificationTask(pl.LightningModule):
     """Base of the tasks. ``optimizer`` and ``scheduler`` are partials from config
     (``_partial_: true``): the optimizer receives parameter groups, the scheduler the optimizer
-    and the number of training steps. With ``record_dir`` set, ``trainer.test`` writes the test
-    predictions and representations there (rank 0, each unit once).
+    and the number of training steps. After ``trainer.test``, rank 0 holds ``test_rows``: the
+    ``key_columns``, label, prediction, probabilities and representation of every tested unit, once
+    each, for the recipe to record (core.run_record.write_test_record).
     """
 
     task: str
+    key_columns: tuple[str, ...]
 
     def __init__(
         self,
@@ -38,11 +40,13 @@ class ClassificationTask(pl.LightningModule):
                                   nn.Linear(encoder.hidden_size, len(self.label_names)))
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.record_dir: Path | None = None
         self._test_outputs: list[dict[str, torch.Tensor]] = []
+        self.test_rows: dict[str, np.ndarray] | None = None
+        self.test_report: str | None = None
 
     def on_test_epoch_start(self) -> None:
         self._test_outputs = []
+        self.test_rows = None
 
     def configure_optimizers(self):
         return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from homogenization.errors import UserError
-from homogenization.run_record import write_predictions, write_representations
+from core.errors import UserError
 from lightning_modules.entity_metrics import entity_scores, report_text, split_sentences, tag_scores
 from lightning_modules.iob_decoding import allowed_transitions, decode_words
 from lightning_modules.task import ClassificationTask
@@ -25,6 +23,7 @@ class TokenClassifier(ClassificationTask):
     """
 
     task = "token_classification"
+    key_columns = ("sentence_id", "word_index")
 
     def __init__(self, *args, decoding: str = "iob2", **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +101,7 @@ class TokenClassifier(ClassificationTask):
         outputs, self._test_outputs = self._test_outputs, []
         if not outputs:
             return
-        rows = gather_rows(self, outputs, key=("sentence_id", "word_index"))
+        rows = gather_rows(self, outputs, key=self.key_columns)
         if rows is None:  # not rank 0
             return
         gold = [self._tags(s) for s in split_sentences(rows["sentence_id"], rows["label"])]
@@ -111,14 +110,5 @@ class TokenClassifier(ClassificationTask):
         metrics = {f"test/{name}": value for name, value in entity_scores(gold, pred).items()}
         metrics.update({f"test/tag_f1_{name}": row["f1"] for name, row in tags.items()})
         self.log_dict(metrics, rank_zero_only=True)
-        if self.record_dir is None:
-            return
-        (self.record_dir / "test_report.txt").write_text(report_text(gold, pred, tags))
-        write_representations(self.record_dir, "test", rows["representation"])
-        write_predictions(self.record_dir, "test", {
-            "sentence_id": rows["sentence_id"].astype(np.int64),
-            "word_index": rows["word_index"].astype(np.int64),
-            "label": rows["label"].astype(np.int64),
-            "pred": rows["pred"].astype(np.int64),
-            "probs": rows["probs"].astype(np.float32),
-        })
+        self.test_rows = rows
+        self.test_report = report_text(gold, pred, tags)

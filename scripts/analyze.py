@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a plain checkout
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from homogenization.errors import UserError  # noqa: E402
+from core.errors import UserError  # noqa: E402
 from homogenization.make_report import report_from_config  # noqa: E402
 
 log = logging.getLogger("analyze")

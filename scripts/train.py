@@ -15,7 +15,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
-from homogenization.errors import UserError  # noqa: E402
+from core.errors import UserError  # noqa: E402
 from training import resolvers  # noqa: E402, F401  (registers ${unique:})
 
 log = logging.getLogger("train")
@@ -27,24 +27,49 @@ def main(cfg: DictConfig) -> float | None:
 
     A failing job writes run.json with status failed. In a multirun it then returns (NaN), so the
     other jobs still run and the sweep ends with a list of failures; a single run exits non-zero.
+    A job stopped by a signal writes status interrupted and exits with 128 + the signal number.
     """
+    from training.config_checks import check_config
+
+    try:
+        check_config(cfg)      # before torch is imported: a wrong value costs no start-up time
+    except UserError as error:
+        log.error("error: %s", error)
+        return fail(cfg, error)
+
+    from core.run_record import RecordError
     from lightning_modules.divergence import TrainingDiverged
-    from training.failures import write_failed_record
+    from lightning_modules.preemption import TrainingInterrupted
     from training.recipe import train
+    from training.resume import RunDirBusy
 
     try:
         record = train(cfg)
         return (record or {}).get("metrics", {}).get(f"{cfg.task.monitor}_best")
+    except TrainingInterrupted as interruption:
+        log.error("interrupted: %s", interruption)
+        if interruption.previous_handler is not None:   # submitit's requeue on SIGUSR2
+            interruption.previous_handler(interruption.signal_number, None)
+        sys.exit(interruption.exit_status)
     except Exception as error:
-        if isinstance(error, (UserError, TrainingDiverged)):   # one line, no traceback
-            log.error("error: %s", error)
+        if isinstance(error, (UserError, TrainingDiverged, RecordError)):
+            log.error("error: %s", error)   # one line, no traceback
         else:
             log.exception("the job failed")
+        return fail(cfg, error, owns_run_dir=not isinstance(error, RunDirBusy))
+
+
+def fail(cfg: DictConfig, error: Exception, owns_run_dir: bool = True) -> float:
+    """Write the failed record (not into another job's directory); NaN inside a multirun (the
+    sweep goes on), else exit non-zero."""
+    from training.failures import write_failed_record
+
+    if owns_run_dir:
         with contextlib.suppress(Exception):
             write_failed_record(Path(cfg.paths.output_dir), cfg, error)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            return float("nan")
-        sys.exit(2 if isinstance(error, UserError) else 1)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return float("nan")
+    sys.exit(2 if isinstance(error, UserError) else 1)
 
 
 if __name__ == "__main__":

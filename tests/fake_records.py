@@ -1,7 +1,9 @@
-"""Run records written directly with homogenization.run_record, for testing the analysis.
+"""Run records written directly, for testing the analysis.
 
 The analysis reads run directories only, so its tests build records with chosen predictions and
-representations (real training runs feed it in test_multirun.py).
+representations (real training runs feed it in test_multirun.py). The files are written as they
+are given, without the checks of core.run_record.write_test_record, so the analysis's own
+defences against bad records can be tested too.
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from homogenization.run_record import write_predictions, write_representations, write_run_json
+from core.run_record import RunRecord, write_record
 
 
 def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representations: np.ndarray,
               model: str = "m", seed: int = 1, fingerprint: str = "test-set", labels=("neg", "pos"),
-              sentence_id: np.ndarray | None = None) -> Path:
-    """A complete record; token-task rows when ``sentence_id`` is given."""
+              sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10) -> Path:
+    """A record with these outputs; token-task rows when ``sentence_id`` is given."""
     n_classes = len(labels)
     probs = np.eye(n_classes, dtype=np.float32)[pred]
     if sentence_id is None:
@@ -25,13 +27,17 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
         starts = np.flatnonzero(np.r_[True, np.diff(sentence_id) != 0])
         word_index = np.arange(len(pred)) - np.repeat(starts, np.diff(np.r_[starts, len(pred)]))
         task, rows = "token_classification", {"sentence_id": sentence_id, "word_index": word_index}
-    write_predictions(run_dir, "test", {**rows, "label": label, "pred": pred, "probs": probs})
-    write_representations(run_dir, "test", representations)
-    write_run_json(run_dir, {
-        "status": "complete", "task": task, "model": model, "seed": seed,
-        "data": {"name": "fake", "splits": {"test": {"fingerprint": fingerprint, "size": len(pred)}}},
-        "labels": list(labels), "metrics": {}, "config": {"model": {"name": model}, "seed": seed},
-    })
+    run_dir = Path(run_dir)
+    (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
+    (run_dir / "representations").mkdir(parents=True, exist_ok=True)
+    np.savez(run_dir / "predictions" / "test.npz", **rows, label=label, pred=pred, probs=probs)
+    np.save(run_dir / "representations" / "test.npy", np.asarray(representations))
+    write_record(run_dir, RunRecord(
+        status=status, task=task, model=model, seed=seed,
+        data={"name": "fake", "splits": {"test": {"fingerprint": fingerprint, "size": len(pred)}}},
+        labels=list(labels), config={"model": {"name": model}, "seed": seed},
+        training={"epochs": 1, "steps": steps, "untrained": steps == 0},
+    ))
     return run_dir
 
 

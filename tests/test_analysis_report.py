@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.errors import UserError
 from homogenization.analysis import PAIR_COLUMNS, Settings
-from homogenization.errors import UserError
 from homogenization.make_report import make_report
 from tests.fake_records import noisy_copies, write_run
 from tests.helpers import REPO_ROOT

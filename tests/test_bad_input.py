@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import UserError
 from homogenization.analysis import Settings
-from homogenization.errors import UserError
 from homogenization.make_report import make_report
 from tests.fake_records import write_run
 from tests.helpers import REPO_ROOT, compose_config

@@ -8,9 +8,9 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from core.errors import UserError
+from core.run_record import read_predictions, read_run_json
 from datamodules.sampling import EpochShuffleSampler
-from homogenization.errors import UserError
-from homogenization.run_record import read_predictions, read_run_json
 from lightning_modules.encoders.token_embedding import SHAPES, TokenEmbedding, token_shape
 from tests.helpers import compose_config
 from training.recipe import build, train

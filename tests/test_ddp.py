@@ -7,7 +7,7 @@ import numpy as np
 import pytorch_lightning as pl
 from omegaconf import OmegaConf
 
-from homogenization.run_record import read_predictions, read_representations, read_run_json
+from core.run_record import read_predictions, read_representations, read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 from training.recipe import build
 

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
-from homogenization.run_record import read_run_json
+from core.run_record import read_run_json
 from tests.helpers import CONF_DIR, FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 
 TRAIN = [sys.executable, "scripts/train.py"]

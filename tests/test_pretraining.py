@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import UserError
+from core.run_record import read_run_json
 from datamodules.corpus import pack_blocks
-from homogenization.errors import UserError
-from homogenization.run_record import read_run_json
 from lightning_modules.encoders.bert import weights_sha256
 from tests.helpers import compose_config
 from training.recipe import train

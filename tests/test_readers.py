@@ -2,9 +2,9 @@
 
 import pytest
 
+from core.errors import UserError
 from datamodules.base import subsample
 from datamodules.readers import encode_labels, read_labelled_table, resolve_label_names
-from homogenization.errors import UserError
 from tests.helpers import write_tsv
 
 

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from homogenization.run_record import read_predictions, read_representations, read_run_json
+from core.run_record import read_predictions, read_representations, read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 
 STEPS_PER_EPOCH, EPOCHS = 8, 3

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from homogenization.errors import UserError
-from homogenization.run_record import read_predictions, read_representations, read_run_json
+from core.errors import UserError
+from core.run_record import read_predictions, read_representations, read_run_json
 from tests.helpers import compose_config, write_tsv
 from training.recipe import train
 

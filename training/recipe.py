@@ -1,14 +1,21 @@
 """Train one model from a composed config and write its run record.
 
-Read top to bottom: data -> model (seeded by seed_init) -> trainer (seeded by seed_data) ->
-fit -> test with the best checkpoint (the task writes predictions and representations), or for
-masked-LM pretraining export the best checkpoint with save_pretrained -> run.json last.
+Read top to bottom: ``train`` takes the run directory (one job at a time), decides whether this
+job resumes its own checkpoint or starts afresh, then ``_train`` builds data -> model (seeded by
+seed_init) -> trainer (seeded by seed_data), fits, and finishes: classification tests the best
+checkpoint and records its test rows (core.run_record.write_test_record), masked-LM pretraining
+exports the best checkpoint with save_pretrained. ``run.json`` is always written last. A signal
+during training gives an ``interrupted`` record; a test loop that missed units, a ``partial`` one.
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 import os
+import re
+import signal
 import time
 from pathlib import Path
 
@@ -16,34 +23,90 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.utils import get_class
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from core.errors import UserError
+from core.fingerprints import config_digest
+from core.run_record import RecordError, RunRecord, write_record, write_test_record
 from datamodules.tokenization import vocabulary
-from homogenization.errors import UserError
-from homogenization.run_record import write_run_json
 from lightning_modules.checkpoint_io import SafeCheckpointIO
+from lightning_modules.preemption import TrainingInterrupted
+from training.config_checks import check_config
 from training.ddp import ddp_ranks
 from training.determinism import check_determinism
 from training.provenance import git_commit, package_versions
+from training.resume import JobIdentity, identity_of, plan_resume, run_dir_lock
 from training.wandb_run import finish_wandb_runs, start_wandb_run, wandb_logger_kwargs
 
 log = logging.getLogger(__name__)
 
 
-def instantiate(node, **kwargs):
-    """``hydra.utils.instantiate``, passing on a UserError from the target unwrapped."""
-    try:
-        return hydra_instantiate(node, **kwargs)
-    except InstantiationException as error:
-        cause = error.__cause__
-        while cause is not None and not isinstance(cause, UserError):
-            cause = cause.__cause__
-        if cause is None:
-            raise
-        raise cause from None
+def train(cfg: DictConfig) -> dict | None:
+    """Train, test and record one run in ``cfg.paths.output_dir``; return the run record.
 
+    With a single-node DDP trainer config, the other ranks are started here (training/ddp.py) and
+    only rank 0 writes the record; other ranks return None.
+    """
+    started = time.time()
+    check_config(cfg)
+    run_dir = prepare_run_dir(cfg.paths.output_dir)
+    with run_dir_lock(run_dir):
+        torch.set_num_threads(torch_threads(cfg.get("torch_threads")))
+        if cfg.get("check_determinism"):
+            check_determinism(cfg, run_dir, build)
+            return None
+        resume_from = plan_resume(cfg, run_dir, SafeCheckpointIO().load_checkpoint)
+        with ddp_ranks(cfg, run_dir):
+            record = _train(cfg, run_dir, started, resume_from)
+    return None if record is None else record.to_dict()
+
+
+def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | None) -> RunRecord | None:
+    datamodule, encoder, model = build(cfg)
+    check_checkpoint_fits(resume_from, model)
+    if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: ranks > 0 share rank 0's directory
+        datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
+
+    pl.seed_everything(cfg.seed_data, workers=True)
+    loggers = [instantiate(node, **(wandb_logger_kwargs(cfg, run_dir) if name == "wandb" else {}))
+               for name, node in (cfg.get("logger") or {}).items() if node]
+    callbacks = build_callbacks(cfg.callbacks, bool(loggers)) + [JobIdentity(identity_of(cfg))]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.is_global_zero:
+        for logger in loggers:
+            if isinstance(logger, WandbLogger):
+                start_wandb_run(logger, cfg, run_dir)
+    finish = test_best if datamodule.task != "masked_lm" else export_pretrained
+    failed = True
+    try:
+        # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
+        trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
+                    ckpt_path=resume_from)
+        record = finish(trainer, model, datamodule, run_dir, new_record(cfg, datamodule, encoder, trainer,
+                                                                      started))
+        failed = False
+    except (TrainingInterrupted, SIGTERMException) as stop:
+        # Lightning turns a SIGTERM outside the training steps (e.g. while testing) into a SystemExit(0).
+        interruption = (stop if isinstance(stop, TrainingInterrupted)
+                        else TrainingInterrupted(signal.SIGTERM, None, trainer.global_step))
+        if trainer.is_global_zero:
+            record = new_record(cfg, datamodule, encoder, trainer, started, status="interrupted")
+            record.error, record.signal = str(interruption), signal.Signals(interruption.signal_number).name
+            write_record(run_dir, record)
+        raise interruption from None
+    finally:
+        finish_wandb_runs(loggers, failed)
+    if not trainer.is_global_zero:
+        return None
+    log.info("Run record written to %s (status %s)", run_dir, record.status)
+    return record
+
+
+# -- the steps, in the order they run -----------------------------------------------------------
 
 def prepare_run_dir(path: str | Path) -> Path:
     run_dir = Path(path)
@@ -60,74 +123,6 @@ def prepare_run_dir(path: str | Path) -> Path:
     return run_dir
 
 
-def build_callbacks(callbacks_cfg: DictConfig, has_logger: bool) -> list[pl.Callback]:
-    callbacks = []
-    for name, node in (callbacks_cfg or {}).items():
-        if not node:
-            continue
-        if name == "lr_monitor" and not has_logger:
-            log.info("No logger configured: the learning-rate monitor is off.")
-            continue
-        callbacks.append(instantiate(node))
-    return callbacks
-
-
-def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if ckpt_path is None or (ckpt_path == "auto" and not last.is_file()):
-        return None
-    if ckpt_path == "auto":
-        log.info("Resuming from %s (left by an earlier attempt of this job)", last)
-    path = last if ckpt_path in ("last", "auto") else Path(ckpt_path)
-    if not path.is_file():
-        raise UserError(f"ckpt_path={ckpt_path}: no checkpoint at {path}.")
-    return str(path)
-
-
-def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:
-    """Refuse, with a message, a checkpoint saved by another architecture or size."""
-    if path is None:
-        return
-    saved = SafeCheckpointIO().load_checkpoint(path, map_location="cpu")["state_dict"]
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in saved]
-    unexpected = [k for k in saved if k not in expected]
-    resized = [k for k in expected if k in saved and saved[k].shape != expected[k].shape]
-    if missing or unexpected or resized:
-        example = (missing or unexpected or resized)[0]
-        raise UserError(f"{path}: this checkpoint was saved by another model or size ({len(missing)} weights "
-                        f"missing, {len(unexpected)} unexpected, {len(resized)} of another shape, e.g. "
-                        f"{example}); resume it with the model config it was trained with, or set "
-                        "ckpt_path=null to start fresh.")
-
-
-def best_checkpoint(trainer: pl.Trainer) -> str | None:
-    checkpoint = trainer.checkpoint_callback
-    return (checkpoint.best_model_path or None) if checkpoint is not None else None
-
-
-def test_best(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> dict:
-    """Classification: test the best checkpoint; the task writes predictions/representations."""
-    model.record_dir = run_dir
-    best = best_checkpoint(trainer)
-    metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
-    return {"metrics": {name: float(value) for name, value in metrics.items()},
-            "checkpoint": os.path.relpath(best, run_dir) if best else None}
-
-
-def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path) -> dict:
-    """Masked LM: load the best checkpoint, report its held-out loss, save_pretrained it."""
-    best = best_checkpoint(trainer)
-    metrics = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
-    if not trainer.is_global_zero:
-        return {}
-    export_dir = model.export(run_dir / "pretrained", datamodule.hf_tokenizer())
-    log.info("Pretrained checkpoint written to %s", export_dir)
-    return {"metrics": {name: float(value) for name, value in metrics.items()},
-            "checkpoint": os.path.relpath(best, run_dir) if best else None,
-            "export": os.path.relpath(export_dir, run_dir)}
-
-
 def torch_threads(configured: int | None) -> int:
     """``torch_threads`` if set; under the joblib launcher, the cores shared among parallel jobs."""
     if configured:
@@ -137,32 +132,6 @@ def torch_threads(configured: int | None) -> int:
         cores = os.cpu_count() or 1
         return max(1, cores // (cores if n_jobs < 1 else n_jobs))
     return torch.get_num_threads()
-
-
-def train(cfg: DictConfig) -> dict | None:
-    """Train, test and record one run in ``cfg.paths.output_dir``; return the run record.
-
-    With a single-node DDP trainer config, the other ranks are started here (training/ddp.py) and
-    only rank 0 writes the record; other ranks return None.
-    """
-    started = time.time()
-    run_dir = prepare_run_dir(cfg.paths.output_dir)
-    torch.set_num_threads(torch_threads(cfg.get("torch_threads")))
-    if cfg.get("check_determinism"):
-        check_determinism(cfg, run_dir, build)
-        return None
-    with ddp_ranks(cfg, run_dir):
-        return _train(cfg, run_dir, started)
-
-
-def build_encoder(encoder_cfg: DictConfig, datamodule):
-    """The encoder for a set-up datamodule's tokenizer. Encoders trained from scratch also read
-    the sub-word strings (shape embedding, token dropout)."""
-    from_scratch = "token_dropout" in encoder_cfg
-    return instantiate(
-        encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
-        **({"vocabulary": vocabulary(datamodule.tokenizer)} if from_scratch else {}),
-    )
 
 
 def build(cfg: DictConfig):
@@ -187,63 +156,133 @@ def build(cfg: DictConfig):
     return datamodule, encoder, model
 
 
-def _train(cfg: DictConfig, run_dir: Path, started: float) -> dict | None:
-    datamodule, encoder, model = build(cfg)
-    labelled = datamodule.task != "masked_lm"
-    if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: ranks > 0 share rank 0's directory
-        datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
-
-    pl.seed_everything(cfg.seed_data, workers=True)
-    loggers = [instantiate(node, **(wandb_logger_kwargs(cfg, run_dir) if name == "wandb" else {}))
-               for name, node in (cfg.get("logger") or {}).items() if node]
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=build_callbacks(cfg.callbacks, bool(loggers)),
-        logger=loggers or False,
+def build_encoder(encoder_cfg: DictConfig, datamodule):
+    """The encoder for a set-up datamodule's tokenizer. Encoders trained from scratch also read
+    the sub-word strings (shape embedding, token dropout)."""
+    from_scratch = "token_dropout" in encoder_cfg
+    return instantiate(
+        encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
+        **({"vocabulary": vocabulary(datamodule.tokenizer)} if from_scratch else {}),
     )
-    if trainer.is_global_zero:
-        for logger in loggers:
-            if isinstance(logger, WandbLogger):
-                start_wandb_run(logger, cfg, run_dir)
-    failed = True
-    try:
-        resume_from = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
-        check_checkpoint_fits(resume_from, model)
-        # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
-        trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
-                    ckpt_path=resume_from)
-        outcome = (test_best if labelled else export_pretrained)(trainer, model, datamodule, run_dir)
-        failed = False
-    finally:
-        finish_wandb_runs(loggers, failed)
 
-    if not trainer.is_global_zero:
-        return None
+
+def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:
+    """Refuse, with a message, a checkpoint saved by another architecture or size."""
+    if path is None:
+        return
+    saved = SafeCheckpointIO().load_checkpoint(path, map_location="cpu")["state_dict"]
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    resized = [k for k in expected if k in saved and saved[k].shape != expected[k].shape]
+    if missing or unexpected or resized:
+        example = (missing or unexpected or resized)[0]
+        raise UserError(f"{path}: this checkpoint was saved by another model or size ({len(missing)} weights "
+                        f"missing, {len(unexpected)} unexpected, {len(resized)} of another shape, e.g. "
+                        f"{example}); resume it with the model config it was trained with, or set "
+                        "ckpt_path=null to start fresh.")
+
+
+def build_callbacks(callbacks_cfg: DictConfig, has_logger: bool) -> list[pl.Callback]:
+    callbacks = []
+    for name, node in (callbacks_cfg or {}).items():
+        if not node:
+            continue
+        if name == "lr_monitor" and not has_logger:
+            log.info("No logger configured: the learning-rate monitor is off.")
+            continue
+        callbacks.append(instantiate(node))
+    return callbacks
+
+
+def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, started: float,
+               status: str = "complete") -> RunRecord:
+    """The record of this job as it stands; the finish step adds metrics and test outputs."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    metrics = {}
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_score is not None:
-        outcome["metrics"][f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
-    record = {
-        "status": "complete",
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "seed": cfg.seed,
-        "seeds": {"init": cfg.seed_init, "data_order": cfg.seed_data},
-        "data": {
-            "name": cfg.data.name,
-            "splits": {split: {"fingerprint": datamodule.fingerprints[split],
-                               "size": datamodule.sizes[split],
-                               "units": datamodule.units[split]}
-                       for split in datamodule.fingerprints},
-        },
-        "labels": list(getattr(datamodule, "label_names", [])),
-        **outcome,
-        "backbone": getattr(encoder, "identity", None),
-        "training": {"epochs": trainer.current_epoch, "steps": trainer.global_step,
-                     "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size},
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "versions": package_versions(),
-        "git": git_commit(),
-        "duration_s": round(time.time() - started, 3),
-    }
-    write_run_json(run_dir, record)
-    log.info("Run record written to %s", run_dir)
+        metrics[f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
+    return RunRecord(
+        status=status, task=cfg.task.name, model=cfg.model.name, seed=cfg.seed,
+        seeds={"init": cfg.seed_init, "data_order": cfg.seed_data},
+        data={"name": cfg.data.name, **datamodule.data_report()},
+        labels=list(getattr(datamodule, "label_names", [])),
+        metrics=metrics,
+        backbone=getattr(encoder, "identity", None),
+        training={"epochs": trainer.current_epoch, "steps": trainer.global_step,
+                  "untrained": trainer.global_step == 0,
+                  "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size},
+        config=config, config_digest=config_digest(identity_of(cfg)),
+        versions=package_versions(), git=git_commit(), duration_s=round(time.time() - started, 3),
+    )
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str | None:
+    checkpoint = trainer.checkpoint_callback
+    return (checkpoint.best_model_path or None) if checkpoint is not None else None
+
+
+def test_best(trainer: pl.Trainer, model, datamodule, run_dir: Path, record: RunRecord) -> RunRecord:
+    """Classification: test the best checkpoint; record the task's test rows (rank 0)."""
+    best = best_checkpoint(trainer)
+    metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
+    if not trainer.is_global_zero:
+        return record
+    record.metrics.update({name: float(value) for name, value in metrics.items()})
+    record.checkpoint = os.path.relpath(best, run_dir) if best else None
+    if model.test_report:
+        (run_dir / "test_report.txt").write_text(model.test_report)
+    if model.test_rows is None:
+        raise RecordError("the test loop produced no rows (trainer.limit_test_batches=0?)")
+    return write_test_record(run_dir, record, model.test_rows, model.key_columns, datamodule.units["test"])
+
+
+def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path, record: RunRecord) -> RunRecord:
+    """Masked LM: load the best checkpoint, report its held-out loss, save_pretrained it."""
+    best = best_checkpoint(trainer)
+    metrics = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
+    if not trainer.is_global_zero:
+        return record
+    export_dir = model.export(run_dir / "pretrained", datamodule.hf_tokenizer())
+    log.info("Pretrained checkpoint written to %s", export_dir)
+    record.metrics.update({name: float(value) for name, value in metrics.items()})
+    record.checkpoint = os.path.relpath(best, run_dir) if best else None
+    record.export = os.path.relpath(export_dir, run_dir)
+    write_record(run_dir, record)
     return record
+
+
+# -- instantiation with one-line errors ------------------------------------------------------------
+
+UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+
+
+def instantiate(node, **kwargs):
+    """``hydra.utils.instantiate``, passing on a UserError from the target unwrapped, and naming
+    the config key of an argument the target does not take."""
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        while cause is not None and not isinstance(cause, UserError):
+            unknown = UNEXPECTED_KEYWORD.search(str(cause)) if isinstance(cause, TypeError) else None
+            if unknown and isinstance(node, DictConfig):
+                raise unknown_argument(node, unknown.group(1)) from None
+            cause = cause.__cause__
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def unknown_argument(node: DictConfig, name: str) -> UserError:
+    prefix = node._get_full_key(None)
+    key = f"{prefix}.{name}" if prefix else name
+    try:
+        accepted = list(inspect.signature(get_class(node._target_)).parameters)
+    except Exception:
+        accepted = []
+    close = difflib.get_close_matches(name, accepted, n=1)
+    hint = f"did you mean {prefix + '.' if prefix else ''}{close[0]}? " if close else ""
+    return UserError(f"{key}: {node._target_.rsplit('.', 1)[-1]} takes no argument '{name}'; {hint}"
+                     f"remove it (++{key}=... adds a key that must exist).")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
-from homogenization.errors import UserError
+from core.errors import UserError
 from lightning_modules.encoders.pooling import check_pooling, pool
 from lightning_modules.encoders.pretrained import check_pretrained, load_error
 
@@ -52,7 +53,7 @@ class BertEncoder(nn.Module):
                 self.model = AutoModel.from_pretrained(self.pretrained)
             else:  # the same architecture and tokenizer, freshly initialized (seeded by seed_init)
                 self.model = AutoModel.from_config(AutoConfig.from_pretrained(self.pretrained))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, SafetensorError) as error:
             raise load_error(pretrained, error) from None
         self.model.train()  # from_pretrained returns eval mode, which would silence dropout
         if getattr(self.model, "pooler", None) is not None:

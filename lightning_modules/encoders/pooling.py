@@ -2,7 +2,7 @@
 
 import torch
 
-from homogenization.errors import UserError
+from core.errors import UserError
 
 POOLINGS = ("cls", "mean")
 

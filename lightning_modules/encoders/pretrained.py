@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from homogenization.errors import UserError
+from core.errors import UserError
 
+# What a directory needs for its tokenizer to be the one the weights were trained with: a fast
+# tokenizer file, or the vocabulary files of a WordPiece, BPE or SentencePiece tokenizer.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "spm.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
 
@@ -40,6 +44,18 @@ def check_pretrained(name_or_path: str, key: str = "model.pretrained") -> str:
             f"save_pretrained."
         )
     return str(path)
+
+
+def check_tokenizer_files(name_or_path: str, key: str = "model.pretrained") -> None:
+    """Refuse a local checkpoint directory without its tokenizer: ``AutoTokenizer`` would otherwise
+    build one with a handful of tokens, every word would become [UNK] and the run would still end."""
+    if not looks_like_path(name_or_path):
+        return
+    path = Path(name_or_path).expanduser()
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{key}={name_or_path}: holds weights but no tokenizer (none of "
+                        f"{', '.join(TOKENIZER_FILES)}). Save the tokenizer the weights were trained "
+                        "with beside them (tokenizer.save_pretrained(directory)).")
 
 
 def load_error(name_or_path: str, error: Exception, key: str = "model.pretrained") -> UserError:
