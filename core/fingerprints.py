@@ -3,6 +3,7 @@ checkpoint be resumed by this job?)."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -11,12 +12,14 @@ from typing import Any
 # Config keys that may differ between the attempts of one job without changing what it computes:
 # where things are written, how progress is shown and logged, and how a resume is asked for. Every
 # other key (seeds, model, data, optimizer, trainer schedule ...) is part of the job's identity.
+# A key matches an entry equal to it, below it, or matching it as an fnmatch pattern.
 RESUMABLE_KEYS = (
     "paths",
     "logger",
     "ckpt_path",
     "torch_threads",
     "study",
+    "callbacks.*.dirpath",
     "callbacks.progress_bar",
     "callbacks.epoch_summary",
     "callbacks.lr_monitor",
@@ -54,7 +57,7 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _resumable(key: str) -> bool:
-    return any(key == k or key.startswith(f"{k}.") for k in RESUMABLE_KEYS)
+    return any(key == k or key.startswith(f"{k}.") or fnmatch.fnmatchcase(key, k) for k in RESUMABLE_KEYS)
 
 
 def job_identity(config: Mapping[str, Any]) -> dict[str, str]:

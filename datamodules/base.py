@@ -171,19 +171,23 @@ class LabelledDataModule(pl.LightningDataModule):
             task=self.task, fingerprints=self.fingerprints,
             tokenizer=self.tokenizer_spec.settings(), max_length=self.max_length,
         )
-        cached = token_cache.load(self.cache_dir, key) if self.cache_dir else None
-        self.cache_hit = cached is not None
-        if cached is not None:
-            log.info("Tokenized data loaded from cache %s", self.cache_dir / key)
-            self.tokenizer, tokens = cached
+        # Held while this job builds the entry, so parallel jobs of a sweep wait and then load it:
+        # a vocabulary trained by `tokenizers` differs from process to process (its hash maps break
+        # ties at random), and seeds of one study must share one vocabulary.
+        with token_cache.building(self.cache_dir, key):
+            cached = token_cache.load(self.cache_dir, key) if self.cache_dir else None
+            self.cache_hit = cached is not None
+            if cached is not None:
+                log.info("Tokenized data loaded from cache %s", self.cache_dir / key)
+                self.tokenizer, tokens = cached
+                return tokens
+            log.info("Tokenizing %s (%s)", self.name, self.tokenizer_spec.settings()["kind"])
+            self.tokenizer = self.tokenizer_spec.build(self.training_texts(splits["train"]))
+            tokens = {split: self.tokenize(self.tokenizer, splits[split]) for split in SPLITS}
+            self._check_unknown_share(tokens["train"]["ids"])
+            if self.cache_dir:
+                token_cache.save(self.cache_dir, key, self.tokenizer, tokens)
             return tokens
-        log.info("Tokenizing %s (%s)", self.name, self.tokenizer_spec.settings()["kind"])
-        self.tokenizer = self.tokenizer_spec.build(self.training_texts(splits["train"]))
-        tokens = {split: self.tokenize(self.tokenizer, splits[split]) for split in SPLITS}
-        self._check_unknown_share(tokens["train"]["ids"])
-        if self.cache_dir:
-            token_cache.save(self.cache_dir, key, self.tokenizer, tokens)
-        return tokens
 
     def _check_unknown_share(self, rows) -> None:
         """Refuse a tokenizer that maps most of the training text to its unknown token: one that

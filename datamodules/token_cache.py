@@ -10,10 +10,13 @@ An entry holds, per split, named integer fields with one variable-length row per
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,18 @@ Rows = list[list[int]]
 def cache_key(**material) -> str:
     text = json.dumps({"format": CACHE_FORMAT, **material}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@contextlib.contextmanager
+def building(cache_dir: Path | None, key: str) -> Iterator[None]:
+    """Hold an exclusive lock on the entry ``key`` while it is looked up and, if missing, built."""
+    if cache_dir is None:
+        yield
+        return
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(cache_dir) / f".{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def load(cache_dir: Path, key: str) -> tuple[Tokenizer, dict[str, dict[str, list[np.ndarray]]]] | None:

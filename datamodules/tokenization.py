@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 
 from tokenizers import (
     Tokenizer,
@@ -59,6 +60,22 @@ class WordPieceFromData:
             special_tokens=[(CLS, tokenizer.token_to_id(CLS)), (SEP, tokenizer.token_to_id(SEP))],
         )
         return tokenizer
+
+
+class SavedTokenizer:
+    """The tokenizer a run saved (``<run dir>/tokenizer.json``), for resuming it: a vocabulary
+    trained again would not be the same one (``tokenizers`` training is not reproducible across
+    processes), and the checkpoint's embeddings belong to this one."""
+
+    def __init__(self, path: str | Path, trained_as: dict):
+        self.path = Path(path)
+        self.trained_as = trained_as
+
+    def settings(self) -> dict:
+        return {**self.trained_as, "saved": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+
+    def build(self, train_texts: Sequence[str]) -> Tokenizer:
+        return Tokenizer.from_file(str(self.path))
 
 
 class PretrainedTokenizer:

@@ -10,8 +10,9 @@ the same command resumes from the checkpoint. Without this, Lightning turns SIGT
 SIGUSR2 is SLURM's warning before preemption or a time limit (``--signal=USR2@<delay>``).
 submitit handles it to requeue the job, so Lightning's own auto-requeue never fires (submitit
 #1709) and nothing would be saved. Here it is handled like SIGTERM, and the handler that was
-installed before (submitit's: requeue, then exit) is kept on the exception, for the entry point
-to call after the record is written.
+installed before for it (submitit's: requeue, then exit) is kept on the exception, for the entry
+point to call after the record is written. (The handlers of SIGTERM and SIGINT are not called:
+Python's SIGINT handler would raise KeyboardInterrupt.)
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class CheckpointOnSignal(pl.Callback):
         received = int(trainer.strategy.broadcast(received))
         path = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"
         trainer.save_checkpoint(str(path))
-        previous = self._previous.get(received)
+        previous = self._previous.get(received) if received == signal.SIGUSR2 else None
         self._restore()
         log.warning("%s: saved %s at step %d; the same command resumes from it",
                     signal.Signals(received).name, path, trainer.global_step)

@@ -124,10 +124,8 @@ def test_length_ordered_evaluation_gives_the_same_predictions(tmp_path):
     assert datamodule.test_dataloader().sampler.__class__.__name__ == "SequentialSampler"
     checkpoint = torch.load(run / read_run_json(run)["checkpoint"], weights_only=True)
     model.load_state_dict(checkpoint["state_dict"])
-    model.record_dir = tmp_path / "plain"
-    model.record_dir.mkdir()
     pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
                enable_model_summary=False).test(model, datamodule=datamodule, verbose=False)
-    plain = read_predictions(model.record_dir)
+    plain = model.test_rows
     assert (plain["pred"] == bucketed["pred"]).all()
     np.testing.assert_allclose(plain["probs"], bucketed["probs"], atol=1e-5)

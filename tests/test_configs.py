@@ -20,11 +20,14 @@ TASKS = {"sst2": "sequence_classification", "tsv": "sequence_classification",
 def user_files(tmp_path):
     """Small files for the generic data configs (tsv, conll), which name no files themselves."""
     rows = [("a good film", "pos"), ("a bad film", "neg")]
-    conll = tmp_path / "data.conll"
+    held_out = [("a good play", "pos"), ("a bad play", "neg")]   # a test split that is the training
+    conll = tmp_path / "data.conll"                              # split is refused
     conll.write_text("John\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n\n", encoding="utf-8")
-    return {"tsv": {split: write_tsv(tmp_path / f"{split}.tsv", rows)
+    conll_test = tmp_path / "test.conll"
+    conll_test.write_text("Mary\tB-PER\nlives\tO\nin\tO\nRome\tB-LOC\n\n", encoding="utf-8")
+    return {"tsv": {split: write_tsv(tmp_path / f"{split}.tsv", held_out if split == "test" else rows)
                     for split in ("train", "dev", "test")},
-            "conll": {split: conll for split in ("train", "dev", "test")}}
+            "conll": {"train": conll, "dev": conll, "test": conll_test}}
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -23,7 +23,7 @@ def test_a_diverging_job_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
     assert diverged["status"] == "failed"
     assert diverged["error"].startswith("TrainingDiverged: the training loss became nan")
     assert healthy["status"] == "complete"
-    assert "1 of 2 jobs failed" in output and "0-cnn_lstm-seed1: TrainingDiverged" in output
+    assert "1 of 2 jobs did not complete" in output and "0-cnn_lstm-seed1: failed: TrainingDiverged" in output
     assert "Traceback" not in output
     # The end-of-sweep analysis ran: with one complete run it has nothing to compare, and says so.
     assert "needs at least 2" in output

@@ -105,9 +105,10 @@ def test_preemption_signal_saves_last_checkpoint_and_the_rerun_resumes(tmp_path)
             job.send_signal(signal.SIGUSR2)
             break
     output = job.stdout.read()
-    assert job.wait(timeout=300) == 3, output[-3000:]
-    assert "SIGUSR2 received: saved" in output
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "run.json").exists()
+    assert job.wait(timeout=300) == 128 + signal.SIGUSR2, output[-3000:]
+    assert "SIGUSR2: saved" in output
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert read_run_json(run_dir)["status"] == "interrupted"
 
     time.sleep(1)
     resumed = run(command)

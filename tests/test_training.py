@@ -31,13 +31,16 @@ def test_model_trains_and_writes_complete_run_record(tmp_path, data_dir, tiny_be
     train(compose_config(run_dir, overrides))
 
     record = read_run_json(run_dir)
-    assert record["schema"] == 1 and record["status"] == "complete"
+    assert record["schema"] == 2 and record["status"] == "complete"
     assert record["task"] == "sequence_classification" and record["model"] == model
     assert record["seed"] == 7 and record["seeds"] == {"init": 7, "data_order": 7}
     assert record["labels"] == ["negative", "positive"]
     test_split = record["data"]["splits"]["test"]
     assert record["data"]["name"] == "sst2"
-    assert test_split == {"fingerprint": sst2_test_fingerprint(data_dir), "size": 872, "units": 872}
+    assert test_split == {"fingerprint": sst2_test_fingerprint(data_dir), "size": 872, "units": 872,
+                          "truncated": 0}
+    assert record["test"] == {"units_expected": 872, "units_recorded": 872, "representation_dtype": "float16"}
+    assert record["training"]["untrained"] is False and record["config_digest"]
     assert record["data"]["splits"]["train"]["size"] == 300
     assert 0.0 <= record["metrics"]["test/acc"] <= 1.0 and "val/acc_best" in record["metrics"]
     assert record["config"]["model"]["name"] == model
@@ -148,6 +151,7 @@ def test_bert_bad_checkpoint_path_is_one_clear_error(tmp_path, pretrained, messa
     broken.mkdir()
     (broken / "config.json").write_text("{not json")
     (broken / "model.safetensors").write_bytes(b"garbage")
+    (broken / "vocab.txt").write_text("[PAD]\n[UNK]\n")   # a tokenizer file: the weights are what is broken
     run_dir = tmp_path / "run"
     cfg = compose_config(run_dir, ["model=bert", f"model.pretrained={pretrained.format(tmp=tmp_path)}"])
     with pytest.raises(UserError, match=f"model.pretrained=.*{message}"):

@@ -32,7 +32,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from core.errors import UserError
 from core.fingerprints import config_digest
 from core.run_record import RecordError, RunRecord, write_record, write_test_record
-from datamodules.tokenization import vocabulary
+from datamodules.tokenization import SavedTokenizer, vocabulary
 from lightning_modules.checkpoint_io import SafeCheckpointIO
 from lightning_modules.preemption import TrainingInterrupted
 from training.config_checks import check_config
@@ -66,7 +66,9 @@ def train(cfg: DictConfig) -> dict | None:
 
 
 def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | None) -> RunRecord | None:
-    datamodule, encoder, model = build(cfg)
+    saved_tokenizer = run_dir / "tokenizer.json"
+    resumed_tokenizer = saved_tokenizer if resume_from and saved_tokenizer.is_file() else None
+    datamodule, encoder, model = build(cfg, resumed_tokenizer)
     check_checkpoint_fits(resume_from, model)
     if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: ranks > 0 share rank 0's directory
         datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
@@ -134,16 +136,18 @@ def torch_threads(configured: int | None) -> int:
     return torch.get_num_threads()
 
 
-def build(cfg: DictConfig):
-    """The run's datamodule (set up for fitting), encoder and LightningModule, from its config."""
+def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
+    """The run's datamodule (set up for fitting), encoder and LightningModule, from its config;
+    with ``saved_tokenizer`` (a resumed run's own), that tokenizer instead of a new one."""
     supported = list(cfg.model.get("tasks") or [cfg.task.name])
     if cfg.task.name not in supported:
         raise UserError(f"model={cfg.model.name} cannot learn the task of data={cfg.data.name} "
                         f"({cfg.task.name}); it supports {', '.join(supported)}. Choose another model= "
                         "or data=.")
-    datamodule = instantiate(
-        cfg.data, tokenizer=instantiate(cfg.model.tokenizer), data_seed=cfg.seed_data
-    )
+    tokenizer = instantiate(cfg.model.tokenizer)
+    if saved_tokenizer is not None:
+        tokenizer = SavedTokenizer(saved_tokenizer, tokenizer.settings())
+    datamodule = instantiate(cfg.data, tokenizer=tokenizer, data_seed=cfg.seed_data)
     datamodule.setup("fit")
     pl.seed_everything(cfg.seed_init, workers=True)
     encoder = build_encoder(cfg.model.encoder, datamodule)
