@@ -20,7 +20,8 @@ def study(tmp_path, rng, groups=("a", "b"), seeds=(1, 2, 3), error_rate=0.2):
     label = rng.integers(0, 2, N)
     for group in groups:
         for seed, pred in zip(seeds, noisy_copies(label, error_rate, len(seeds), rng)):
-            write_run(tmp_path / f"{group}{seed}", pred, label, rng.normal(size=(N, 8)), model=group, seed=seed)
+            write_run(tmp_path / f"{group}{seed}", pred, label, rng.normal(size=(N, 8)), model=group,
+                      seed=seed)
     return label
 
 
@@ -54,7 +55,8 @@ def test_degenerate_representations_give_nan_similarity_and_one_warning(tmp_path
         assert involved[["linear_cka", "debiased_cka", "mutual_knn"]].isna().all().all()
         assert involved["error_consistency"].notna().all()   # outcomes are still defined
         assert sum(f"{run}: its test representations are" in r.message for r in caplog.records) == 1
-    others = analysis.pairs[~analysis.pairs.run_a.isin(["a8", "a9"]) & ~analysis.pairs.run_b.isin(["a8", "a9"])]
+    pairs = analysis.pairs
+    others = pairs[~pairs.run_a.isin(["a8", "a9"]) & ~pairs.run_b.isin(["a8", "a9"])]
     assert others["mutual_knn"].notna().all()
     knn = analysis.headline["mutual_knn"]
     assert knn["within_pairs"] == 3 + 3 and knn["within_pairs_total"] == 10 + 3
@@ -86,8 +88,8 @@ def test_untrained_and_near_chance_runs_are_flagged(tmp_path):
     assert runs.loc["untrained", "flags"] == "untrained (0 steps), near chance"
     assert runs.loc["untrained", "chance"] == pytest.approx(np.bincount(label).max() / N)
     assert runs.loc["a1", "flags"] == "" and runs.loc["a1", "ci_low"] > runs.loc["a1", "chance"]
-    assert pd.read_csv(tmp_path / "report" / "runs.csv").set_index("run").loc["untrained", "flags"].startswith(
-        "untrained")
+    written = pd.read_csv(tmp_path / "report" / "runs.csv").set_index("run")
+    assert written.loc["untrained", "flags"].startswith("untrained")
     assert "## Flagged runs" in (tmp_path / "report" / "report.md").read_text()
 
 

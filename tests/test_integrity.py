@@ -61,7 +61,8 @@ def test_one_job_per_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     with run_dir_lock(run_dir):
-        with pytest.raises(RunDirBusy, match=rf"{run_dir} is in use by another job \(pid {os.getpid()} on host"):
+        busy = rf"{run_dir} is in use by another job \(pid {os.getpid()} on host"
+        with pytest.raises(RunDirBusy, match=busy):
             train(compose_config(run_dir, []))
     assert not (run_dir / "run.json").exists()
 
@@ -69,10 +70,10 @@ def test_one_job_per_run_directory(tmp_path):
 def test_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from training.resume import "
-         "run_dir_lock\nwith run_dir_lock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(600)",
-         str(run_dir)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    script = ("import sys, time\nfrom pathlib import Path\nfrom training.resume import run_dir_lock\n"
+              "with run_dir_lock(Path(sys.argv[1])):\n    print('locked', flush=True)\n    time.sleep(600)")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
     with pytest.raises(RunDirBusy, match=f"pid {holder.pid}"):
         with run_dir_lock(run_dir):
@@ -129,9 +130,11 @@ def test_test_split_identical_to_train_is_refused_and_overlap_recorded(tmp_path)
     dev = write_tsv(tmp_path / "dev.tsv", rows[:20])
     overrides = ["data=tsv", f"data.files.train={train_file}", f"data.files.dev={dev}"]
     with pytest.raises(UserError, match=r"test\.tsv: the test split is the training split"):
-        train(compose_config(tmp_path / "same", [*overrides, f"data.files.test={write_tsv(tmp_path / 'test.tsv', rows)}"]))
+        same = write_tsv(tmp_path / "test.tsv", rows)
+        train(compose_config(tmp_path / "same", [*overrides, f"data.files.test={same}"]))
     test = write_tsv(tmp_path / "held.tsv", rows[:10] + [(f"new text {i}", str(i % 2)) for i in range(30)])
-    record = train(compose_config(tmp_path / "run", [*overrides, f"data.files.test={test}", "data.max_train_examples=null"]))
+    record = train(compose_config(tmp_path / "run", [*overrides, f"data.files.test={test}",
+                                                     "data.max_train_examples=null"]))
     assert record["data"]["test_in_train"] == 10
 
 
@@ -151,7 +154,8 @@ def test_corrupt_safetensors_is_named_malformed(tmp_path, tiny_bert):
         (corrupt / path.name).write_bytes(path.read_bytes())
     weights = corrupt / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with pytest.raises(UserError, match=r"model\.pretrained=.*corrupt: the checkpoint in this directory is malformed"):
+    with pytest.raises(UserError, match=r"model\.pretrained=.*corrupt: the checkpoint in this directory is "
+                                        r"malformed"):
         train(compose_config(tmp_path / "run", ["model=bert", f"backbone={corrupt}"]))
 
 
@@ -208,7 +212,8 @@ def test_signal_during_training_saves_records_interrupted_and_resumes_bitwise(tm
     reference = tmp_path / "uninterrupted"
     assert cli(reference, tmp_path, *LONGER).returncode == 0
     run_dir = tmp_path / "run"
-    fault = ["+callbacks.signal._target_=tests.crash.SignalAtStep", f"+callbacks.signal.signal_name={signal_name}"]
+    fault = ["+callbacks.signal._target_=tests.crash.SignalAtStep",
+             f"+callbacks.signal.signal_name={signal_name}"]
     stopped = cli(run_dir, tmp_path, *LONGER, *fault, env={"FAULT_STEP": "5"})
     number = signal.Signals[signal_name]
     assert stopped.returncode == 128 + number, stopped.stderr[-3000:]

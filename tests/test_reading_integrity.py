@@ -63,7 +63,8 @@ def test_one_number_spelled_two_ways_is_refused(tmp_path, spellings):
     a, b = spellings
     b_pattern = re.escape(b)
     train = read(write_tsv(tmp_path / "train.tsv", [("x", a), ("y", "3"), ("z", b)]))
-    with pytest.raises(UserError, match=rf"train\.tsv:4: label '{b_pattern}' is the number of label '{a}' \(line 2\)"):
+    with pytest.raises(UserError, match=rf"train\.tsv:4: label '{b_pattern}' is the number of label '{a}' "
+                                        r"\(line 2\)"):
         resolve_label_names(train, None)
     names = resolve_label_names(read(write_tsv(tmp_path / "t2.tsv", [("x", a), ("y", "3")])), None)
     test = read(write_tsv(tmp_path / "test.tsv", [("x", b)]))
@@ -82,7 +83,8 @@ def test_non_ascii_digit_label_is_a_plain_label(tmp_path):
 
 def test_duplicated_header_name_is_refused_when_it_is_used(tmp_path):
     path = write(tmp_path / "t.tsv", "text\tlabel\ttext\na\t1\tb\n")
-    with pytest.raises(UserError, match=r"t\.tsv:1: the header names 2 columns 'text' \(0-based columns 0, 2\)"):
+    with pytest.raises(UserError, match=r"t\.tsv:1: the header names 2 columns 'text' "
+                                        r"\(0-based columns 0, 2\)"):
         read(path)
     assert read_labelled_table(path, text_column=2, label_column="label").texts == ["b"]
 
