@@ -40,9 +40,8 @@ def test_ddp_multirun_writes_one_complete_record_per_job(tmp_path):
     cfg = OmegaConf.create(record["config"])
     cfg.paths.output_dir = str(tmp_path / "single")
     datamodule, _, model = build(cfg)
-    model.record_dir = tmp_path / "single"
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
     trainer.test(model, datamodule=datamodule, ckpt_path=str(run_dir / record["checkpoint"]))
-    single = read_predictions(tmp_path / "single")
+    single = model.test_rows
     np.testing.assert_array_equal(single["pred"], read_predictions(run_dir)["pred"])
     np.testing.assert_allclose(single["probs"], read_predictions(run_dir)["probs"], atol=1e-6)

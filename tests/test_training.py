@@ -1,4 +1,5 @@
-"""Each model trains and writes a complete run record exactly as DESIGN.md's contract says."""
+"""Each model trains and writes a complete run record as core/run_record.py (and the README's
+"What a run writes") says."""
 
 import hashlib
 import json
