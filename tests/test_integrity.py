@@ -301,3 +301,21 @@ def test_disk_full_while_checkpointing_is_one_line(tmp_path, small_disk):
     assert "no room to write this checkpoint" in output and "Traceback" not in output
     assert not list((run_dir / "checkpoints").glob(".*.tmp"))   # nothing half-written left behind
     time.sleep(0)
+
+
+def test_sweep_lists_partial_jobs_without_failing_and_fails_on_interrupted(tmp_path):
+    sweep = [sys.executable, "scripts/train.py", "-m", "seed=1", f"paths.cache_dir={tmp_path / 'cache'}",
+             *FAST, *FAST_LABELLED_DATA, *SMALL]
+    limited = subprocess.run([*sweep, f"hydra.sweep.dir={tmp_path / 'limited'}",
+                              "trainer.limit_test_batches=1"],
+                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    output = limited.stdout + limited.stderr
+    assert limited.returncode == 0, output[-3000:]
+    assert "1 of 1 jobs did not complete" in output
+    assert "0-cnn_lstm-seed1: partial: the test loop covered" in output
+    stopped = subprocess.run([*sweep, f"hydra.sweep.dir={tmp_path / 'stopped'}", *LONGER,
+                              "+callbacks.signal._target_=tests.crash.SignalAtStep"], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "FAULT_STEP": "3"})
+    assert stopped.returncode == 128 + signal.SIGTERM, (stopped.stdout + stopped.stderr)[-3000:]
+    assert read_run_json(tmp_path / "stopped" / "0-cnn_lstm-seed1")["status"] == "interrupted"
