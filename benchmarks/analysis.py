@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from homogenization.analysis import Settings  # noqa: E402
 from homogenization.make_report import make_report  # noqa: E402
-from tests.fake_records import write_run  # noqa: E402
+from homogenization.synthetic_runs import write_run  # noqa: E402
 
 
 def write_study(root: Path, runs: int, units: int, dims: int) -> None:

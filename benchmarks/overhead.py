@@ -33,20 +33,20 @@ sys.path.insert(0, str(ROOT))
 
 from hydra.utils import instantiate  # noqa: E402
 
-from tests.helpers import compose_config  # noqa: E402
+from training.compose import compose_train_config  # noqa: E402
 from training.recipe import build, build_callbacks  # noqa: E402
 
 BUCKET_BATCHES = 50
 
 
 def config(run_dir: Path, model: str, data: str, batches: int, cache: Path, bucket_batches: int = 0):
-    return compose_config(run_dir, [f"model={model}", f"data={data}", "trainer.accelerator=cpu",
+    return compose_train_config(run_dir, [f"model={model}", f"data={data}", "trainer.accelerator=cpu",
                                     f"data.bucket_batches={bucket_batches}",
                                     "trainer.max_epochs=1", f"trainer.limit_train_batches={batches}",
                                     "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0",
                                     "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
                                     "trainer.enable_model_summary=false",
-                                    f"data.max_train_examples={batches * 64}"], cache_dir=cache, fast=False)
+                                    f"data.max_train_examples={batches * 64}"], cache_dir=cache)
 
 
 WARMUP = 5  # batches left out of the throughput: first-call allocations, loader start-up
@@ -76,7 +76,7 @@ def lightning_seconds(cfg) -> tuple[float, float]:
     final checkpoint)."""
     datamodule, _, model = build(cfg)
     clock = StepClock()
-    trainer = instantiate(cfg.trainer, callbacks=[*build_callbacks(cfg.callbacks, False), clock],
+    trainer = instantiate(cfg.trainer, callbacks=[*build_callbacks(cfg.callbacks), clock],
                           logger=False)
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule)

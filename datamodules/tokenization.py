@@ -25,7 +25,7 @@ from tokenizers import (
 )
 
 from core.errors import UserError
-from lightning_modules.encoders.pretrained import check_pretrained, check_tokenizer_files, load_error
+from core.pretrained import check_pretrained, check_tokenizer_files, load_error
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]

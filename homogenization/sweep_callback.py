@@ -15,6 +15,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from core.errors import UserError
+from core.wandb_group import sweep_group
 from homogenization.analysis import Settings
 from homogenization.make_report import make_report
 
@@ -38,7 +39,7 @@ class ReportAtSweepEnd(Callback):
             return
         wandb_cfg = (config.get("logger") or {}).get("wandb")
         if wandb_cfg:
-            from homogenization.wandb_report import log_report, sweep_group
+            from homogenization.wandb_report import log_report
 
             group = wandb_cfg.get("group") or sweep_group(config.get("study"), sweep_dir)
             log_report(analysis, sweep_dir / "report", project=wandb_cfg.project,

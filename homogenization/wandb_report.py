@@ -13,12 +13,6 @@ from pathlib import Path
 from homogenization.analysis import Analysis
 
 
-def sweep_group(study: str | None, sweep_dir: str | Path | None) -> str | None:
-    """The W&B group of a study: ``<study>-<sweep dir name>``, or whichever of the two exists."""
-    parts = [part for part in (study, Path(sweep_dir).name if sweep_dir else None) if part]
-    return "-".join(parts) or None
-
-
 def log_report(analysis: Analysis, report_dir: Path, project: str, entity: str | None = None,
                group: str | None = None) -> str:
     """Create the analysis run and return its W&B run directory."""

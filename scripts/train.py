@@ -38,8 +38,8 @@ def main(cfg: DictConfig) -> float | None:
         return fail(cfg, error)
 
     from core.run_record import RecordError
-    from lightning_modules.divergence import TrainingDiverged
-    from lightning_modules.preemption import TrainingInterrupted
+    from training.callbacks.divergence import TrainingDiverged
+    from training.callbacks.preemption import TrainingInterrupted
     from training.recipe import train
     from training.resume import RunDirBusy
 

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from training import resolvers  # noqa: F401  (registers ${unique:} for composed configs)
+from training.compose import compose_train_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = REPO_ROOT / "conf"
 
 # Small but real: two batches of training, one of validation. Labelled data: 300 training
 # examples, and the whole test split is predicted so records are complete.
@@ -44,19 +42,15 @@ def choice(overrides: list[str], group: str, default: str) -> str:
 
 def compose_config(run_dir: Path, overrides: list[str], cache_dir: Path | None = None,
                    fast: bool = True) -> DictConfig:
-    """The config `scripts/train.py` would build, with the run written to ``run_dir``."""
+    """The config `scripts/train.py` would build, with the run written to ``run_dir``; ``fast``
+    adds the small-but-real settings above."""
     defaults = []
     if fast:
         model = choice(overrides, "model", "cnn_lstm")
         defaults = FAST + SMALL_MODELS[model]
         if choice(overrides, "data", "sst2") != "wikitext2":
             defaults += FAST_LABELLED_DATA
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[
-            f"paths.output_dir={run_dir}",
-            f"paths.cache_dir={cache_dir or run_dir.parent / 'cache'}",
-            *defaults, *overrides,
-        ])
+    return compose_train_config(run_dir, [*defaults, *overrides], cache_dir)
 
 
 def write_tsv(path: Path, rows: list[tuple[str, str]], header=("text", "label")) -> Path:

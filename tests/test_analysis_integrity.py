@@ -11,7 +11,7 @@ import pytest
 from core.errors import UserError
 from homogenization.analysis import Settings
 from homogenization.make_report import make_report
-from tests.fake_records import noisy_copies, write_run
+from homogenization.synthetic_runs import noisy_copies, write_run
 
 N = 400
 

@@ -12,8 +12,8 @@ from homogenization.agreement import co_errors, error_pair_stats, label_agreemen
 from homogenization.discovery import find_runs
 from homogenization.outcomes import load_outcomes, task_metric
 from homogenization.similarity import BlockCKA, linear_cka, mutual_knn, nearest_neighbours
+from homogenization.synthetic_runs import write_run
 from homogenization.systemic import fleiss_kappa, poisson_binomial
-from tests.fake_records import write_run
 
 
 def gram_cka(x, y):

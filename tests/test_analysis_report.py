@@ -11,7 +11,7 @@ import pytest
 from core.errors import UserError
 from homogenization.analysis import PAIR_COLUMNS, Settings
 from homogenization.make_report import make_report
-from tests.fake_records import noisy_copies, write_run
+from homogenization.synthetic_runs import noisy_copies, write_run
 from tests.helpers import REPO_ROOT
 
 FAST_SETTINGS = Settings(bootstrap=200, blocks=20)

@@ -12,7 +12,7 @@ import torch
 from core.errors import UserError
 from homogenization.analysis import Settings
 from homogenization.make_report import make_report
-from tests.fake_records import write_run
+from homogenization.synthetic_runs import write_run
 from tests.helpers import REPO_ROOT, compose_config
 from training.recipe import train
 

@@ -14,7 +14,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
 from core.run_record import read_run_json
-from tests.helpers import CONF_DIR, FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
+from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
+from training.compose import CONF_DIR
 
 TRAIN = [sys.executable, "scripts/train.py"]
 

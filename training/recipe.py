@@ -23,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.utils import get_class
+from hydra.utils import get_class, get_object
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
@@ -33,8 +33,8 @@ from core.errors import UserError
 from core.fingerprints import config_digest
 from core.run_record import RecordError, RunRecord, write_record, write_test_record
 from datamodules.tokenization import SavedTokenizer, vocabulary
-from lightning_modules.checkpoint_io import SafeCheckpointIO
-from lightning_modules.preemption import TrainingInterrupted
+from training.callbacks.checkpoint_io import SafeCheckpointIO
+from training.callbacks.preemption import TrainingInterrupted
 from training.config_checks import check_config
 from training.ddp import ddp_ranks
 from training.determinism import check_determinism
@@ -76,7 +76,7 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
     pl.seed_everything(cfg.seed_data, workers=True)
     loggers = [instantiate(node, **(wandb_logger_kwargs(cfg, run_dir) if name == "wandb" else {}))
                for name, node in (cfg.get("logger") or {}).items() if node]
-    callbacks = build_callbacks(cfg.callbacks, bool(loggers)) + [JobIdentity(identity_of(cfg))]
+    callbacks = build_callbacks(cfg.callbacks) + [JobIdentity(identity_of(cfg))]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:
         for logger in loggers:
@@ -161,12 +161,12 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
 
 
 def build_encoder(encoder_cfg: DictConfig, datamodule):
-    """The encoder for a set-up datamodule's tokenizer. Encoders trained from scratch also read
-    the sub-word strings (shape embedding, token dropout)."""
-    from_scratch = "token_dropout" in encoder_cfg
+    """The encoder for a set-up datamodule's tokenizer; an encoder class that declares
+    ``needs_vocabulary`` also gets the sub-word strings."""
+    needs_vocabulary = getattr(get_object(encoder_cfg._target_), "needs_vocabulary", False)
     return instantiate(
         encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
-        **({"vocabulary": vocabulary(datamodule.tokenizer)} if from_scratch else {}),
+        **({"vocabulary": vocabulary(datamodule.tokenizer)} if needs_vocabulary else {}),
     )
 
 
@@ -187,16 +187,9 @@ def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:
                         "ckpt_path=null to start fresh.")
 
 
-def build_callbacks(callbacks_cfg: DictConfig, has_logger: bool) -> list[pl.Callback]:
-    callbacks = []
-    for name, node in (callbacks_cfg or {}).items():
-        if not node:
-            continue
-        if name == "lr_monitor" and not has_logger:
-            log.info("No logger configured: the learning-rate monitor is off.")
-            continue
-        callbacks.append(instantiate(node))
-    return callbacks
+def build_callbacks(callbacks_cfg: DictConfig) -> list[pl.Callback]:
+    """Every ``callbacks.<name>`` that is not null."""
+    return [instantiate(node) for node in (callbacks_cfg or {}).values() if node]
 
 
 def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, started: float,

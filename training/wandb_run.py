@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
-from homogenization.wandb_report import sweep_group
+from core.wandb_group import sweep_group
 
 ID_FILE = "wandb_id.txt"
 

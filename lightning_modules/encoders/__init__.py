@@ -3,6 +3,9 @@
 Every encoder has ``hidden_size`` and two methods, so one file serves every task:
 - ``sequence_representation(input_ids, attention_mask) -> [batch, hidden_size]``
 - ``token_representations(input_ids, attention_mask) -> [batch, length, hidden_size]``
+
+An encoder class that sets ``needs_vocabulary = True`` also receives ``vocabulary`` (the
+sub-word string of every id) when it is built (training/recipe.py: build_encoder).
 """
 
 from lightning_modules.encoders.bert import BertEncoder

@@ -9,8 +9,8 @@ from safetensors import SafetensorError
 from torch import nn
 
 from core.errors import UserError
+from core.pretrained import check_pretrained, load_error
 from lightning_modules.encoders.pooling import check_pooling, pool
-from lightning_modules.encoders.pretrained import check_pretrained, load_error
 
 FINETUNE_METHODS = ("full", "probe", "bitfit")
 

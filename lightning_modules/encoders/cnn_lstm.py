@@ -22,6 +22,8 @@ class CNNLSTMEncoder(nn.Module):
     ``token_embedding.py``.
     """
 
+    needs_vocabulary = True   # build_encoder passes the sub-word strings (shape embedding, token dropout)
+
     def __init__(
         self,
         vocab_size: int,

@@ -59,6 +59,8 @@ class TransformerEncoder(nn.Module):
     ``token_embedding.py``.
     """
 
+    needs_vocabulary = True   # build_encoder passes the sub-word strings (shape embedding, token dropout)
+
     def __init__(
         self,
         vocab_size: int,

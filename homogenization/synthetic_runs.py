@@ -1,7 +1,6 @@
-"""Run records written directly, for testing the analysis.
-
-The analysis reads run directories only, so its tests build records with chosen predictions and
-representations (real training runs feed it in test_multirun.py). The files are written as they
+"""Synthetic run directories with chosen predictions and representations, for the analysis's
+tests and benchmarks (the analysis reads run directories only; real training runs feed it in
+tests/test_multirun.py). The files are written as they
 are given, without the checks of core.run_record.write_test_record, so the analysis's own
 defences against bad records can be tested too.
 """
