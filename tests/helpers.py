@@ -47,7 +47,7 @@ def compose_config(run_dir: Path, overrides: list[str], cache_dir: Path | None =
     defaults = []
     if fast:
         model = choice(overrides, "model", "cnn_lstm")
-        defaults = FAST + SMALL_MODELS[model]
+        defaults = FAST + SMALL_MODELS.get(model, [])
         if choice(overrides, "data", "sst2") != "wikitext2":
             defaults += FAST_LABELLED_DATA
     return compose_train_config(run_dir, [*defaults, *overrides], cache_dir)

@@ -1,0 +1,105 @@
+"""The map in docs/architecture.md is true: packages import only the layers below them, modules
+import in no circle, the run-record contract table is the RunRecord type, and nothing in the
+repository cites a document that is not in it."""
+
+import ast
+import dataclasses
+import re
+import subprocess
+from collections import defaultdict
+
+from core.run_record import RunRecord
+from tests.helpers import REPO_ROOT
+
+PACKAGES = ("core", "datamodules", "lightning_modules", "training", "homogenization", "scripts",
+            "benchmarks", "tests")
+MAY_IMPORT = {
+    "core": set(),
+    "datamodules": {"core"},
+    "lightning_modules": {"core"},
+    "training": {"core", "datamodules", "lightning_modules"},
+    "homogenization": {"core"},
+    "scripts": {"core", "datamodules", "lightning_modules", "training", "homogenization"},
+    "benchmarks": {"core", "datamodules", "lightning_modules", "training", "homogenization"},
+    "tests": set(PACKAGES),
+}
+
+
+def project_imports() -> dict[str, set[str]]:
+    """module name -> the project modules it imports (anywhere in the file)."""
+    graph = defaultdict(set)
+    for package in PACKAGES:
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    # "from datamodules import token_cache" imports a module, not the package
+                    names = [f"{node.module}.{alias.name}" for alias in node.names]
+                else:
+                    names = []
+                graph[module].update(n for n in names if n.split(".")[0] in PACKAGES)
+    return graph
+
+
+def test_packages_import_only_the_layers_below_them():
+    graph = project_imports()
+    assert len(graph) > 60   # the walk found the code
+    violations = sorted(f"{module} imports {target}" for module, targets in graph.items()
+                        for target in targets
+                        if target.split(".")[0] != module.split(".")[0]
+                        and target.split(".")[0] not in MAY_IMPORT[module.split(".")[0]])
+    assert not violations, violations
+
+
+def test_modules_import_in_no_circle():
+    graph = project_imports()
+    modules = set(graph)
+
+    def resolve(name):   # "from core.errors import UserError" imports core.errors
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    edges = {m: {resolve(t) for t in targets} - {m, ""} for m, targets in graph.items()}
+    state, stack = {}, []
+
+    def visit(module):
+        state[module] = "open"
+        stack.append(module)
+        for target in sorted(edges.get(module, ())):
+            if state.get(target) == "open":
+                raise AssertionError("import circle: " + " -> ".join(stack[stack.index(target):] + [target]))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module)
+
+
+def test_the_contract_table_is_the_record_type():
+    text = (REPO_ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## The run-record contract", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+    assert documented == [f.name for f in dataclasses.fields(RunRecord)][-1:] + \
+        [f.name for f in dataclasses.fields(RunRecord)][:-1]   # schema first, then in field order
+
+
+def test_every_cited_document_exists():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True,
+                             text=True).stdout.split()
+    cited = set()
+    for name in tracked:
+        if name.endswith((".py", ".md", ".yaml")) and (REPO_ROOT / name).is_file():
+            text = (REPO_ROOT / name).read_text()
+            cited.update(re.findall(r"\b((?:docs|conf)/[\w/.-]+\.(?:md|yaml|png))", text))
+            if "DESIGN.md" in (REPO_ROOT / name).read_text():
+                cited.add("DESIGN.md")
+    ignored = subprocess.run(["git", "check-ignore", *sorted(cited)], cwd=REPO_ROOT, capture_output=True,
+                             text=True).stdout.split()   # files a user creates (conf/local/default.yaml)
+    missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file() and path not in ignored)
+    assert not missing, missing
