@@ -44,7 +44,6 @@ def subsample(size: int, fraction: float, max_examples: int | None, seed: int) -
 class LabelledDataModule(pl.LightningDataModule):
     """Base class. ``tokenizer`` comes from the model config; ``data_seed`` fixes batch order."""
 
-    task: str
 
     def __init__(
         self,
@@ -168,7 +167,7 @@ class LabelledDataModule(pl.LightningDataModule):
 
     def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
         key = token_cache.cache_key(
-            task=self.task, fingerprints=self.fingerprints,
+            datamodule=type(self).__name__, fingerprints=self.fingerprints,
             tokenizer=self.tokenizer_spec.settings(), max_length=self.max_length,
         )
         # Held while this job builds the entry, so parallel jobs of a sweep wait and then load it:
@@ -205,6 +204,10 @@ class LabelledDataModule(pl.LightningDataModule):
                             f"maps {share:.0%} of the training text of data={self.name} to "
                             f"{unknown_token}: it does not belong to this data. Use the tokenizer saved "
                             "with the checkpoint, or a tokenizer trained on text like this.")
+
+    def task_arguments(self) -> dict:
+        """What the task module is built with from the data: its label names."""
+        return {"label_names": self.label_names}
 
     @property
     def units(self) -> dict[str, int]:

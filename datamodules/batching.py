@@ -25,26 +25,34 @@ class TokenizedExamples(Dataset):
         return {"example_id": index, "input_ids": self.ids[index], "label": self.labels[index]}
 
 
+def pad(rows: Sequence[Sequence[int]], length: int, fill: int) -> torch.Tensor:
+    """int64 [len(rows), length]: each row left-aligned, the rest ``fill``."""
+    out = np.full((len(rows), length), fill, dtype=np.int64)
+    for index, row in enumerate(rows):
+        out[index, : len(row)] = row
+    return torch.from_numpy(out)
+
+
+def padded_inputs(examples: list[dict], pad_token_id: int) -> tuple[dict[str, torch.Tensor], int]:
+    """``input_ids``, ``attention_mask`` and ``example_id`` of a batch padded to its own longest
+    sequence (not a global maximum), and that length."""
+    ids = [example["input_ids"] for example in examples]
+    longest = max(len(row) for row in ids)
+    return {"input_ids": pad(ids, longest, pad_token_id),
+            "attention_mask": pad([np.ones(len(row), dtype=np.int64) for row in ids], longest, 0),
+            "example_id": torch.tensor([example["example_id"] for example in examples])}, longest
+
+
 class PadToLongest:
-    """Pad a batch to its own longest sequence (not a global maximum)."""
+    """Pad a batch of texts to its longest; one label per text."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(example["input_ids"]) for example in examples)
-        input_ids = np.full((len(examples), longest), self.pad_token_id, dtype=np.int64)
-        attention_mask = np.zeros((len(examples), longest), dtype=np.int64)
-        for row, example in enumerate(examples):
-            length = len(example["input_ids"])
-            input_ids[row, :length] = example["input_ids"]
-            attention_mask[row, :length] = 1
-        return {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.tensor([example["label"] for example in examples], dtype=torch.long),
-            "example_id": torch.tensor([example["example_id"] for example in examples]),
-        }
+        inputs, _ = padded_inputs(examples, self.pad_token_id)
+        labels = torch.tensor([example["label"] for example in examples], dtype=torch.long)
+        return {**inputs, "labels": labels}
 
 
 class TokenizedWords(Dataset):
@@ -81,22 +89,6 @@ class PadWordBatch:
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(example["input_ids"]) for example in examples)
-        shape = (len(examples), longest)
-        input_ids = np.full(shape, self.pad_token_id, dtype=np.int64)
-        attention_mask = np.zeros(shape, dtype=np.int64)
-        labels = np.full(shape, -100, dtype=np.int64)
-        word_index = np.full(shape, -1, dtype=np.int64)
-        for row, example in enumerate(examples):
-            length = len(example["input_ids"])
-            input_ids[row, :length] = example["input_ids"]
-            attention_mask[row, :length] = 1
-            labels[row, :length] = example["labels"]
-            word_index[row, :length] = example["word_index"]
-        return {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.from_numpy(labels),
-            "word_index": torch.from_numpy(word_index),
-            "example_id": torch.tensor([example["example_id"] for example in examples]),
-        }
+        inputs, longest = padded_inputs(examples, self.pad_token_id)
+        return {**inputs, "labels": pad([example["labels"] for example in examples], longest, -100),
+                "word_index": pad([example["word_index"] for example in examples], longest, -1)}

@@ -47,7 +47,6 @@ class CorpusDataModule(pl.LightningDataModule):
     """Blocks of a plain-text corpus for masked-LM training (15% of tokens: 80% [MASK],
     10% random token, 10% unchanged, via ``transformers.DataCollatorForLanguageModeling``)."""
 
-    task = "masked_lm"
 
     def __init__(
         self,
@@ -126,6 +125,10 @@ class CorpusDataModule(pl.LightningDataModule):
         self.units = self.sizes
         self.heldout = self._mask(self.blocks["validation"], seed=0)
         log.info("Corpus %s: %s blocks of %d tokens", self.name, self.sizes, self.block_size)
+
+    def task_arguments(self) -> dict:
+        """What the task module is built with from the data: nothing (masked LM needs no labels)."""
+        return {}
 
     def data_report(self) -> dict:
         """What run.json says about the corpus: per part its fingerprint and number of blocks."""

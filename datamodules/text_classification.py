@@ -19,7 +19,6 @@ from datamodules.tokenization import encode
 class TextClassificationDataModule(LabelledDataModule):
     """Reads ``files.{train,dev,test}`` as CSV/TSV with a text and a label column."""
 
-    task = "sequence_classification"
 
     def __init__(
         self,

@@ -47,7 +47,6 @@ def tag_order(tag: str) -> tuple:
 class TokenClassificationDataModule(LabelledDataModule):
     """Reads ``files.{train,dev,test}`` as CoNLL column files; the tag set comes from train."""
 
-    task = "token_classification"
 
     def __init__(self, *args, token_column: int = 0, tag_column: int = -1,
                  separator: str | None = None, **kwargs):

@@ -11,7 +11,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from core.errors import UserError
-from lightning_modules.optimization import configure_optimizers
+from lightning_modules.task import Finished, Task
 
 
 def new_bert_for_mlm(vocab_size: int, pad_token_id: int, hidden_size: int = 256,
@@ -32,25 +32,18 @@ def new_bert_for_mlm(vocab_size: int, pad_token_id: int, hidden_size: int = 256,
     return BertForMaskedLM(config)
 
 
-class MaskedLanguageModel(pl.LightningModule):
+class MaskedLanguageModel(Task):
     """Trains ``encoder`` (a ``BertForMaskedLM``) on masked blocks; logs loss and perplexity
     (exp of the mean held-out loss per masked token). ``export`` writes a Hugging Face checkpoint
     that ``model=bert model.pretrained=<dir>`` loads unchanged."""
 
-    task = "masked_lm"
-
     def __init__(self, encoder: nn.Module, optimizer: Callable, scheduler: Callable | None = None):
-        super().__init__()
+        super().__init__(optimizer, scheduler)
         self.encoder = encoder
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
         self.val_loss = MeanMetric()
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss = self.encoder(input_ids=batch["input_ids"], labels=batch["labels"]).loss
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=len(batch["input_ids"]))
-        return loss
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.encoder(input_ids=batch["input_ids"], labels=batch["labels"]).loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss = self.encoder(input_ids=batch["input_ids"], labels=batch["labels"]).loss
@@ -61,6 +54,15 @@ class MaskedLanguageModel(pl.LightningModule):
         self.val_loss.reset()
         self.log_dict({"val/loss": loss, "val/perplexity": torch.exp(loss)}, prog_bar=True)
 
+    def finish(self, trainer: pl.Trainer, datamodule, run_dir: Path, best: str | None) -> Finished:
+        """Report the best checkpoint's held-out loss and export it with save_pretrained."""
+        metrics = trainer.validate(self, datamodule=datamodule, ckpt_path=best)[0]
+        export = None
+        if trainer.is_global_zero:
+            export = self.export(Path(run_dir) / "pretrained", datamodule.hf_tokenizer())
+        return Finished(metrics={name: float(value) for name, value in metrics.items()}, checkpoint=best,
+                        export=export)
+
     def export(self, directory: Path, tokenizer) -> Path:
         """``save_pretrained`` (safetensors) of the model and its tokenizer."""
         directory = Path(directory)
@@ -68,5 +70,3 @@ class MaskedLanguageModel(pl.LightningModule):
         tokenizer.save_pretrained(directory)
         return directory
 
-    def configure_optimizers(self):
-        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)

@@ -18,7 +18,6 @@ class SequenceClassifier(ClassificationTask):
     pooled representation.
     """
 
-    task = "sequence_classification"
     key_columns = ("example_id",)
 
     def __init__(self, *args, **kwargs):
@@ -40,12 +39,6 @@ class SequenceClassifier(ClassificationTask):
         logits, representation = self(batch["input_ids"], batch["attention_mask"])
         loss = nn.functional.cross_entropy(logits, batch["labels"])
         return loss, logits, representation
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._step(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=len(batch["labels"]))
-        return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         loss, logits, _ = self._step(batch)

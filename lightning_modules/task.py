@@ -1,26 +1,74 @@
-"""What every task shares: an encoder, a linear head, the optimizer set-up, the record folder."""
+"""What every task shares: the optimizer set-up, the training step, and the finish step.
+
+A task is the LightningModule of one kind of training (conf/task/<name>.yaml names it). The recipe
+fits it, then calls :meth:`Task.finish`, which every task implements: classification tests the
+best checkpoint and hands over its test rows, masked-LM pretraining exports the best checkpoint.
+The recipe records what ``finish`` returns (core.run_record), so no task writes a record itself.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from core.run_record import RecordError
 from lightning_modules.optimization import configure_optimizers
 
 
-class ClassificationTask(pl.LightningModule):
-    """Base of the tasks. ``optimizer`` and ``scheduler`` are partials from config
-    (``_partial_: true``): the optimizer receives parameter groups, the scheduler the optimizer
-    and the number of training steps. After ``trainer.test``, rank 0 holds ``test_rows``: the
-    ``key_columns``, label, prediction, probabilities and representation of every tested unit, once
-    each, for the recipe to record (core.run_record.write_test_record).
-    """
+@dataclass
+class Finished:
+    """What a task's finish step produced, for the run record.
 
-    task: str
+    ``test_rows``: the ``key_columns``, label, prediction, probabilities and representation of
+    every tested unit (rank 0), to be checked against ``expected_units``; ``files``: extra text
+    files for the run directory (name -> content); ``export``: a directory the task wrote."""
+
+    metrics: dict[str, float]
+    checkpoint: str | None
+    test_rows: dict[str, np.ndarray] | None = None
+    key_columns: tuple[str, ...] = ()
+    expected_units: int | None = None
+    export: Path | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+class Task(pl.LightningModule):
+    """Base of every task. ``optimizer`` and ``scheduler`` are partials from config
+    (``_partial_: true``): the optimizer receives parameter groups, the scheduler the optimizer
+    and the number of training steps. A subclass defines ``loss(batch)`` and ``finish``."""
+
+    def __init__(self, optimizer: Callable, scheduler: Callable | None = None):
+        super().__init__()
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                 batch_size=len(batch["input_ids"]))
+        return loss
+
+    def configure_optimizers(self):
+        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)
+
+    def finish(self, trainer: pl.Trainer, datamodule, run_dir: Path, best: str | None) -> Finished:
+        """After fitting: evaluate (or export) the best checkpoint ``best``."""
+        raise NotImplementedError
+
+
+class ClassificationTask(Task):
+    """Base of the labelled tasks: an encoder and a linear head. After ``trainer.test``, rank 0
+    holds ``test_rows`` (every tested unit once) and, for some tasks, a ``test_report`` text."""
+
     key_columns: tuple[str, ...]
 
     def __init__(
@@ -31,22 +79,34 @@ class ClassificationTask(pl.LightningModule):
         scheduler: Callable | None = None,
         head_dropout: float = 0.1,
     ):
-        super().__init__()
+        super().__init__(optimizer, scheduler)
         self.label_names = [str(name) for name in label_names]  # not a ListConfig: checkpoints
         self.save_hyperparameters(  # load with weights_only=True only when they hold plain data
             {"label_names": self.label_names, "head_dropout": head_dropout})
         self.encoder = encoder
         self.head = nn.Sequential(nn.Dropout(head_dropout),
                                   nn.Linear(encoder.hidden_size, len(self.label_names)))
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
         self._test_outputs: list[dict[str, torch.Tensor]] = []
         self.test_rows: dict[str, np.ndarray] | None = None
         self.test_report: str | None = None
+
+    def _step(self, batch: dict[str, torch.Tensor]):
+        """(loss, logits, representations) of a batch."""
+        raise NotImplementedError
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self._step(batch)[0]
 
     def on_test_epoch_start(self) -> None:
         self._test_outputs = []
         self.test_rows = None
 
-    def configure_optimizers(self):
-        return configure_optimizers(self, self.optimizer_factory, self.scheduler_factory)
+    def finish(self, trainer: pl.Trainer, datamodule, run_dir: Path, best: str | None) -> Finished:
+        """Test the best checkpoint; hand over the test rows."""
+        metrics = trainer.test(self, datamodule=datamodule, ckpt_path=best)[0]
+        if trainer.is_global_zero and self.test_rows is None:
+            raise RecordError("the test loop produced no rows (trainer.limit_test_batches=0?)")
+        return Finished(metrics={name: float(value) for name, value in metrics.items()}, checkpoint=best,
+                        test_rows=self.test_rows, key_columns=self.key_columns,
+                        expected_units=datamodule.units["test"],
+                        files={"test_report.txt": self.test_report} if self.test_report else {})

@@ -22,7 +22,6 @@ class TokenClassifier(ClassificationTask):
     (``iob_decoding.py``), ``argmax`` each word's most probable tag on its own.
     """
 
-    task = "token_classification"
     key_columns = ("sentence_id", "word_index")
 
     def __init__(self, *args, decoding: str = "iob2", **kwargs):
@@ -43,12 +42,6 @@ class TokenClassifier(ClassificationTask):
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(),
                                            ignore_index=-100)
         return loss, logits, hidden
-
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, _, _ = self._step(batch)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True,
-                 batch_size=len(batch["input_ids"]))
-        return loss
 
     def _predict_words(self, logits: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
         """Predicted tag of every word (``words``: first sub-words), row after row."""

@@ -2,9 +2,9 @@
 
 Read top to bottom: ``train`` takes the run directory (one job at a time), decides whether this
 job resumes its own checkpoint or starts afresh, then ``_train`` builds data -> model (seeded by
-seed_init) -> trainer (seeded by seed_data), fits, and finishes: classification tests the best
-checkpoint and records its test rows (core.run_record.write_test_record), masked-LM pretraining
-exports the best checkpoint with save_pretrained. ``run.json`` is always written last. A signal
+seed_init) -> trainer (seeded by seed_data), fits, and lets the task finish (lightning_modules/
+task.py: classification tests the best checkpoint and hands over its test rows, masked-LM
+pretraining exports it); ``record_of`` writes what it produced. ``run.json`` is always last. A signal
 during training gives an ``interrupted`` record; a test loop that missed units, a ``partial`` one.
 """
 
@@ -31,8 +31,9 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from core.errors import UserError
 from core.fingerprints import config_digest
-from core.run_record import RecordError, RunRecord, write_record, write_test_record
+from core.run_record import RunRecord, write_record, write_test_record
 from datamodules.tokenization import SavedTokenizer, vocabulary
+from lightning_modules.task import Finished
 from training.callbacks.checkpoint_io import SafeCheckpointIO
 from training.callbacks.preemption import TrainingInterrupted
 from training.config_checks import check_config
@@ -82,14 +83,14 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
         for logger in loggers:
             if isinstance(logger, WandbLogger):
                 start_wandb_run(logger, cfg, run_dir)
-    finish = test_best if datamodule.task != "masked_lm" else export_pretrained
     failed = True
     try:
         # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
         trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
                     ckpt_path=resume_from)
-        record = finish(trainer, model, datamodule, run_dir, new_record(cfg, datamodule, encoder, trainer,
-                                                                      started))
+        finished = model.finish(trainer, datamodule, run_dir, best_checkpoint(trainer))
+        record = (record_of(finished, new_record(cfg, datamodule, encoder, trainer, started), run_dir)
+                  if trainer.is_global_zero else None)
         failed = False
     except (TrainingInterrupted, SIGTERMException) as stop:
         # Lightning turns a SIGTERM outside the training steps (e.g. while testing) into a SystemExit(0).
@@ -151,11 +152,10 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
     datamodule.setup("fit")
     pl.seed_everything(cfg.seed_init, workers=True)
     encoder = build_encoder(cfg.model.encoder, datamodule)
-    labelled = datamodule.task != "masked_lm"
     model = instantiate(
         cfg.task.module, encoder=encoder, optimizer=instantiate(cfg.model.optimizer),
         scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
-        **({"label_names": datamodule.label_names} if labelled else {}),
+        **datamodule.task_arguments(),
     )
     return datamodule, encoder, model
 
@@ -220,34 +220,19 @@ def best_checkpoint(trainer: pl.Trainer) -> str | None:
     return (checkpoint.best_model_path or None) if checkpoint is not None else None
 
 
-def test_best(trainer: pl.Trainer, model, datamodule, run_dir: Path, record: RunRecord) -> RunRecord:
-    """Classification: test the best checkpoint; record the task's test rows (rank 0)."""
-    best = best_checkpoint(trainer)
-    metrics = trainer.test(model, datamodule=datamodule, ckpt_path=best)[0]
-    if not trainer.is_global_zero:
+def record_of(finished: Finished, record: RunRecord, run_dir: Path) -> RunRecord:
+    """Complete ``record`` with what the task's finish step produced and write it (rank 0): test
+    rows go through write_test_record's checks; a task without test rows writes run.json alone."""
+    record.metrics.update(finished.metrics)
+    record.checkpoint = os.path.relpath(finished.checkpoint, run_dir) if finished.checkpoint else None
+    record.export = os.path.relpath(finished.export, run_dir) if finished.export else None
+    for name, text in finished.files.items():
+        (run_dir / name).write_text(text)
+    if finished.test_rows is None:
+        write_record(run_dir, record)
         return record
-    record.metrics.update({name: float(value) for name, value in metrics.items()})
-    record.checkpoint = os.path.relpath(best, run_dir) if best else None
-    if model.test_report:
-        (run_dir / "test_report.txt").write_text(model.test_report)
-    if model.test_rows is None:
-        raise RecordError("the test loop produced no rows (trainer.limit_test_batches=0?)")
-    return write_test_record(run_dir, record, model.test_rows, model.key_columns, datamodule.units["test"])
-
-
-def export_pretrained(trainer: pl.Trainer, model, datamodule, run_dir: Path, record: RunRecord) -> RunRecord:
-    """Masked LM: load the best checkpoint, report its held-out loss, save_pretrained it."""
-    best = best_checkpoint(trainer)
-    metrics = trainer.validate(model, datamodule=datamodule, ckpt_path=best)[0]
-    if not trainer.is_global_zero:
-        return record
-    export_dir = model.export(run_dir / "pretrained", datamodule.hf_tokenizer())
-    log.info("Pretrained checkpoint written to %s", export_dir)
-    record.metrics.update({name: float(value) for name, value in metrics.items()})
-    record.checkpoint = os.path.relpath(best, run_dir) if best else None
-    record.export = os.path.relpath(export_dir, run_dir)
-    write_record(run_dir, record)
-    return record
+    return write_test_record(run_dir, record, finished.test_rows, finished.key_columns,
+                             finished.expected_units)
 
 
 # -- instantiation with one-line errors ------------------------------------------------------------
