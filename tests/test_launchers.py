@@ -119,6 +119,16 @@ def test_preemption_signal_saves_last_checkpoint_and_the_rerun_resumes(tmp_path)
     assert record["training"]["epochs"] == 3
 
 
+def test_a_search_space_the_model_lacks_is_one_line_before_any_trial(tmp_path):
+    result = subprocess.run([*TRAIN, "-m", "hparams_search=optuna", "model=bert", "backbone=/nonexistent",
+                             f"hydra.sweep.dir={tmp_path / 'search'}"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output
+    assert "model=bert has no model.encoder.dropout, model.width to tune" in output
+    assert not (tmp_path / "search").exists() or not list((tmp_path / "search").glob("*/run.json"))
+
+
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local", "slurm"])
 def test_launcher_configs_compose(launcher):
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
