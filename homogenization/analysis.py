@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.discovery import Run
@@ -47,14 +49,21 @@ def degenerate_representations(runs: list[Run], representations: list[np.ndarray
     return np.array(flags, dtype=bool)
 
 
+DEFAULTS_FILE = Path(__file__).resolve().parents[1] / "conf" / "analysis" / "default.yaml"
+_DEFAULTS = OmegaConf.load(DEFAULTS_FILE)
+
+
 @dataclass
 class Settings:
-    unit: str = "entity"           # token tasks: entity | word
-    knn_k: int = 10
-    knn_max_units: int = 5000
-    bootstrap: int = 1000
-    blocks: int = 50
-    seed: int = 0
+    """The analysis's settings; their defaults are conf/analysis/default.yaml's, the one place they
+    are set (scripts/analyze.py and the end-of-sweep report compose that file too)."""
+
+    unit: str = _DEFAULTS.unit               # token tasks: entity | word
+    knn_k: int = _DEFAULTS.knn_k
+    knn_max_units: int = _DEFAULTS.knn_max_units
+    bootstrap: int = _DEFAULTS.bootstrap
+    blocks: int = _DEFAULTS.blocks
+    seed: int = _DEFAULTS.seed
 
 
 @dataclass

@@ -102,3 +102,14 @@ def test_every_cited_document_exists():
                              text=True).stdout.split()   # files a user creates (conf/local/default.yaml)
     missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file() and path not in ignored)
     assert not missing, missing
+
+
+def test_the_analysis_defaults_have_one_source():
+    import yaml
+
+    from homogenization.analysis import DEFAULTS_FILE, Settings
+
+    configured = yaml.safe_load(DEFAULTS_FILE.read_text())
+    assert dataclasses.asdict(Settings()) == {k: v for k, v in configured.items() if k != "group_by"}
+    report = (REPO_ROOT / "conf" / "report" / "at_sweep_end.yaml").read_text()
+    assert "/analysis@_here_: default" in report and "bootstrap:" not in report
