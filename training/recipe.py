@@ -26,7 +26,6 @@ from hydra.errors import InstantiationException
 from hydra.utils import get_class, get_object
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from core.errors import UserError
@@ -39,9 +38,9 @@ from training.callbacks.preemption import TrainingInterrupted
 from training.config_checks import check_config
 from training.ddp import ddp_ranks
 from training.determinism import check_determinism
+from training.job_logger import JobLogger
 from training.provenance import git_commit, package_versions
 from training.resume import JobIdentity, identity_of, plan_resume, run_dir_lock
-from training.wandb_run import finish_wandb_runs, start_wandb_run, wandb_logger_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +74,13 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
         datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
 
     pl.seed_everything(cfg.seed_data, workers=True)
-    loggers = [instantiate(node, **(wandb_logger_kwargs(cfg, run_dir) if name == "wandb" else {}))
-               for name, node in (cfg.get("logger") or {}).items() if node]
+    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
     callbacks = build_callbacks(cfg.callbacks) + [JobIdentity(identity_of(cfg))]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:
         for logger in loggers:
-            if isinstance(logger, WandbLogger):
-                start_wandb_run(logger, cfg, run_dir)
+            if isinstance(logger, JobLogger):
+                logger.start_job(cfg)
     failed = True
     try:
         # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
@@ -102,7 +100,9 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
             write_record(run_dir, record)
         raise interruption from None
     finally:
-        finish_wandb_runs(loggers, failed)
+        for logger in loggers:
+            if isinstance(logger, JobLogger):
+                logger.end_job(failed)
     if not trainer.is_global_zero:
         return None
     log.info("Run record written to %s (status %s)", run_dir, record.status)
@@ -127,11 +127,12 @@ def prepare_run_dir(path: str | Path) -> Path:
 
 
 def torch_threads(configured: int | None) -> int:
-    """``torch_threads`` if set; under the joblib launcher, the cores shared among parallel jobs."""
+    """``torch_threads`` if set; under a launcher that runs ``n_jobs`` jobs at once on this
+    machine (joblib), the machine's cores shared among them; else torch's default."""
     if configured:
         return int(configured)
-    if HydraConfig.initialized() and "Joblib" in str(HydraConfig.get().launcher.get("_target_")):
-        n_jobs = HydraConfig.get().launcher.n_jobs
+    n_jobs = HydraConfig.get().launcher.get("n_jobs") if HydraConfig.initialized() else None
+    if n_jobs:
         cores = os.cpu_count() or 1
         return max(1, cores // (cores if n_jobs < 1 else n_jobs))
     return torch.get_num_threads()
