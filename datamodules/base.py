@@ -41,9 +41,64 @@ def subsample(size: int, fraction: float, max_examples: int | None, seed: int) -
     return np.sort(np.random.default_rng(seed).permutation(size)[: max(keep, 1)])
 
 
-class LabelledDataModule(pl.LightningDataModule):
-    """Base class. ``tokenizer`` comes from the model config; ``data_seed`` fixes batch order."""
+class TextDataModule(pl.LightningDataModule):
+    """The life every DataModule here shares: a tokenizer spec from the model config, checked batch
+    sizes, loaders seeded by ``data_seed`` (never the global RNG), what the model needs to know
+    (vocabulary size, padding id) and what ``run.json`` says about the data. A subclass's
+    ``setup`` reads and tokenizes, filling ``tokenizer``, ``fingerprints`` and ``sizes``."""
 
+    def __init__(self, name: str, tokenizer, encoding: str = "utf-8", batch_size: int = 32,
+                 eval_batch_size: int = 256, num_workers: int = 0, pin_memory: bool = False,
+                 data_seed: int = 0):
+        super().__init__()
+        for key, value in {"data.batch_size": batch_size, "data.eval_batch_size": eval_batch_size}.items():
+            if value is None or value <= 0:
+                raise UserError(f"{key}={value} must be a positive integer.")
+        self.name = name
+        self.tokenizer_spec = tokenizer
+        self.encoding = encoding
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.data_seed = data_seed
+        self.fingerprints: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
+
+    @property
+    def units(self) -> dict[str, int]:
+        """Rows of each split's predictions (or blocks): examples unless a subclass says otherwise."""
+        return self.sizes
+
+    def task_arguments(self) -> dict:
+        """What the task module is built with from the data (label names for labelled tasks)."""
+        return {}
+
+    def data_report(self) -> dict:
+        """What run.json says about the data: per split its fingerprint, size and units."""
+        return {"splits": {split: {"fingerprint": self.fingerprints[split], "size": self.sizes[split],
+                                   "units": self.units[split]} for split in self.fingerprints}}
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.token_to_id(PAD)
+        return 0 if pad is None else pad
+
+    def loader(self, dataset, batch_size: int, sampler, collate_fn) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler,
+            generator=torch.Generator().manual_seed(self.data_seed),  # never the global RNG
+            collate_fn=collate_fn, num_workers=self.num_workers,
+            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+        )
+
+
+class LabelledDataModule(TextDataModule):
+    """Labelled splits read from files. ``data_seed`` fixes batch order."""
 
     def __init__(
         self,
@@ -64,30 +119,21 @@ class LabelledDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
         data_seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(name, tokenizer, encoding, batch_size, eval_batch_size, num_workers,
+                         pin_memory, data_seed)
         missing = [split for split in SPLITS if not (files or {}).get(split)]
         if missing:
             raise UserError(f"data.files has no {', '.join(missing)} file; give all of {SPLITS}.")
-        for key, value in {"data.max_length": max_length, "data.batch_size": batch_size,
-                           "data.eval_batch_size": eval_batch_size}.items():
-            if value is None or value <= 0:
-                raise UserError(f"{key}={value} must be a positive integer.")
-        self.name = name
+        if max_length is None or max_length <= 0:
+            raise UserError(f"data.max_length={max_length} must be a positive integer.")
         self.files = {split: Path(files[split]) for split in SPLITS}
-        self.tokenizer_spec = tokenizer
         self.configured_label_names = list(label_names) if label_names else None
-        self.encoding = encoding
         self.train_fraction = train_fraction
         self.max_train_examples = max_train_examples
         self.subsample_seed = subsample_seed
         self.max_length = max_length
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
         self.bucket_batches = bucket_batches
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.data_seed = data_seed
         self.cache_hit: bool | None = None
         self.datasets: dict[str, Dataset] = {}
 
@@ -158,12 +204,12 @@ class LabelledDataModule(pl.LightningDataModule):
                         100 * self.test_in_train / size)
 
     def data_report(self) -> dict:
-        """What run.json says about the data: per split its fingerprint, size, units and how many
-        examples were truncated; how many test texts occur in the training split."""
-        return {"splits": {split: {"fingerprint": self.fingerprints[split], "size": self.sizes[split],
-                                   "units": self.units[split], "truncated": self.truncated[split]}
-                           for split in SPLITS},
-                "test_in_train": self.test_in_train}
+        """Also how many examples of each split were truncated, and how many test texts occur in
+        the training split."""
+        report = super().data_report()
+        for split, entry in report["splits"].items():
+            entry["truncated"] = self.truncated[split]
+        return {**report, "test_in_train": self.test_in_train}
 
     def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
         key = token_cache.cache_key(
@@ -206,23 +252,7 @@ class LabelledDataModule(pl.LightningDataModule):
                             "with the checkpoint, or a tokenizer trained on text like this.")
 
     def task_arguments(self) -> dict:
-        """What the task module is built with from the data: its label names."""
         return {"label_names": self.label_names}
-
-    @property
-    def units(self) -> dict[str, int]:
-        """Rows of each split's predictions: examples here; words for token tasks."""
-        return self.sizes
-
-    # -- what the model needs to know ------------------------------------------------------
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.get_vocab_size()
-
-    @property
-    def pad_token_id(self) -> int:
-        pad = self.tokenizer.token_to_id(PAD)
-        return 0 if pad is None else pad
 
     # -- loaders ---------------------------------------------------------------------------
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
@@ -235,12 +265,7 @@ class LabelledDataModule(pl.LightningDataModule):
             sampler = sorted(range(len(dataset)), key=lengths.__getitem__)
         else:
             sampler = None
-        return DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler,
-            generator=torch.Generator().manual_seed(self.data_seed),  # never the global RNG
-            collate_fn=self.collate(), num_workers=self.num_workers,
-            pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
-        )
+        return self.loader(dataset, batch_size, sampler, self.collate())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, shuffle=True)

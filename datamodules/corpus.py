@@ -12,12 +12,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from core.errors import UserError
 from core.fingerprints import fingerprint
+from datamodules.base import TextDataModule
 from datamodules.readers import physical_lines, read_labelled_table, read_text_file
 from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import CLS, MASK, PAD, SEP, UNK
@@ -43,7 +43,7 @@ def pack_blocks(token_ids: list[list[int]], block_size: int, cls_id: int, sep_id
     return np.concatenate([column[0], blocks, column[1]], axis=1)
 
 
-class CorpusDataModule(pl.LightningDataModule):
+class CorpusDataModule(TextDataModule):
     """Blocks of a plain-text corpus for masked-LM training (15% of tokens: 80% [MASK],
     10% random token, 10% unchanged, via ``transformers.DataCollatorForLanguageModeling``)."""
 
@@ -64,7 +64,8 @@ class CorpusDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         data_seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(name, tokenizer, encoding, batch_size, eval_batch_size, num_workers, pin_memory,
+                         data_seed)
         if not files:
             raise UserError("data.files is empty: list at least one plain-text file.")
         if block_size < 16:
@@ -74,21 +75,12 @@ class CorpusDataModule(pl.LightningDataModule):
             raise UserError(f"data.heldout_fraction={heldout_fraction} must be in (0, 1).")
         if not 0 < mlm_probability < 1:
             raise UserError(f"data.mlm_probability={mlm_probability} must be in (0, 1).")
-        self.name = name
         self.files = [Path(f) for f in files]
         self.task_texts = list(task_texts or [])
-        self.tokenizer_spec = tokenizer
-        self.encoding = encoding
         self.block_size = block_size
         self.heldout_fraction = heldout_fraction
         self.mlm_probability = mlm_probability
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.data_seed = data_seed
         self.blocks: dict[str, torch.Tensor] = {}
-        self.label_names: list[str] = []
 
     def _read(self) -> list[str]:
         lines = []
@@ -122,18 +114,8 @@ class CorpusDataModule(pl.LightningDataModule):
                                 f"data.block_size={self.block_size} tokens; add text.")
             self.blocks[name] = torch.from_numpy(blocks)
         self.sizes = {name: len(blocks) for name, blocks in self.blocks.items()}
-        self.units = self.sizes
         self.heldout = self._mask(self.blocks["validation"], seed=0)
         log.info("Corpus %s: %s blocks of %d tokens", self.name, self.sizes, self.block_size)
-
-    def task_arguments(self) -> dict:
-        """What the task module is built with from the data: nothing (masked LM needs no labels)."""
-        return {}
-
-    def data_report(self) -> dict:
-        """What run.json says about the corpus: per part its fingerprint and number of blocks."""
-        return {"splits": {name: {"fingerprint": self.fingerprints[name], "size": self.sizes[name],
-                                  "units": self.units[name]} for name in self.fingerprints}}
 
     def hf_tokenizer(self):
         """The tokenizer as a ``transformers`` fast tokenizer with BERT's special tokens."""
@@ -153,28 +135,15 @@ class CorpusDataModule(pl.LightningDataModule):
     def _mask(self, blocks: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
         return self._collator(seed)([{"input_ids": row} for row in blocks])
 
-    @property
-    def vocab_size(self) -> int:
-        return self.tokenizer.get_vocab_size()
-
-    @property
-    def pad_token_id(self) -> int:
-        return self.tokenizer.token_to_id(PAD)
-
     def train_dataloader(self) -> DataLoader:
         collator = self._collator(self.data_seed)
         rows = [{"input_ids": row} for row in self.blocks["train"]]
         sampler = EpochShuffleSampler(len(rows), self.data_seed, self.batch_size, lambda: self.trainer)
-        return DataLoader(
-            rows, batch_size=self.batch_size, sampler=sampler,
-            generator=torch.Generator().manual_seed(self.data_seed),  # never the global RNG
-            collate_fn=collator, num_workers=self.num_workers, pin_memory=self.pin_memory,
-        )
+        return self.loader(rows, self.batch_size, sampler, collator)
 
     def val_dataloader(self) -> DataLoader:
         dataset = TensorDataset(self.heldout["input_ids"], self.heldout["labels"])
-        return DataLoader(dataset, batch_size=self.eval_batch_size, collate_fn=stack_masked,
-                          generator=torch.Generator().manual_seed(self.data_seed))
+        return self.loader(dataset, self.eval_batch_size, None, stack_masked)
 
 
 def stack_masked(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
