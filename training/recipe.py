@@ -152,7 +152,7 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
     datamodule = instantiate(cfg.data, tokenizer=tokenizer, data_seed=cfg.seed_data)
     datamodule.setup("fit")
     pl.seed_everything(cfg.seed_init, workers=True)
-    encoder = build_encoder(cfg.model.encoder, datamodule)
+    encoder = build_encoder(cfg.model.encoder, cfg.task, datamodule)
     model = instantiate(
         cfg.task.module, encoder=encoder, optimizer=instantiate(cfg.model.optimizer),
         scheduler=instantiate(cfg.model.scheduler) if cfg.model.get("scheduler") else None,
@@ -161,14 +161,17 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
     return datamodule, encoder, model
 
 
-def build_encoder(encoder_cfg: DictConfig, datamodule):
-    """The encoder for a set-up datamodule's tokenizer; an encoder class that declares
-    ``needs_vocabulary`` also gets the sub-word strings."""
-    needs_vocabulary = getattr(get_object(encoder_cfg._target_), "needs_vocabulary", False)
-    return instantiate(
-        encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
-        **({"vocabulary": vocabulary(datamodule.tokenizer)} if needs_vocabulary else {}),
-    )
+def build_encoder(encoder_cfg: DictConfig, task_cfg: DictConfig, datamodule):
+    """The encoder for a set-up datamodule's tokenizer. What the encoder's class declares it
+    needs is passed too: the sub-word strings (``needs_vocabulary``) and the task's settings of
+    its ``task_features`` (``task.encoder.<feature>``) that the model config does not set."""
+    encoder_class = get_object(encoder_cfg._target_)
+    features = {name: task_cfg.encoder[name] for name in getattr(encoder_class, "task_features", ())
+                if name not in encoder_cfg}
+    if getattr(encoder_class, "needs_vocabulary", False):
+        features["vocabulary"] = vocabulary(datamodule.tokenizer)
+    return instantiate(encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
+                       **features)
 
 
 def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:

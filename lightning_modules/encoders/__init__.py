@@ -4,8 +4,10 @@ Every encoder has ``hidden_size`` and two methods, so one file serves every task
 - ``sequence_representation(input_ids, attention_mask) -> [batch, hidden_size]``
 - ``token_representations(input_ids, attention_mask) -> [batch, length, hidden_size]``
 
-An encoder class that sets ``needs_vocabulary = True`` also receives ``vocabulary`` (the
-sub-word string of every id) when it is built (training/recipe.py: build_encoder).
+What an encoder class declares it needs is passed when it is built (training/recipe.py:
+build_encoder): ``needs_vocabulary = True``: ``vocabulary``, the sub-word string of every id;
+``task_features``: the names of constructor arguments the task decides (``task.encoder.<name>``:
+bidirectional reading, shape embedding, token dropout) unless the model config sets them.
 """
 
 from lightning_modules.encoders.bert import BertEncoder

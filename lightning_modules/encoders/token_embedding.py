@@ -56,7 +56,8 @@ class TokenEmbedding(nn.Module):
                  token_dropout: float = 0.0):
         super().__init__()
         if not 0.0 <= token_dropout < 1.0:
-            raise UserError(f"model.encoder.token_dropout={token_dropout} must be in [0, 1).")
+            raise UserError(f"task.encoder.token_dropout={token_dropout} must be in [0, 1) (or set in "
+                            "model.encoder.token_dropout).")
         if (shape_embedding or token_dropout) and vocabulary is None:
             raise UserError("model.encoder.shape_embedding / token_dropout need the tokenizer's "
                             "vocabulary; build the encoder with training.recipe.build.")

@@ -60,6 +60,8 @@ class TransformerEncoder(nn.Module):
     """
 
     needs_vocabulary = True   # build_encoder passes the sub-word strings (shape embedding, token dropout)
+    # set by the task (task.encoder.<feature>), unless the model config sets them
+    task_features = ("shape_embedding", "token_dropout")
 
     def __init__(
         self,
