@@ -45,3 +45,14 @@ def test_ddp_multirun_writes_one_complete_record_per_job(tmp_path):
     single = model.test_rows
     np.testing.assert_array_equal(single["pred"], read_predictions(run_dir)["pred"])
     np.testing.assert_allclose(single["probs"], read_predictions(run_dir)["probs"], atol=1e-6)
+
+
+def test_ddp_launch_is_decided_by_lightnings_registry_not_by_name():
+    from training.ddp import uses_ddp
+
+    launched_here = ["ddp", "ddp_find_unused_parameters_true",
+                     {"_target_": "pytorch_lightning.strategies.DDPStrategy"}]
+    launched_by_lightning = ["ddp_spawn", "ddp_notebook", "fsdp", "auto", None,
+                             {"_target_": "pytorch_lightning.strategies.DDPStrategy", "start_method": "spawn"}]
+    assert all(uses_ddp(OmegaConf.create({"strategy": s})) for s in launched_here)
+    assert not any(uses_ddp(OmegaConf.create({"strategy": s})) for s in launched_by_lightning)

@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch.distributed
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.strategies import DDPStrategy, StrategyRegistry
 
 DDP_ENV = ("LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "GLOBAL_RANK",
            "PL_GLOBAL_SEED", "PL_SEED_WORKERS")
@@ -29,10 +31,18 @@ EXTERNAL_LAUNCHERS = ("LOCAL_RANK", "TORCHELASTIC_RUN_ID")
 
 
 def uses_ddp(trainer_cfg: DictConfig) -> bool:
+    """Whether the trainer's strategy is DDP started by re-running the script (start method
+    ``popen``), the launch that breaks inside Hydra; resolved through Lightning's own strategy
+    registry (a name) or the strategy's class (a ``_target_`` node)."""
     strategy = trainer_cfg.get("strategy")
     if isinstance(strategy, DictConfig):
-        strategy = str(strategy.get("_target_", "")).rsplit(".", 1)[-1]
-    return str(strategy).lower() in ("ddp", "ddpstrategy", "ddp_find_unused_parameters_true")
+        cls, start_method = get_class(strategy._target_), strategy.get("start_method", "popen")
+    elif isinstance(strategy, str) and strategy in StrategyRegistry:
+        entry = dict.__getitem__(StrategyRegistry, strategy)   # the registry's get() instantiates
+        cls, start_method = entry["strategy"], entry["init_params"].get("start_method", "popen")
+    else:
+        return False
+    return issubclass(cls, DDPStrategy) and start_method == "popen"
 
 
 def _launched_elsewhere() -> bool:
