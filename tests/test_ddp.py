@@ -53,6 +53,7 @@ def test_ddp_launch_is_decided_by_lightnings_registry_not_by_name():
     launched_here = ["ddp", "ddp_find_unused_parameters_true",
                      {"_target_": "pytorch_lightning.strategies.DDPStrategy"}]
     launched_by_lightning = ["ddp_spawn", "ddp_notebook", "fsdp", "auto", None,
-                             {"_target_": "pytorch_lightning.strategies.DDPStrategy", "start_method": "spawn"}]
+                             {"_target_": "pytorch_lightning.strategies.DDPStrategy",
+                              "start_method": "spawn"}]
     assert all(uses_ddp(OmegaConf.create({"strategy": s})) for s in launched_here)
     assert not any(uses_ddp(OmegaConf.create({"strategy": s})) for s in launched_by_lightning)
