@@ -48,7 +48,7 @@ def compose_config(run_dir: Path, overrides: list[str], cache_dir: Path | None =
     if fast:
         model = choice(overrides, "model", "cnn_lstm")
         defaults = FAST + SMALL_MODELS.get(model, [])
-        if choice(overrides, "data", "sst2") != "wikitext2":
+        if choice(overrides, "data", "demo") != "wikitext2":
             defaults += FAST_LABELLED_DATA
     return compose_train_config(run_dir, [*defaults, *overrides], cache_dir)
 
@@ -61,11 +61,20 @@ def write_tsv(path: Path, rows: list[tuple[str, str]], header=("text", "label"))
 
 def pretrain_tiny_bert(run_dir: Path) -> Path:
     """A few steps of the project's own masked-LM pretraining (BERT-Tiny, 2,000-token vocabulary)
-    on WikiText-2; returns the exported Hugging Face checkpoint directory."""
+    on the generated demo texts (both tasks); returns the exported Hugging Face checkpoint."""
+    from datamodules.demo_data import generate
     from training.recipe import train
 
+    generated = Path(run_dir).parent / "generated"
+    sentiment = (generate("sentiment", generated) / "train.tsv").read_text(encoding="utf-8")
+    entities = (generate("entities", generated) / "train.conll").read_text(encoding="utf-8")
+    lines = [line.split("\t")[0] for line in sentiment.splitlines()[1:]]
+    lines += [" ".join(row.split(" ")[0] for row in block.splitlines()) for block in entities.split("\n\n")]
+    corpus = Path(run_dir).parent / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     record = train(compose_config(run_dir, [
-        "data=wikitext2", "model=bert_pretrain", "data.block_size=64", "trainer.limit_val_batches=2",
+        "data=wikitext2", f"data.files=[{corpus}]", "model=bert_pretrain", "data.block_size=64",
+        "trainer.limit_val_batches=2",
     ]))
     return run_dir / record["export"]
 
