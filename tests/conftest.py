@@ -26,9 +26,13 @@ def data_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def sst2_train_texts(data_dir) -> list[str]:
-    lines = (data_dir / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:3001]
-    return [line.split("\t")[0] for line in lines]
+def demo_train_texts(tmp_path_factory) -> list[str]:
+    """The generated demo sentiment task's training sentences."""
+    from datamodules.demo_data import generate
+
+    directory = generate("sentiment", tmp_path_factory.mktemp("generated"))
+    lines = (directory / "train.tsv").read_text().splitlines()
+    return [line.split("\t")[0] for line in lines[1:]]
 
 
 @pytest.fixture(scope="session")

@@ -35,11 +35,11 @@ def refused(cfg, message, run_dir):
     (["ckpt_path=last"], "ckpt_path=last: no checkpoint at"),
     (["data.train_fraction=0"], "data.train_fraction"),
     (["data.bucket_batches=-1"], "data.bucket_batches=-1 must be 0"),
-    (["data=conll2003", "task.encoder.token_dropout=1.5"],
+    (["data=demo_ner", "task.encoder.token_dropout=1.5"],
      r"task.encoder.token_dropout=1.5 must be in \[0, 1\)"),
-    (["data=conll2003", "+model.encoder.token_dropout=1.5"],   # a model's own setting wins
+    (["data=demo_ner", "+model.encoder.token_dropout=1.5"],   # a model's own setting wins
      r"token_dropout=1.5 must be in \[0, 1\)"),
-    (["data=conll2003", "task.module.decoding=crf"], "task.module.decoding='crf': choose iob2 or argmax"),
+    (["data=demo_ner", "task.module.decoding=crf"], "task.module.decoding='crf': choose iob2 or argmax"),
     (["model=transformer", "model.encoder.position=sinusoidal"],
      r"model.encoder.position='sinusoidal': choose one of \('absolute', 'relative'\)"),
 ])

@@ -26,47 +26,47 @@ def padding_fraction(order: list[int], lengths: list[int], batch_size: int) -> f
 
 
 @pytest.fixture(scope="module")
-def sst2_lengths(data_dir) -> list[int]:
-    lines = (data_dir / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:5001]
-    return [len(line.rsplit("\t", 1)[0].split()) for line in lines]
+def word_lengths(demo_train_texts) -> list[int]:
+    """Sentence lengths in words (the generated sentiment task's: 3 to 25 words)."""
+    return [len(text.split()) for text in demo_train_texts]
 
 
-def test_bucketed_order_is_a_seeded_permutation_with_far_less_padding(sst2_lengths):
-    size, batch = len(sst2_lengths), 32
+def test_bucketed_order_is_a_seeded_permutation_with_far_less_padding(word_lengths):
+    size, batch = len(word_lengths), 32
     plain = EpochShuffleSampler(size, seed=3, batch_size=batch)
-    bucketed = EpochShuffleSampler(size, 3, batch, lengths=sst2_lengths, bucket_batches=50)
+    bucketed = EpochShuffleSampler(size, 3, batch, lengths=word_lengths, bucket_batches=50)
     order = list(bucketed)
     assert sorted(order) == list(range(size))                  # every example once per epoch
-    assert order == list(EpochShuffleSampler(size, 3, batch, lengths=sst2_lengths,
+    assert order == list(EpochShuffleSampler(size, 3, batch, lengths=word_lengths,
                                              bucket_batches=50))  # seeded
     assert bucketed.order(1).tolist() != order                   # a new order every epoch
-    without, with_buckets = (padding_fraction(o, sst2_lengths, batch) for o in (list(plain), order))
+    without, with_buckets = (padding_fraction(o, word_lengths, batch) for o in (list(plain), order))
     assert without > 0.3 and with_buckets < without / 4
     # Batches stay random draws: consecutive batches are not sorted by length among themselves.
-    longest = [max(sst2_lengths[i] for i in order[s:s + batch]) for s in range(0, size, batch)]
+    longest = [max(word_lengths[i] for i in order[s:s + batch]) for s in range(0, size, batch)]
     assert longest != sorted(longest) and longest != sorted(longest, reverse=True)
     # Only the last batch may be short, so the DataLoader cuts exactly the sampler's batches.
     assert size % batch and len(order[(size // batch) * batch:]) == size % batch
 
 
-def test_ddp_ranks_each_get_bucketed_batches(sst2_lengths):
+def test_ddp_ranks_each_get_bucketed_batches(word_lengths):
     """Lightning wraps the sampler in a DistributedSamplerWrapper (no shuffle for a custom
     sampler); each rank's batches must still come from one bucket."""
     from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 
-    size, batch = len(sst2_lengths), 32
+    size, batch = len(word_lengths), 32
 
     progress = SimpleNamespace(current=SimpleNamespace(completed=0))
     two_processes = SimpleNamespace(training=True, current_epoch=0, world_size=2, fit_loop=(
         SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress))))
     shards = []
     for rank in (0, 1):
-        sampler = EpochShuffleSampler(size, 3, batch, lambda: two_processes, sst2_lengths, 50)
+        sampler = EpochShuffleSampler(size, 3, batch, lambda: two_processes, word_lengths, 50)
         shards.append(list(DistributedSamplerWrapper(sampler, num_replicas=2, rank=rank,
                                                      shuffle=False)))
     assert set(shards[0]) | set(shards[1]) == set(range(size))
     for shard in shards:
-        assert padding_fraction(shard, sst2_lengths, batch) < 0.1
+        assert padding_fraction(shard, word_lengths, batch) < 0.1
 
 
 def test_bucketing_rejects_a_negative_window():
@@ -100,7 +100,7 @@ def test_token_dropout_and_shape_embedding():
 
 
 def test_tagging_encoders_get_features_and_sentence_encoders_do_not(tmp_path):
-    ner = build(compose_config(tmp_path / "ner", ["data=conll2003", "model=transformer"]))[1]
+    ner = build(compose_config(tmp_path / "ner", ["data=demo_ner", "model=transformer"]))[1]
     sst = build(compose_config(tmp_path / "sst", ["model=cnn_lstm"]))[1]
     assert ner.token_embedding.shape_embedding is not None and ner.token_embedding.token_dropout
     assert sst.embedding.shape_embedding is None and not sst.embedding.token_dropout
@@ -117,7 +117,8 @@ def test_length_ordered_evaluation_gives_the_same_predictions(tmp_path):
     assert order != sorted(order) and [lengths[i] for i in order] == sorted(lengths)
     train(cfg)
     bucketed = read_predictions(run)
-    assert (bucketed["example_id"] == np.arange(872)).all()
+    test_size = read_run_json(run)["data"]["splits"]["test"]["size"]
+    assert (bucketed["example_id"] == np.arange(test_size)).all()
 
     datamodule, _, model = build(compose_config(tmp_path / "plain", ["model=cnn_lstm",
                                                                    "data.bucket_batches=0"]))

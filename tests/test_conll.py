@@ -14,7 +14,8 @@ from lightning_modules.entity_metrics import entity_scores, tag_scores
 from tests.helpers import compose_config
 from training.recipe import train
 
-CONLL_FAST = ["data=conll2003", "data.max_train_examples=200"]
+# The real CoNLL-2003 (with the data) and the generated entity task (always): (sentences, words).
+TOKEN_DATA = {"conll2003": (3453, 46435), "demo_ner": (500, None)}
 
 
 @pytest.mark.parametrize("split, sentences, tokens", [
@@ -70,8 +71,8 @@ def test_tag_only_in_test_and_missing_split_are_clear(tmp_path):
         datamodule.setup()
 
 
-def test_every_word_gets_exactly_one_labelled_sub_word(sst2_train_texts, tmp_path):
-    tokenizer = WordPieceFromData(vocab_size=500).build(sst2_train_texts[:500])
+def test_every_word_gets_exactly_one_labelled_sub_word(demo_train_texts, tmp_path):
+    tokenizer = WordPieceFromData(vocab_size=500).build(demo_train_texts[:500])
     words = ["Schwarzeneggerization", "of", "\u0007", "Lyonnaise", "cuisine", "!"]
     labels = [3, 0, 0, 1, 2, 0]
     sentences = TaggedSentences(tmp_path / "s.txt", [words], [["O"] * 6], [1])
@@ -107,10 +108,13 @@ def test_entity_scores_on_a_hand_made_example():
                             "support": 2}
 
 
+@pytest.mark.parametrize("data", list(TOKEN_DATA))
 @pytest.mark.parametrize("model", ["cnn_lstm", "transformer", "bert"])
-def test_token_model_trains_and_writes_per_word_record(tmp_path, tiny_bert, model):
+def test_token_model_trains_and_writes_per_word_record(request, tmp_path, tiny_bert, model, data):
+    if data == "conll2003":
+        request.getfixturevalue("data_dir")   # skips without the real data
     run_dir = tmp_path / "run"
-    overrides = [*CONLL_FAST, f"model={model}"]
+    overrides = [f"data={data}", "data.max_train_examples=200", f"model={model}"]
     if model == "bert":
         overrides.append(f"model.pretrained={tiny_bert}")
     train(compose_config(run_dir, overrides))
@@ -118,24 +122,26 @@ def test_token_model_trains_and_writes_per_word_record(tmp_path, tiny_bert, mode
     record = read_run_json(run_dir)
     assert record["status"] == "complete" and record["task"] == "token_classification"
     test_split = record["data"]["splits"]["test"]
-    assert test_split["size"] == 3453 and test_split["units"] == 46435
+    words = test_split["units"]
+    sentences, expected_words = TOKEN_DATA[data]
+    assert test_split["size"] == sentences and words == (expected_words or words) > sentences
     assert record["labels"][0] == "O" and "B-PER" in record["labels"]
     for name in ("test/f1", "test/precision", "test/recall", "test/f1_PER", "test/tag_f1_B-PER"):
         assert 0.0 <= record["metrics"][name] <= 1.0
     assert np.isfinite(record["metrics"]["test/loss"]) and "val/f1_best" in record["metrics"]
 
     predictions = read_predictions(run_dir)
-    assert len(predictions["label"]) == 46435
+    assert len(predictions["label"]) == words
     keys = set(zip(predictions["sentence_id"].tolist(), predictions["word_index"].tolist()))
-    assert len(keys) == 46435  # every word once
+    assert len(keys) == words  # every word once
     lengths = np.bincount(predictions["sentence_id"])
     assert (lengths > 0).all() and predictions["word_index"].max() == lengths.max() - 1
-    assert predictions["probs"].shape == (46435, len(record["labels"]))
+    assert predictions["probs"].shape == (words, len(record["labels"]))
     tags = [record["labels"][i] for i in predictions["pred"]]
     starts = np.r_[True, predictions["sentence_id"][1:] != predictions["sentence_id"][:-1]]
     for index, tag in enumerate(tags):  # IOB2 decoding: I-X only after B-X / I-X of a sentence
         assert not tag.startswith("I-") or (not starts[index] and tags[index - 1][2:] == tag[2:])
     representations = read_representations(run_dir)
-    assert representations.shape[0] == 46435 and representations.dtype == np.float16
+    assert representations.shape[0] == words and representations.dtype == np.float16
     report = (run_dir / "test_report.txt").read_text()
     assert "PER" in report and "B-LOC" in report

@@ -26,7 +26,7 @@ def sst2_test_fingerprint(data_dir) -> str:
 @pytest.mark.parametrize("model", ["cnn_lstm", "transformer", "bert"])
 def test_model_trains_and_writes_complete_run_record(tmp_path, data_dir, tiny_bert, model):
     run_dir = tmp_path / "run"
-    overrides = [f"model={model}", "seed=7"]
+    overrides = [f"model={model}", "seed=7", "data=sst2"]
     if model == "bert":
         overrides.append(f"model.pretrained={tiny_bert}")
     train(compose_config(run_dir, overrides))
