@@ -10,7 +10,7 @@ from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 def test_a_diverging_job_is_recorded_as_failed_and_the_sweep_goes_on(tmp_path):
     sweep_dir = tmp_path / "sweep"
     command = [sys.executable, "scripts/train.py", "-m", "model.optimizer.lr=1e30,1e-3",
-               "trainer.gradient_clip_val=null", "experiment=homogenization_sst2", "model=cnn_lstm",
+               "trainer.gradient_clip_val=null", "experiment=demo", "model=cnn_lstm",
                "seed=1", "hydra.callbacks.homogenization_report.bootstrap=50",
                f"hydra.sweep.dir={sweep_dir}", f"paths.cache_dir={tmp_path / 'cache'}",
                *FAST, "trainer.limit_train_batches=3", *FAST_LABELLED_DATA, *SMALL_MODELS["cnn_lstm"]]

@@ -17,7 +17,7 @@ from tests.wandb_records import run_summary
 def test_homogenization_study_multirun(tmp_path, tiny_bert):
     sweep_dir = tmp_path / "sweep"
     command = [
-        sys.executable, "scripts/train.py", "-m", "experiment=homogenization_sst2",
+        sys.executable, "scripts/train.py", "-m", "experiment=demo",
         "model=cnn_lstm,transformer,bert", "seed=1,2", f"backbone={tiny_bert}",
         f"hydra.sweep.dir={sweep_dir}", f"paths.cache_dir={tmp_path / 'cache'}", "logger=wandb",
         "hydra.callbacks.homogenization_report.bootstrap=100", *FAST, *FAST_LABELLED_DATA,
@@ -47,7 +47,7 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
         (run_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
         wandb_runs[run_file.stem] = logged = run_summary(run_file)
         assert (run_dir / "wandb_id.txt").read_text() == run_file.stem.removeprefix("run-")
-        assert logged["group"] == "homogenization_sst2-sweep"
+        assert logged["group"] == "demo-sweep"
         assert logged["job_type"] == record["model"]
         assert logged["name"] == f"{record['model']}-seed{record['seed']}"
         assert logged["config"]["model"]["name"] == record["model"]
@@ -64,7 +64,7 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
     assert list(report.glob("wandb/offline-run-*/files/media/table/pairs_*.table.json"))
     (analysis_file,) = report.glob("wandb/offline-run-*/run-*.wandb")
     analysis_run = run_summary(analysis_file)
-    assert analysis_run["job_type"] == "analysis" and analysis_run["group"] == "homogenization_sst2-sweep"
+    assert analysis_run["job_type"] == "analysis" and analysis_run["group"] == "demo-sweep"
     assert "error_consistency/within" in analysis_run["summary"]
 
 
