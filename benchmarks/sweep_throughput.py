@@ -39,7 +39,7 @@ def main() -> None:
                  "`python benchmarks/pretraining.py` first, or pass a save_pretrained directory.")
     with tempfile.TemporaryDirectory() as scratch:
         sweep_seconds([], args.backbone, Path(scratch) / "warm")   # fill the tokenization cache
-        for name, launcher in (("sequential", []), ("joblib, 2 jobs", ["hydra/launcher=joblib"])):
+        for name, launcher in (("sequential", []), ("joblib, 2 jobs", ["hydra/launcher=parallel"])):
             seconds = sweep_seconds(launcher, args.backbone, Path(scratch) / name.split(",")[0])
             print(f"| {name} | {seconds:.0f} s | {6 * 3600 / seconds:.0f} jobs/hour |", flush=True)
 

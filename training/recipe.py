@@ -40,6 +40,7 @@ from training.ddp import ddp_ranks
 from training.determinism import check_determinism
 from training.job_logger import JobLogger
 from training.provenance import git_commit, package_versions
+from training.quiet import silence_unactionable
 from training.resume import JobIdentity, identity_of, plan_resume, run_dir_lock
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def train(cfg: DictConfig) -> dict | None:
     only rank 0 writes the record; other ranks return None.
     """
     started = time.time()
+    silence_unactionable()
     check_config(cfg)
     run_dir = prepare_run_dir(cfg.paths.output_dir)
     with run_dir_lock(run_dir):
