@@ -106,10 +106,12 @@ def _column_index(column: str | int, header: list[str] | None, path: Path, key: 
             f"give a 0-based column number instead."
         )
     if column not in header:
-        raise UserError(
-            f"{path}:1: no column '{column}' in the header (columns: {', '.join(header)}). "
-            f"Set {key} to one of them."
-        )
+        looks_like_data = any(" " in name or INTEGER.match(name) for name in header)
+        fix = ("this line looks like data, not a header: if the file has no header line, set "
+               "data.header=false and give data.text_column/label_column as 0-based numbers"
+               if looks_like_data else f"set {key} to one of them")
+        raise UserError(f"{path}:1: no column '{column}' in the header (columns: {', '.join(header)}); "
+                        f"{fix}.")
     positions = [i for i, name in enumerate(header) if name == column]
     if len(positions) > 1:
         raise UserError(f"{path}:1: the header names {len(positions)} columns '{column}' (0-based columns "
@@ -259,6 +261,13 @@ def encode_labels(split: LabelledTexts, names: list[str], configured: bool) -> l
         elif _number(label) is not None and _number(label) in numbers:
             raise UserError(f"{split.path}:{line}: label '{label}' is the number of label "
                             f"'{numbers[_number(label)]}' spelled another way. Write each label one way.")
+        elif configured and INTEGER.match(label) and int(label) == len(names):
+            raise UserError(
+                f"{split.path}:{line}: label {label} with {len(names)} data.label_names: integer labels "
+                f"index the names from 0 (0..{len(names) - 1}), and these look numbered from 1. "
+                f"Subtract 1 from the labels, or leave data.label_names unset to use the labels as "
+                f"they are."
+            )
         elif configured:
             raise UserError(
                 f"{split.path}:{line}: label '{label}' is not in data.label_names {names}. "

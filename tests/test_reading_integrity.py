@@ -153,3 +153,18 @@ def test_unicode_line_separators_stay_inside_their_line(tmp_path, separator):
 def test_windows_line_endings(tmp_path):
     path = write(tmp_path / "t.tsv", "text\tlabel\r\nok\t1\r\nfine\t0\r\n")
     assert read(path).labels == ["1", "0"]
+
+
+def test_headerless_file_gets_the_header_fix(tmp_path):
+    path = write(tmp_path / "t.tsv", "a fine film\t1\na dull film\t0\n")
+    with pytest.raises(UserError, match=r"t\.tsv:1: no column 'text' .* looks like data.*data\.header=false"):
+        read(path)
+    assert read_labelled_table(path, text_column=0, label_column=1, header=False).texts == ["a fine film",
+                                                                                             "a dull film"]
+
+
+def test_labels_numbered_from_one_get_the_offset_fix(tmp_path):
+    split = read(write_tsv(tmp_path / "t.tsv", [("a", "1"), ("b", "4"), ("c", "2")]))   # AG News style
+    with pytest.raises(UserError, match=r"t\.tsv:3: label 4 with 4 data\.label_names: integer labels index "
+                                        r"the names from 0.*look numbered from 1"):
+        encode_labels(split, ["world", "sports", "business", "science"], configured=True)
