@@ -115,10 +115,25 @@ def config_value(record: RunRecord, key: str):
     return value
 
 
+def readable(values: list[str]) -> list[str]:
+    """Path-like values (``backbone=/runs/pretrain/seed1/pretrained``, ...) without the leading
+    and trailing path parts they all share (``seed1``, ...); other values unchanged."""
+    if len(set(values)) < 2 or not all("/" in value for value in values):
+        return values
+    parts = [value.rstrip("/").split("/") for value in values]
+    lead = len(os.path.commonprefix(parts))
+    trail = len(os.path.commonprefix([p[::-1] for p in parts]))
+    shortest = min(len(p) for p in parts)
+    trail = min(trail, shortest - lead - 1) if shortest - lead - 1 >= 0 else 0
+    short = ["/".join(p[lead:len(p) - trail] or p[-1:]) for p in parts]
+    return short if len(set(short)) == len(set(values)) else values
+
+
 def assign_groups(runs: list[Run], group_by: list[str]) -> list[str]:
-    """Set each run's group label (the values of ``group_by`` joined); return groups in order."""
-    for run in runs:
-        values = [config_value(run.record, key) for key in group_by]
-        run.group = ",".join(str(v) for v in values)
+    """Set each run's group label (the values of ``group_by`` joined, path-like values made
+    readable); return groups in order."""
+    columns = [readable([str(config_value(run.record, key)) for run in runs]) for key in group_by]
+    for index, run in enumerate(runs):
+        run.group = ",".join(column[index] for column in columns)
     runs.sort(key=lambda r: (r.group, r.record.seed or 0, r.name))
     return list(dict.fromkeys(run.group for run in runs))

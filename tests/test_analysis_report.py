@@ -125,3 +125,14 @@ def test_cli_with_glob_group_by_and_wandb_offline(tmp_path):
                           "group_by=[model.nope]"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "group_by=model.nope: no such key" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_a_backbone_sweep_gets_readable_group_names(tmp_path):
+    from core.run_record import RunRecord
+    from homogenization.discovery import Run, assign_groups
+
+    runs = [Run(tmp_path / f"r{b}{s}", RunRecord(status="complete", seed=s, config={
+        "backbone": f"{tmp_path}/pretrain/seed{b}/pretrained", "model": {"name": "bert"}}))
+        for b in (1, 2, 3) for s in (1, 2)]
+    assert assign_groups(runs, ["backbone"]) == ["seed1", "seed2", "seed3"]
+    assert assign_groups(runs, ["model.name", "backbone"]) == ["bert,seed1", "bert,seed2", "bert,seed3"]
