@@ -39,4 +39,6 @@ def demo_train_texts(tmp_path_factory) -> list[str]:
 def tiny_bert(tmp_path_factory) -> Path:
     """A small BERT checkpoint directory made by our own masked-LM pretraining on generated text
     (no download is possible here, and none is needed)."""
-    return pretrain_tiny_bert(tmp_path_factory.mktemp("pretrain") / "run")
+    wikitext = Path(os.environ.get("HOMOG_DATA_DIR", REPO_ROOT / "data")) / "wikitext2"
+    extra = [wikitext / "valid.txt", wikitext / "test.txt"] if (wikitext / "valid.txt").is_file() else []
+    return pretrain_tiny_bert(tmp_path_factory.mktemp("pretrain") / "run", extra)

@@ -59,9 +59,10 @@ def write_tsv(path: Path, rows: list[tuple[str, str]], header=("text", "label"))
     return path
 
 
-def pretrain_tiny_bert(run_dir: Path) -> Path:
+def pretrain_tiny_bert(run_dir: Path, extra_corpus: list[Path] = ()) -> Path:
     """A few steps of the project's own masked-LM pretraining (BERT-Tiny, 2,000-token vocabulary)
-    on the generated demo texts (both tasks); returns the exported Hugging Face checkpoint."""
+    on the generated demo texts (both tasks) and ``extra_corpus`` files (WikiText-2 when the real
+    data is there, so the vocabulary also covers real text); returns the exported checkpoint."""
     from datamodules.demo_data import generate
     from training.recipe import train
 
@@ -73,7 +74,8 @@ def pretrain_tiny_bert(run_dir: Path) -> Path:
     corpus = Path(run_dir).parent / "corpus.txt"
     corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
     record = train(compose_config(run_dir, [
-        "data=wikitext2", f"data.files=[{corpus}]", "model=bert_pretrain", "data.block_size=64",
+        "data=wikitext2", f"data.files=[{','.join(map(str, [corpus, *extra_corpus]))}]",
+        "model=bert_pretrain", "data.block_size=64",
         "trainer.limit_val_batches=2",
     ]))
     return run_dir / record["export"]
