@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("Framework overhead and input pipeline", ["overhead.py", "--batches", "100"]),
     ("Start-up", ["startup.py"]),
     ("Sweep throughput (3 models x 2 seeds)", ["sweep_throughput.py"]),
+    ("The zero-setup demo study (experiment=demo, cold caches)", ["demo.py"]),
 ]
 
 
