@@ -1,0 +1,160 @@
+"""Hugging Face ``datasets`` as a data source: a hub id or a local builder (csv, json, parquet, or a
+``save_to_disk`` directory), for sentence classification (``data=hf``) and token classification
+(``data=hf_ner``).
+
+The examples are read into the same ``LabelledTexts`` / ``TaggedSentences`` as the file readers,
+so the same checks apply (empty text, label unseen in training, ...) and the same examples give
+the same fingerprint whichever way they were read. Class names come from a ``ClassLabel`` feature
+when the dataset has one. Errors name the dataset, split and row (1-based), and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import UserError
+from datamodules.conll import TaggedSentences, iob1_to_iob2
+from datamodules.readers import LabelledTexts
+from datamodules.text_classification import TextClassificationDataModule
+from datamodules.token_classification import TokenClassificationDataModule
+
+OUR_SPLITS = ("train", "dev", "test")
+
+
+def load_splits(dataset: str, subset: str | None, data_files: dict | None, splits: dict,
+                dev_fraction: float | None, dev_seed: int) -> dict:
+    """Our train/dev/test as ``datasets.Dataset``s. ``splits`` maps ours to the dataset's split
+    names; a ``dev`` of null is carved from train: ``dev_fraction`` of it, chosen with
+    ``train_test_split(test_size=dev_fraction, seed=dev_seed)`` (train keeps the rest)."""
+    import datasets
+
+    try:
+        if Path(dataset).is_dir() and any((Path(dataset) / name).is_file()
+                                          for name in ("dataset_dict.json", "dataset_info.json")):
+            loaded = datasets.load_from_disk(dataset)
+        else:
+            loaded = datasets.load_dataset(dataset, subset, data_files=dict(data_files) if data_files else None)
+    except FileNotFoundError as error:
+        raise UserError(f"data.dataset={dataset}: {str(error).splitlines()[0]}. Give a hub id (needs a "
+                        "network connection) or a local builder (csv, json, parquet) with data.data_files, "
+                        "or a directory written by save_to_disk.") from None
+    except (ValueError, ConnectionError, OSError) as error:
+        raise UserError(f"data.dataset={dataset}: could not load it ({str(error).splitlines()[0][:200]}). "
+                        "Check data.dataset, data.subset and data.data_files.") from None
+    if isinstance(loaded, datasets.Dataset):
+        loaded = datasets.DatasetDict({"train": loaded})
+    chosen = {}
+    for ours in OUR_SPLITS:
+        theirs = (splits or {}).get(ours)
+        if theirs is None:
+            continue
+        if theirs not in loaded:
+            raise UserError(f"data.splits.{ours}={theirs}: data.dataset={dataset} has the splits "
+                            f"{', '.join(loaded)}. Map {ours} to one of them.")
+        chosen[ours] = loaded[theirs]
+    if "train" not in chosen or "test" not in chosen:
+        raise UserError(f"data.splits must name the train and test splits of data.dataset={dataset} "
+                        f"(it has {', '.join(loaded)}).")
+    if "dev" not in chosen:
+        if not dev_fraction or not 0 < dev_fraction < 1:
+            raise UserError("data.splits.dev is null, so a dev split is carved from train: set "
+                            f"data.dev_fraction in (0, 1) (it is {dev_fraction}).")
+        carved = chosen["train"].train_test_split(test_size=dev_fraction, seed=dev_seed)
+        chosen["train"], chosen["dev"] = carved["train"], carved["test"]
+    return chosen
+
+
+def _column(split, column: str, dataset: str, name: str, key: str) -> list:
+    if column not in split.column_names:
+        raise UserError(f"data.dataset={dataset} [{name}]: no column '{column}' (columns: "
+                        f"{', '.join(split.column_names)}). Set {key} to one of them.")
+    return split[column]
+
+
+def _class_names(split, column: str) -> list[str] | None:
+    feature = split.features[column]
+    feature = getattr(feature, "feature", feature)   # Sequence(ClassLabel) for tags
+    return list(feature.names) if hasattr(feature, "names") else None
+
+
+class HFTextClassificationDataModule(TextClassificationDataModule):
+    """``data=hf``: sentence classification from a ``datasets`` dataset."""
+
+    def __init__(self, *args, dataset: str, subset: str | None = None, data_files: dict | None = None,
+                 splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0,
+                 files=None, **kwargs):
+        self.source = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
+                           dev_fraction=dev_fraction, dev_seed=dev_seed)
+        super().__init__(*args, files={split: f"{dataset}[{split}]" for split in OUR_SPLITS}, **kwargs)
+        self._loaded: dict | None = None
+        self.class_names: list[str] | None = None
+
+    def read_split(self, split: str) -> LabelledTexts:
+        if self._loaded is None:
+            self._loaded = load_splits(**self.source)
+        rows, dataset = self._loaded[split], self.source["dataset"]
+        options = self.table_options
+        texts = _column(rows, options["text_column"], dataset, split, "data.text_column")
+        labels = _column(rows, options["label_column"], dataset, split, "data.label_column")
+        names = _class_names(rows, options["label_column"])
+        if names is not None:
+            self.class_names = names
+            labels = [names[label] if isinstance(label, int) and label >= 0 else label for label in labels]
+        result = LabelledTexts(path=Path(f"{dataset}[{split}]"))
+        for row, (text, label) in enumerate(zip(texts, labels), start=1):
+            text, label = str(text or "").strip(), "" if label is None else str(label).strip()
+            if not text:
+                raise UserError(f"data.dataset={dataset} [{split}] row {row}: empty text. Remove the row or "
+                                "fill in its text.")
+            if not label or label == "-1":
+                raise UserError(f"data.dataset={dataset} [{split}] row {row}: no label (unlabelled test "
+                                "splits, as in GLUE, cannot be scored). Map data.splits.test to a labelled split.")
+            result.texts.append(text)
+            result.labels.append(label)
+            result.lines.append(row)
+        if not result.texts:
+            raise UserError(f"data.dataset={dataset} [{split}]: no examples.")
+        return result
+
+    def resolve_label_names(self, train: LabelledTexts) -> list[str]:
+        if self.configured_label_names is None and self.class_names is not None:
+            return list(self.class_names)   # a ClassLabel's names, in its order
+        return super().resolve_label_names(train)
+
+
+class HFTokenClassificationDataModule(TokenClassificationDataModule):
+    """``data=hf_ner``: token classification (IOB tags) from a ``datasets`` dataset."""
+
+    def __init__(self, *args, dataset: str, subset: str | None = None, data_files: dict | None = None,
+                 splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0,
+                 tokens_column: str = "tokens", tags_column: str = "ner_tags", files=None, **kwargs):
+        self.source = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
+                           dev_fraction=dev_fraction, dev_seed=dev_seed)
+        self.columns = (tokens_column, tags_column)
+        super().__init__(*args, files={split: f"{dataset}[{split}]" for split in OUR_SPLITS}, **kwargs)
+        self._loaded: dict | None = None
+
+    def read_split(self, split: str) -> TaggedSentences:
+        if self._loaded is None:
+            self._loaded = load_splits(**self.source)
+        rows, dataset = self._loaded[split], self.source["dataset"]
+        tokens = _column(rows, self.columns[0], dataset, split, "data.tokens_column")
+        tags = _column(rows, self.columns[1], dataset, split, "data.tags_column")
+        names = _class_names(rows, self.columns[1])
+        result = TaggedSentences(path=Path(f"{dataset}[{split}]"))
+        for row, (words, labels) in enumerate(zip(tokens, tags), start=1):
+            labels = [names[t] if names is not None and isinstance(t, int) else str(t) for t in labels]
+            if len(words) != len(labels):
+                raise UserError(f"data.dataset={dataset} [{split}] row {row}: {len(words)} tokens but "
+                                f"{len(labels)} tags. Check data.tokens_column and data.tags_column.")
+            bad = [t for t in labels if not (t == "O" or t[:2] in ("B-", "I-"))]
+            if bad:
+                raise UserError(f"data.dataset={dataset} [{split}] row {row}: tag {bad[0]!r} is not O, B-TYPE "
+                                "or I-TYPE. Check data.tags_column.")
+            if words:
+                result.tokens.append([str(w) for w in words])
+                result.tags.append(iob1_to_iob2(labels))
+                result.lines.append(row)
+        if not result.tokens:
+            raise UserError(f"data.dataset={dataset} [{split}]: no sentences.")
+        return result
