@@ -33,7 +33,8 @@ def load_splits(dataset: str, subset: str | None, data_files: dict | None, split
                                           for name in ("dataset_dict.json", "dataset_info.json")):
             loaded = datasets.load_from_disk(dataset)
         else:
-            loaded = datasets.load_dataset(dataset, subset, data_files=dict(data_files) if data_files else None)
+            files = dict(data_files) if data_files else None
+            loaded = datasets.load_dataset(dataset, subset, data_files=files)
     except FileNotFoundError as error:
         raise UserError(f"data.dataset={dataset}: {str(error).splitlines()[0]}. Give a hub id (needs a "
                         "network connection) or a local builder (csv, json, parquet) with data.data_files, "
@@ -99,7 +100,8 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
         names = _class_names(rows, options["label_column"])
         if names is not None:
             self.class_names = names
-            labels = [names[label] if isinstance(label, int) and label >= 0 else label for label in labels]
+            labels = [names[label] if isinstance(label, int) and label >= 0 else label
+                      for label in labels]
         result = LabelledTexts(path=Path(f"{dataset}[{split}]"))
         for row, (text, label) in enumerate(zip(texts, labels), start=1):
             text, label = str(text or "").strip(), "" if label is None else str(label).strip()
@@ -108,7 +110,8 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
                                 "fill in its text.")
             if not label or label == "-1":
                 raise UserError(f"data.dataset={dataset} [{split}] row {row}: no label (unlabelled test "
-                                "splits, as in GLUE, cannot be scored). Map data.splits.test to a labelled split.")
+                                "splits, as in GLUE, cannot be scored). Map data.splits.test to a labelled "
+                                "split.")
             result.texts.append(text)
             result.labels.append(label)
             result.lines.append(row)
@@ -149,8 +152,8 @@ class HFTokenClassificationDataModule(TokenClassificationDataModule):
                                 f"{len(labels)} tags. Check data.tokens_column and data.tags_column.")
             bad = [t for t in labels if not (t == "O" or t[:2] in ("B-", "I-"))]
             if bad:
-                raise UserError(f"data.dataset={dataset} [{split}] row {row}: tag {bad[0]!r} is not O, B-TYPE "
-                                "or I-TYPE. Check data.tags_column.")
+                raise UserError(f"data.dataset={dataset} [{split}] row {row}: tag {bad[0]!r} is not O, "
+                                "B-TYPE or I-TYPE. Check data.tags_column.")
             if words:
                 result.tokens.append([str(w) for w in words])
                 result.tags.append(iob1_to_iob2(labels))
