@@ -118,6 +118,7 @@ class LabelledDataModule(TextDataModule):
         bucket_batches: int = 0,
         cache_dir: str | None = None,
         data_seed: int = 0,
+        source: str | None = None,
     ):
         super().__init__(name, tokenizer, encoding, batch_size, eval_batch_size, num_workers,
                          pin_memory, data_seed)
@@ -127,6 +128,7 @@ class LabelledDataModule(TextDataModule):
         if max_length is None or max_length <= 0:
             raise UserError(f"data.max_length={max_length} must be a positive integer.")
         self.files = {split: Path(files[split]) for split in SPLITS}
+        self.source = source   # where a known dataset's files come from, for the missing-file message
         self.configured_label_names = list(label_names) if label_names else None
         self.train_fraction = train_fraction
         self.max_train_examples = max_train_examples
@@ -169,6 +171,11 @@ class LabelledDataModule(TextDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:  # already set up (the recipe calls setup before building the model)
             return
+        for path in self.files.values():
+            if self.source and not path.exists():
+                raise UserError(f"{path}: data file not found. {self.source} Put the files there, or point "
+                                "paths.data_dir (HOMOG_DATA_DIR) at the folder that holds them; "
+                                "data=demo needs no files.")
         splits = {split: self.read_split(split) for split in SPLITS}
         if self.training_texts(splits["test"]) == self.training_texts(splits["train"]):
             raise UserError(f"{self.files['test']}: the test split is the training split "

@@ -94,3 +94,14 @@ def test_subsample_is_deterministic_and_respects_both_limits():
     for fraction, limit in [(0.0, None), (1.5, None), (1.0, 0)]:
         with pytest.raises(UserError, match="data.(train_fraction|max_train_examples)"):
             subsample(1000, fraction, limit, seed=0)
+
+
+@pytest.mark.parametrize("data, what", [("sst2", "nyu-mll/glue, config sst2"),
+                                        ("conll2003", "eriktks/conll2003")])
+def test_a_missing_real_dataset_says_what_to_fetch_and_where(tmp_path, data, what):
+    from tests.helpers import compose_config
+    from training.recipe import train
+
+    message = rf"no_data/.*: data file not found\. .*{what}.*data=demo needs no files"
+    with pytest.raises(UserError, match=message):
+        train(compose_config(tmp_path / "run", [f"data={data}", f"paths.data_dir={tmp_path / 'no_data'}"]))
