@@ -84,7 +84,7 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
     def __init__(self, *args, dataset: str, subset: str | None = None, data_files: dict | None = None,
                  splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0,
                  files=None, **kwargs):
-        self.source = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
+        self.load_args = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
                            dev_fraction=dev_fraction, dev_seed=dev_seed)
         super().__init__(*args, files={split: f"{dataset}[{split}]" for split in OUR_SPLITS}, **kwargs)
         self._loaded: dict | None = None
@@ -92,8 +92,8 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
 
     def read_split(self, split: str) -> LabelledTexts:
         if self._loaded is None:
-            self._loaded = load_splits(**self.source)
-        rows, dataset = self._loaded[split], self.source["dataset"]
+            self._loaded = load_splits(**self.load_args)
+        rows, dataset = self._loaded[split], self.load_args["dataset"]
         options = self.table_options
         texts = _column(rows, options["text_column"], dataset, split, "data.text_column")
         labels = _column(rows, options["label_column"], dataset, split, "data.label_column")
@@ -131,7 +131,7 @@ class HFTokenClassificationDataModule(TokenClassificationDataModule):
     def __init__(self, *args, dataset: str, subset: str | None = None, data_files: dict | None = None,
                  splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0,
                  tokens_column: str = "tokens", tags_column: str = "ner_tags", files=None, **kwargs):
-        self.source = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
+        self.load_args = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
                            dev_fraction=dev_fraction, dev_seed=dev_seed)
         self.columns = (tokens_column, tags_column)
         super().__init__(*args, files={split: f"{dataset}[{split}]" for split in OUR_SPLITS}, **kwargs)
@@ -139,8 +139,8 @@ class HFTokenClassificationDataModule(TokenClassificationDataModule):
 
     def read_split(self, split: str) -> TaggedSentences:
         if self._loaded is None:
-            self._loaded = load_splits(**self.source)
-        rows, dataset = self._loaded[split], self.source["dataset"]
+            self._loaded = load_splits(**self.load_args)
+        rows, dataset = self._loaded[split], self.load_args["dataset"]
         tokens = _column(rows, self.columns[0], dataset, split, "data.tokens_column")
         tags = _column(rows, self.columns[1], dataset, split, "data.tags_column")
         names = _class_names(rows, self.columns[1])

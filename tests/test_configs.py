@@ -1,6 +1,7 @@
 """Config tests that discover: every yaml under conf/ composes, the model x data matrix comes from
 each model's tasks and each data config's task, so a new config is tested without editing a test."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -102,10 +103,25 @@ def user_files(tmp_path):
     conll.write_text("John\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n\n", encoding="utf-8")
     conll_test = tmp_path / "test.conll"
     conll_test.write_text("Mary\tB-PER\nlives\tO\nin\tO\nRome\tB-LOC\n\n", encoding="utf-8")
-    return {"sequence_classification": {split: write_tsv(tmp_path / f"{split}.tsv",
-                                                         held_out if split == "test" else rows)
-                                        for split in ("train", "dev", "test")},
-            "token_classification": {"train": conll, "dev": conll, "test": conll_test}}
+    files = {"sequence_classification": {split: write_tsv(tmp_path / f"{split}.tsv",
+                                                          held_out if split == "test" else rows)
+                                         for split in ("train", "dev", "test")},
+             "token_classification": {"train": conll, "dev": conll, "test": conll_test}}
+    # The same examples as JSON lines, for the data configs that load through `datasets`.
+    sentences = {split: [{"text": text, "label": label}
+                         for text, label in (held_out if split == "test" else rows)]
+                 for split in ("train", "dev", "test")}
+    tagged = {split: [{"tokens": [row.split("\t")[0] for row in block.splitlines()],
+                       "ner_tags": [row.split("\t")[1] for row in block.splitlines()]}
+                      for block in path.read_text().strip().split("\n\n")]
+              for split, path in files["token_classification"].items()}
+    for task, examples in (("sequence_classification", sentences), ("token_classification", tagged)):
+        files[f"{task}.jsonl"] = {}
+        for split, split_examples in examples.items():
+            path = tmp_path / f"{task}-{split}.jsonl"
+            path.write_text("".join(json.dumps(example) + "\n" for example in split_examples))
+            files[f"{task}.jsonl"][split] = path
+    return files
 
 
 def test_the_matrix_comes_from_the_configs():
@@ -118,9 +134,15 @@ def test_every_model_learns_every_task_it_claims(request, tmp_path, user_files, 
     """Every (model, data) pair whose task the model lists builds and takes a finite training step."""
     task = data_task(data)
     overrides = [f"model={model}", f"data={data}", f"backbone={tiny_bert}"]
-    files = composed(f"data={data}").data.files
+    data_cfg = composed(f"data={data}").data
+    files = data_cfg.files
     if OmegaConf.is_dict(files) and OmegaConf.is_missing(files, "train"):
         overrides += [f"data.files.{split}={path}" for split, path in user_files[task].items()]
+    if OmegaConf.is_missing(data_cfg, "dataset"):   # a data config that loads through `datasets`
+        local = user_files[f"{task}.jsonl"]
+        mapping = ", ".join(f"{theirs}: '{local[ours]}'" for ours, theirs in
+                            (("train", "train"), ("dev", "validation"), ("test", "test")))
+        overrides += ["data.dataset=json", f"data.data_files={{{mapping}}}"]
     cfg = compose_config(tmp_path / "run", overrides)
     named = cfg.data.files.values() if OmegaConf.is_dict(cfg.data.files) else cfg.data.files or []
     if not all(Path(path).is_file() for path in named):
