@@ -85,7 +85,8 @@ class TextDataModule(pl.LightningDataModule):
 
     @property
     def pad_token_id(self) -> int:
-        pad = self.tokenizer.token_to_id(PAD)
+        """The id of the tokenizer's padding token (its spec says which: ``[PAD]``, ``<pad>`` ...)."""
+        pad = self.tokenizer.token_to_id(getattr(self.tokenizer_spec, "pad_token", PAD))
         return 0 if pad is None else pad
 
     def loader(self, dataset, batch_size: int, sampler, collate_fn) -> DataLoader:

@@ -34,6 +34,8 @@ SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
 class WordPieceFromData:
     """Train a BERT-style WordPiece vocabulary on the training texts."""
 
+    pad_token = PAD
+
     def __init__(self, vocab_size: int = 16000, lowercase: bool = True, min_frequency: int = 2):
         if vocab_size < len(SPECIAL_TOKENS) + 1:
             raise UserError(f"model.tokenizer.vocab_size={vocab_size} is too small; use >= 100.")
@@ -67,9 +69,10 @@ class SavedTokenizer:
     trained again would not be the same one (``tokenizers`` training is not reproducible across
     processes), and the checkpoint's embeddings belong to this one."""
 
-    def __init__(self, path: str | Path, trained_as: dict):
+    def __init__(self, path: str | Path, trained_as: dict, pad_token: str = PAD):
         self.path = Path(path)
         self.trained_as = trained_as
+        self.pad_token = pad_token
 
     def settings(self) -> dict:
         return {**self.trained_as, "saved": hashlib.sha256(self.path.read_bytes()).hexdigest()}
@@ -100,7 +103,14 @@ class PretrainedTokenizer:
                     f"(tokenizer.json) version; save it with a fast tokenizer."
                 )
             self._tokenizer = loaded.backend_tokenizer
+            self._pad_token = loaded.pad_token or PAD
         return self._tokenizer
+
+    @property
+    def pad_token(self) -> str:
+        """The checkpoint's own padding token (``[PAD]``, ``<pad>``, ...)."""
+        self._load()
+        return self._pad_token
 
     def settings(self) -> dict:
         content = self._load().to_str().encode("utf-8")

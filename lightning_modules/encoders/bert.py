@@ -24,6 +24,18 @@ def weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def usable_positions(model: nn.Module) -> int | None:
+    """How many tokens the backbone can take: the size of its position-embedding table, less the
+    positions its padding index reserves (RoBERTa-style tables number real tokens from
+    ``padding_idx + 1``, so 514 rows hold 512 tokens). None: no absolute position table (e.g.
+    DeBERTa-v2 with relative positions only), so no limit from positions."""
+    table = getattr(getattr(model, "embeddings", None), "position_embeddings", None)
+    if not isinstance(table, nn.Embedding):
+        return None
+    reserved = table.padding_idx + 1 if table.padding_idx is not None else 0
+    return table.num_embeddings - reserved
+
+
 class BertEncoder(nn.Module):
     """``AutoModel.from_pretrained(pretrained)``; ``pretrained`` is a hub name or a local dir.
 
@@ -68,7 +80,7 @@ class BertEncoder(nn.Module):
                 f"model.pretrained={pretrained}: its tokenizer has {vocab_size} tokens but the "
                 f"model only {embeddings} embeddings; the tokenizer belongs to another model."
             )
-        positions = getattr(self.model.config, "max_position_embeddings", None)
+        positions = usable_positions(self.model)
         if max_length and positions and max_length > positions:
             raise UserError(
                 f"data.max_length={max_length} is more than the {positions} positions of "
