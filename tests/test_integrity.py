@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -323,3 +324,13 @@ def test_sweep_lists_partial_jobs_without_failing_and_fails_on_interrupted(tmp_p
                              env={**os.environ, "FAULT_STEP": "3"})
     assert stopped.returncode == 128 + signal.SIGTERM, (stopped.stdout + stopped.stderr)[-3000:]
     assert read_run_json(tmp_path / "stopped" / "0-cnn_lstm-seed1")["status"] == "interrupted"
+
+
+def test_another_jobs_results_without_a_checkpoint_are_not_deleted(tmp_path):
+    run_dir = tmp_path / "run"
+    train(compose_config(run_dir, ["seed=1"]))
+    shutil.rmtree(run_dir / "checkpoints")   # e.g. a directory whose checkpoints were cleaned up
+    with pytest.raises(UserError, match=r"ckpt_path=auto: .*run\.json belongs to another job \(seed "):
+        train(compose_config(run_dir, ["seed=2"]))
+    assert read_run_json(run_dir)["seed"] == 1 and (run_dir / "predictions" / "test.npz").is_file()
+    assert train(compose_config(run_dir, ["seed=1"]))["status"] == "complete"   # the same job reruns

@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
 from core.fingerprints import config_digest, differing_keys, job_identity
-from core.run_record import OUTPUTS
+from core.run_record import OUTPUTS, RUN_FILE, read_record
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "run.lock"
@@ -86,6 +86,18 @@ def _refuse_other_job(path: Path, saved: dict, identity: dict[str, str], ckpt_pa
                     "(the old outputs are then deleted).")
 
 
+def _refuse_another_jobs_record(cfg: DictConfig, run_dir: Path) -> None:
+    try:
+        record = read_record(run_dir)
+    except ValueError:
+        record = None
+    if record is None or record.config is None:
+        return
+    saved = {"keys": job_identity(record.config)}
+    if record.config_digest is None or differing_keys(saved["keys"], identity_of(cfg)):
+        _refuse_other_job(Path(run_dir) / RUN_FILE, saved, identity_of(cfg), "auto")
+
+
 def plan_resume(cfg: DictConfig, run_dir: Path, load_checkpoint) -> str | None:
     """The checkpoint this job resumes from, or None to start fresh (clearing old outputs).
 
@@ -94,6 +106,8 @@ def plan_resume(cfg: DictConfig, run_dir: Path, load_checkpoint) -> str | None:
     """
     ckpt_path = cfg.get("ckpt_path")
     last = Path(run_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path == "auto" and not last.is_file():
+        _refuse_another_jobs_record(cfg, run_dir)   # auto never deletes another job's results
     if ckpt_path is None or (ckpt_path == "auto" and not last.is_file()):
         if is_launching_process():
             removed = clear_outputs(run_dir)
