@@ -334,3 +334,13 @@ def test_another_jobs_results_without_a_checkpoint_are_not_deleted(tmp_path):
         train(compose_config(run_dir, ["seed=2"]))
     assert read_run_json(run_dir)["seed"] == 1 and (run_dir / "predictions" / "test.npz").is_file()
     assert train(compose_config(run_dir, ["seed=1"]))["status"] == "complete"   # the same job reruns
+
+
+def test_a_failed_job_can_be_rerun_with_a_fixed_config(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError):
+        train(compose_config(run_dir, ["data.bucket_batches=-1"]))
+    from training.failures import write_failed_record
+    write_failed_record(run_dir, compose_config(run_dir, ["data.bucket_batches=-1"]), ValueError("bad"))
+    assert read_run_json(run_dir)["status"] == "failed"
+    assert train(compose_config(run_dir, ["data.bucket_batches=4"]))["status"] == "complete"

@@ -91,11 +91,10 @@ def _refuse_another_jobs_record(cfg: DictConfig, run_dir: Path) -> None:
         record = read_record(run_dir)
     except ValueError:
         record = None
-    if record is None or record.config is None:
+    if record is None or record.config is None or record.status == "failed":   # no results to keep
         return
     saved = {"keys": job_identity(record.config)}
-    if record.config_digest is None or differing_keys(saved["keys"], identity_of(cfg)):
-        _refuse_other_job(Path(run_dir) / RUN_FILE, saved, identity_of(cfg), "auto")
+    _refuse_other_job(Path(run_dir) / RUN_FILE, saved, identity_of(cfg), "auto")
 
 
 def plan_resume(cfg: DictConfig, run_dir: Path, load_checkpoint) -> str | None:
