@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4   # 4: token-task words encoded as running text
 Rows = list[list[int]]
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
+
 from torch.utils.data import Dataset
 
 from core.errors import UserError
@@ -13,21 +16,39 @@ from datamodules.conll import TaggedSentences, read_conll
 WORD_SEPARATOR = "\x1f"  # joins words and tags in fingerprints; never inside a CoNLL token
 
 
+def word_of_each_token(encoding, words: list[str]) -> list[int | None]:
+    """The word (index) each sub-word of ``" ".join(words)`` belongs to: the word holding the
+    sub-word's last character (a byte-level BPE token's offsets may include the space before it);
+    None for special tokens."""
+    starts = list(itertools.accumulate((len(word) + 1 for word in words[:-1]), initial=0))
+    owners = []
+    for (start, end), special in zip(encoding.offsets, encoding.special_tokens_mask):
+        index = bisect.bisect_right(starts, end - 1) - 1 if end > start and not special else -1
+        inside = index >= 0 and end - 1 < starts[index] + len(words[index])
+        owners.append(index if inside else None)
+    return owners
+
+
 def encode_words(tokenizer, sentences: TaggedSentences, max_length: int) -> dict[str, list]:
     """Sub-word ids of each sentence and, per sub-word, the index of its word (-1 for special
-    tokens). Every word gets at least one sub-word: words that normalize to nothing (control
-    characters, say) are encoded as the unknown token. A sentence longer than ``max_length`` is
-    an error, never truncated."""
+    tokens). Words are encoded as they are in running text (joined by spaces), so a byte-level BPE
+    (RoBERTa, GPT-2) gives a non-initial word its leading-space form ("Ġcharming"), the form it
+    saw in pretraining; for WordPiece this is the same as encoding the words one by one (checked
+    on all of CoNLL-2003's training sentences). Every word gets at least one sub-word: words that
+    normalize to nothing (control characters, say) are encoded as the unknown token. A sentence
+    longer than ``max_length`` is an error, never truncated."""
     tokenizer.no_padding()
     tokenizer.no_truncation()
     unknown = getattr(tokenizer.model, "unk_token", "[UNK]")
     ids, word_ids = [], []
-    encodings = tokenizer.encode_batch(sentences.tokens, is_pretokenized=True)
+    encodings = tokenizer.encode_batch([" ".join(words) for words in sentences.tokens])
     for words, encoding, start in zip(sentences.tokens, encodings, sentences.lines):
-        if len(set(encoding.word_ids) - {None}) < len(words):
+        owners = word_of_each_token(encoding, words)
+        if len(set(owners) - {None}) < len(words):
             words = [word if tokenizer.encode(word, add_special_tokens=False).ids else unknown
                      for word in words]
-            encoding = tokenizer.encode(words, is_pretokenized=True)
+            encoding = tokenizer.encode(" ".join(words))
+            owners = word_of_each_token(encoding, words)
         if len(encoding.ids) > max_length:
             raise UserError(
                 f"{sentences.path}:{start}: this sentence has {len(encoding.ids)} sub-word tokens, "
@@ -35,7 +56,7 @@ def encode_words(tokenizer, sentences: TaggedSentences, max_length: int) -> dict
                 f"word gets a prediction."
             )
         ids.append(encoding.ids)
-        word_ids.append([-1 if w is None else w for w in encoding.word_ids])
+        word_ids.append([-1 if w is None else w for w in owners])
     return {"ids": ids, "word_ids": word_ids}
 
 

@@ -13,11 +13,9 @@ from training.recipe import build, train
 ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]   # <pad> = 1, as in roberta-base
 
 
-@pytest.fixture(scope="module")
-def tiny_roberta(tmp_path_factory):
-    """A RoBERTa-family checkpoint: byte-level BPE, position table of 18 rows with padding_idx 1
-    (so 16 usable positions, as roberta-base's 514 rows hold 512 tokens)."""
-    root = tmp_path_factory.mktemp("roberta")
+def roberta_checkpoint(root, positions: int):
+    """A RoBERTa-family checkpoint in ``root/checkpoint``: byte-level BPE (add_prefix_space false,
+    as roberta-base's), a position table of ``positions`` rows with padding_idx 1."""
     lines = (generate("sentiment", root / "generated") / "train.tsv").read_text().splitlines()[1:]
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -31,9 +29,36 @@ def tiny_roberta(tmp_path_factory):
     directory = root / "checkpoint"
     fast.save_pretrained(directory)
     RobertaModel(RobertaConfig(vocab_size=tokenizer.get_vocab_size(), hidden_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, intermediate_size=64, max_position_embeddings=18,
+                               num_attention_heads=2, intermediate_size=64, max_position_embeddings=positions,
                                pad_token_id=1, bos_token_id=0, eos_token_id=2)).save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_roberta(tmp_path_factory):
+    """18 position rows with padding_idx 1: 16 usable positions (roberta-base: 514 rows, 512)."""
+    return roberta_checkpoint(tmp_path_factory.mktemp("roberta"), 18)
+
+
+def test_words_of_a_token_task_are_encoded_as_in_running_text(tmp_path, tmp_path_factory):
+    """A byte-level BPE sees a sentence's words as in running text (non-initial words with the
+    leading-space marker 'Ġ', as in pretraining), each word's first sub-word carries its label,
+    and the model trains."""
+    checkpoint = roberta_checkpoint(tmp_path_factory.mktemp("roberta_long"), 258)
+    cfg = compose_config(tmp_path / "run", ["model=bert", f"backbone={checkpoint}", "data=demo_ner"])
+    datamodule = build(cfg)[0]
+    words = datamodule.examples["train"].tokens[0]
+    ids, word_ids = datamodule.datasets["train"].ids[0], datamodule.datasets["train"].word_ids[0]
+    pieces = [datamodule.tokenizer.id_to_token(int(i)) for i in ids]
+    firsts = [pieces[position] for position, word in enumerate(word_ids)
+              if word >= 0 and (position == 0 or word_ids[position - 1] != word)]
+    assert len(firsts) == len(words)                                  # one labelled sub-word per word
+    tokenizer = datamodule.tokenizer
+    assert list(ids) == tokenizer.encode(" ".join(words)).ids         # exactly the running text
+    assert any(piece.startswith("Ġ") for piece in pieces)             # with its space markers,
+    word_by_word = tokenizer.encode(words, is_pretokenized=True).tokens
+    assert not any(piece.startswith("Ġ") for piece in word_by_word)   # which words alone lack
+    assert train(cfg)["status"] == "complete"
 
 
 def test_roberta_positions_exclude_the_padding_offset(tmp_path, tiny_roberta):
