@@ -65,6 +65,26 @@ def load_splits(dataset: str, subset: str | None, data_files: dict | None, split
     return chosen
 
 
+class DatasetSource:
+    """A dataset's train/dev/test, loaded on first use (``load_splits``)."""
+
+    def __init__(self, dataset: str, subset: str | None = None, data_files: dict | None = None,
+                 splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0):
+        self.name = dataset
+        self.load_args = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
+                              dev_fraction=dev_fraction, dev_seed=dev_seed)
+        self._loaded: dict | None = None
+
+    def split(self, name: str):
+        if self._loaded is None:
+            self._loaded = load_splits(**self.load_args)
+        return self._loaded[name]
+
+    def pseudo_files(self) -> dict[str, str]:
+        """``<dataset>[<split>]`` per split: what messages name instead of a file."""
+        return {split: f"{self.name}[{split}]" for split in OUR_SPLITS}
+
+
 def _column(split, column: str, dataset: str, name: str, key: str) -> list:
     if column not in split.column_names:
         raise UserError(f"data.dataset={dataset} [{name}]: no column '{column}' (columns: "
@@ -84,16 +104,12 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
     def __init__(self, *args, dataset: str, subset: str | None = None, data_files: dict | None = None,
                  splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0,
                  files=None, **kwargs):
-        self.load_args = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
-                           dev_fraction=dev_fraction, dev_seed=dev_seed)
-        super().__init__(*args, files={split: f"{dataset}[{split}]" for split in OUR_SPLITS}, **kwargs)
-        self._loaded: dict | None = None
+        self.hf = DatasetSource(dataset, subset, data_files, splits, dev_fraction, dev_seed)
+        super().__init__(*args, files=self.hf.pseudo_files(), **kwargs)
         self.class_names: list[str] | None = None
 
     def read_split(self, split: str) -> LabelledTexts:
-        if self._loaded is None:
-            self._loaded = load_splits(**self.load_args)
-        rows, dataset = self._loaded[split], self.load_args["dataset"]
+        rows, dataset = self.hf.split(split), self.hf.name
         options = self.table_options
         texts = _column(rows, options["text_column"], dataset, split, "data.text_column")
         labels = _column(rows, options["label_column"], dataset, split, "data.label_column")
@@ -104,17 +120,12 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
                       for label in labels]
         result = LabelledTexts(path=Path(f"{dataset}[{split}]"))
         for row, (text, label) in enumerate(zip(texts, labels), start=1):
-            text, label = str(text or "").strip(), "" if label is None else str(label).strip()
-            if not text:
-                raise UserError(f"data.dataset={dataset} [{split}] row {row}: empty text. Remove the row or "
-                                "fill in its text.")
-            if not label or label == "-1":
-                raise UserError(f"data.dataset={dataset} [{split}] row {row}: no label (unlabelled test "
-                                "splits, as in GLUE, cannot be scored). Map data.splits.test to a labelled "
-                                "split.")
-            result.texts.append(text)
-            result.labels.append(label)
-            result.lines.append(row)
+            where = f"data.dataset={dataset} [{split}] row {row}"
+            label = "" if label is None else str(label)
+            if label.strip() == "-1":
+                raise UserError(f"{where}: no label (unlabelled test splits, as in GLUE, cannot be scored). "
+                                "Map data.splits.test to a labelled split.")
+            result.add(str(text or ""), label, row, where)
         if not result.texts:
             raise UserError(f"data.dataset={dataset} [{split}]: no examples.")
         return result
@@ -131,16 +142,12 @@ class HFTokenClassificationDataModule(TokenClassificationDataModule):
     def __init__(self, *args, dataset: str, subset: str | None = None, data_files: dict | None = None,
                  splits: dict | None = None, dev_fraction: float | None = None, dev_seed: int = 0,
                  tokens_column: str = "tokens", tags_column: str = "ner_tags", files=None, **kwargs):
-        self.load_args = dict(dataset=dataset, subset=subset, data_files=data_files, splits=splits,
-                           dev_fraction=dev_fraction, dev_seed=dev_seed)
+        self.hf = DatasetSource(dataset, subset, data_files, splits, dev_fraction, dev_seed)
         self.columns = (tokens_column, tags_column)
-        super().__init__(*args, files={split: f"{dataset}[{split}]" for split in OUR_SPLITS}, **kwargs)
-        self._loaded: dict | None = None
+        super().__init__(*args, files=self.hf.pseudo_files(), **kwargs)
 
     def read_split(self, split: str) -> TaggedSentences:
-        if self._loaded is None:
-            self._loaded = load_splits(**self.load_args)
-        rows, dataset = self._loaded[split], self.load_args["dataset"]
+        rows, dataset = self.hf.split(split), self.hf.name
         tokens = _column(rows, self.columns[0], dataset, split, "data.tokens_column")
         tags = _column(rows, self.columns[1], dataset, split, "data.tags_column")
         names = _class_names(rows, self.columns[1])

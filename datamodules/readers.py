@@ -26,6 +26,17 @@ class LabelledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def add(self, text: str, label: str, line: int, where: str) -> None:
+        """Append a row (stripped), refusing an empty text or label; ``where`` names the row."""
+        text, label = text.strip(), label.strip()
+        if not text:
+            raise UserError(f"{where}: empty text. Remove the row or fill in its text.")
+        if not label:
+            raise UserError(f"{where}: empty label. Remove the row or fill in its label.")
+        self.texts.append(text)
+        self.labels.append(label)
+        self.lines.append(line)
+
     def subset(self, indices) -> LabelledTexts:
         return LabelledTexts(self.path, [self.texts[i] for i in indices],
                              [self.labels[i] for i in indices], [self.lines[i] for i in indices])
@@ -196,14 +207,7 @@ def read_labelled_table(
             )
         if max(text_index, label_index) >= width:
             raise UserError(f"{path}:{line}: only {width} columns; check data.text_column/label_column.")
-        text, label = row[text_index].strip(), row[label_index].strip()
-        if not text:
-            raise UserError(f"{path}:{line}: empty text. Remove the row or fill in its text.")
-        if not label:
-            raise UserError(f"{path}:{line}: empty label. Remove the row or fill in its label.")
-        result.texts.append(text)
-        result.labels.append(label)
-        result.lines.append(line)
+        result.add(row[text_index], row[label_index], line, f"{path}:{line}")
     if not result.texts:
         raise UserError(f"{path}: no examples in the file. Check data.files and data.header.")
     return result

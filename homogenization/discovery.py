@@ -123,8 +123,7 @@ def readable(values: list[str]) -> list[str]:
     parts = [value.rstrip("/").split("/") for value in values]
     lead = len(os.path.commonprefix(parts))
     trail = len(os.path.commonprefix([p[::-1] for p in parts]))
-    shortest = min(len(p) for p in parts)
-    trail = min(trail, shortest - lead - 1) if shortest - lead - 1 >= 0 else 0
+    trail = max(0, min(trail, min(len(p) for p in parts) - lead - 1))   # keep at least one part
     short = ["/".join(p[lead:len(p) - trail] or p[-1:]) for p in parts]
     return short if len(set(short)) == len(set(values)) else values
 

@@ -159,7 +159,7 @@ def test_every_model_learns_every_task_it_claims(request, tmp_path, user_files, 
         assert tokens.shape == (*batch["input_ids"].shape, encoder.hidden_size)
 
 
-def test_optional_groups_compose_with_their_content(tmp_path):
+def test_optional_groups_compose_with_their_content():
     assert composed("callbacks=early_stopping").callbacks.early_stopping.monitor == "val/acc"
     ddp = composed("trainer=ddp_cpu").trainer
     assert ddp.strategy == "ddp" and ddp.devices == 2 and ddp.accelerator == "cpu"

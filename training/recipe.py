@@ -61,7 +61,7 @@ def train(cfg: DictConfig) -> dict | None:
         if cfg.get("check_determinism"):
             check_determinism(cfg, run_dir, build)
             return None
-        resume_from = plan_resume(cfg, run_dir, SafeCheckpointIO().load_checkpoint)
+        resume_from = plan_resume(cfg, run_dir, SafeCheckpointIO().peek)
         with ddp_ranks(cfg, run_dir):
             record = _train(cfg, run_dir, started, resume_from)
     return None if record is None else record.to_dict()
@@ -180,7 +180,7 @@ def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:
     """Refuse, with a message, a checkpoint saved by another architecture or size."""
     if path is None:
         return
-    saved = SafeCheckpointIO().load_checkpoint(path, map_location="cpu")["state_dict"]
+    saved = SafeCheckpointIO().peek(path)["state_dict"]
     expected = model.state_dict()
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from core.errors import UserError
@@ -41,8 +42,18 @@ class SafeCheckpointIO(TorchCheckpointIO):
             temporary.unlink(missing_ok=True)
 
     def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None):
+        return self._safely(path, lambda: super(SafeCheckpointIO, self).load_checkpoint(
+            path, map_location=map_location, weights_only=True))
+
+    def peek(self, path) -> dict[str, Any]:
+        """The checkpoint memory-mapped: its metadata and tensor shapes without reading the weights
+        (the resume checks look before Lightning loads it)."""
+        return self._safely(path, lambda: torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+
+    @staticmethod
+    def _safely(path, load):
         try:
-            return super().load_checkpoint(path, map_location=map_location, weights_only=True)
+            return load()
         except pickle.UnpicklingError as error:
             raise UserError(f"{path}: refused to load this checkpoint: it needs to execute pickled code "
                             f"({str(error).splitlines()[0][:200]}). Only load checkpoints you made, or "
