@@ -7,7 +7,7 @@ import logging
 from dataclasses import fields
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from core.errors import UserError
 from homogenization.analysis import Settings, analyze
@@ -41,6 +41,9 @@ def settings_from_config(cfg: DictConfig) -> Settings:
 
 def report_from_config(cfg: DictConfig, runs=None, out: Path | None = None):
     """The analysis described by conf/analyze.yaml (``runs``/``out`` override the config's)."""
+    if runs is None and OmegaConf.is_missing(cfg, "runs"):
+        raise UserError("runs=: say which runs to analyze: run or sweep directories, or glob patterns "
+                        "(e.g. runs=logs/multiruns/<sweep>).")
     runs = cfg.runs if runs is None else runs
     patterns = [str(runs)] if isinstance(runs, (str, Path)) else [str(r) for r in runs]
     out = out if out is not None else cfg.get("out")

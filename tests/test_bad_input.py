@@ -128,3 +128,11 @@ def test_bad_pretraining_corpus_settings(tmp_path, setting, message):
     overrides += [f"data.files=[{empty}]"] if setting == "empty" else [setting]
     run_dir = tmp_path / "run"
     refused(compose_config(run_dir, overrides), message, run_dir)
+
+
+def test_analysis_without_runs_is_one_line():
+    result = subprocess.run([sys.executable, "scripts/analyze.py"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=120)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2 and "Traceback" not in output
+    assert "runs=: say which runs to analyze" in output

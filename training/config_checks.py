@@ -36,6 +36,10 @@ def _is_number(value) -> bool:
 
 
 def check_config(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise UserError(f"{', '.join(missing)}: no value given (??? in the config); set "
+                        f"{'them' if len(missing) > 1 else 'it'} on the command line, e.g. {missing[0]}=...")
     for key in SEED_KEYS:
         value = _value(cfg, key)
         if not _is_int(value) or not 0 <= value <= MAX_SEED:
