@@ -71,3 +71,32 @@ def load_error(name_or_path: str, error: Exception, key: str = "model.pretrained
         f"give a local directory made with save_pretrained, or set HF_HUB_OFFLINE=1 with a filled "
         f"Hugging Face cache."
     )
+
+
+def usable_positions(model) -> int | None:
+    """How many tokens a Hugging Face encoder can take: the size of its position-embedding table,
+    less the positions its padding index reserves (RoBERTa-style tables number real tokens from
+    ``padding_idx + 1``, so 514 rows hold 512 tokens). None: no absolute position table (e.g.
+    DeBERTa-v2/v3 with relative positions only), so no limit from positions."""
+    from torch import nn
+
+    table = getattr(getattr(model, "embeddings", None), "position_embeddings", None)
+    if not isinstance(table, nn.Embedding):
+        return None
+    reserved = table.padding_idx + 1 if table.padding_idx is not None else 0
+    return table.num_embeddings - reserved
+
+
+def checkpoint_positions(name_or_path: str) -> int | None:
+    """``usable_positions`` of a checkpoint without loading its weights: the architecture is built
+    from its config on the meta device (no memory, a fraction of a second), so the one rule above
+    answers for every family."""
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise load_error(name_or_path, error) from None
+    with torch.device("meta"):
+        return usable_positions(AutoModel.from_config(config))

@@ -222,7 +222,7 @@ class LabelledDataModule(TextDataModule):
     def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
         key = token_cache.cache_key(
             datamodule=type(self).__name__, fingerprints=self.fingerprints,
-            tokenizer=self.tokenizer_spec.settings(), max_length=self.max_length,
+            tokenizer=self.tokenizer_spec.settings(), **self.tokenize_settings(),
         )
         # Held while this job builds the entry, so parallel jobs of a sweep wait and then load it:
         # a vocabulary trained by `tokenizers` differs from process to process (its hash maps break
@@ -253,11 +253,19 @@ class LabelledDataModule(TextDataModule):
         tokens = sum(len(row) for row in rows) - specials
         share = sum(int((np.asarray(row) == unknown).sum()) for row in rows) / max(tokens, 1)
         if share > MAX_UNKNOWN_SHARE:
-            source = self.tokenizer_spec.settings().get("name_or_path", "")
-            raise UserError(f"the tokenizer of model={source} "
+            raise UserError(f"{self.tokenizer_description()} "
                             f"maps {share:.0%} of the training text of data={self.name} to "
                             f"{unknown_token}: it does not belong to this data. Use the tokenizer saved "
                             "with the checkpoint, or a tokenizer trained on text like this.")
+
+    def tokenize_settings(self) -> dict:
+        """Everything besides the data and the tokenizer that changes ``tokenize``'s output (part
+        of the token-cache key)."""
+        return {"max_length": self.max_length}
+
+    def tokenizer_description(self) -> str:
+        source = self.tokenizer_spec.settings().get("name_or_path")
+        return f"the tokenizer of model.pretrained={source}" if source else "the tokenizer"
 
     def task_arguments(self) -> dict:
         return {"label_names": self.label_names}

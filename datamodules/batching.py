@@ -56,29 +56,40 @@ class PadToLongest:
 
 
 class TokenizedWords(Dataset):
-    """Sub-word ids of each sentence and the word each sub-word belongs to.
+    """Rows of sub-word ids, the word each sub-word belongs to, and the sentence of each row (a
+    long sentence may be split into several rows, windows; by default row i is sentence i).
 
-    Only the first sub-word of a word carries its label and its ``word_index``; other sub-words
-    and special tokens get label -100 (ignored by the loss) and word index -1.
+    Only the first sub-word of a word carries its label and its ``word_index``; other sub-words,
+    special tokens and words another window predicts get label -100 (ignored by the loss) and word
+    index -1. ``example_id`` is the sentence index.
     """
 
     def __init__(self, ids: Sequence[Sequence[int]], word_ids: Sequence[Sequence[int]],
-                 word_labels: Sequence[Sequence[int]]):
+                 word_labels: Sequence[Sequence[int]], sentences: Sequence[int] | None = None):
         self.ids = ids
         self.word_ids = word_ids
         self.word_labels = word_labels
+        self.sentences = list(range(len(ids))) if sentences is None else list(sentences)
+        if len(self.sentences) != len(ids):
+            raise ValueError(f"{len(ids)} token rows but {len(self.sentences)} sentence indices")
+
+    @property
+    def windowed_sentences(self) -> int:
+        """How many sentences were split into more than one row."""
+        return int((np.bincount(self.sentences) > 1).sum()) if self.sentences else 0
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> dict:
+        sentence = self.sentences[index]
         words = np.asarray(self.word_ids[index])
         previous = np.concatenate([[-1], words[:-1]])
         first = (words >= 0) & (words != previous)
         word_index = np.where(first, words, -1)
         labels = np.full(len(words), -100, dtype=np.int64)
-        labels[first] = np.asarray(self.word_labels[index], dtype=np.int64)[words[first]]
-        return {"example_id": index, "input_ids": self.ids[index], "labels": labels,
+        labels[first] = np.asarray(self.word_labels[sentence], dtype=np.int64)[words[first]]
+        return {"example_id": sentence, "input_ids": self.ids[index], "labels": labels,
                 "word_index": word_index}
 
 

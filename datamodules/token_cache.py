@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-CACHE_FORMAT = 4   # 4: token-task words encoded as running text
+CACHE_FORMAT = 5   # 4: token-task words encoded as running text; 5: rows name their sentence
 Rows = list[list[int]]
 
 

@@ -29,35 +29,97 @@ def word_of_each_token(encoding, words: list[str]) -> list[int | None]:
     return owners
 
 
-def encode_words(tokenizer, sentences: TaggedSentences, max_length: int) -> dict[str, list]:
+def first_subword_starts(encoding, owners: list[int | None]) -> dict[int, int]:
+    """Word -> start offset of its first sub-word in ``encoding``."""
+    starts: dict[int, int] = {}
+    for (start, _), owner in zip(encoding.offsets, owners):
+        if owner is not None and owner not in starts:
+            starts[owner] = start
+    return starts
+
+
+def windows_of(tokenizer, text: str, words: list[str], firsts: dict[int, int],
+               max_length: int, overlap: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Split a long sentence into windows of ``max_length`` sub-words (special tokens included)
+    that share ``overlap`` sub-words with the next, and give each word to exactly one window: the
+    one in which its first sub-word has the most context on both sides. In every other window its
+    sub-words get word index -1 (context only: no label, no prediction), so merging the windows'
+    predictions gives every word exactly one."""
+    tokenizer.enable_truncation(max_length=max_length, stride=overlap)
+    try:
+        encoding = tokenizer.encode(text)
+    finally:
+        tokenizer.no_truncation()
+    windows = [encoding, *encoding.overflowing]
+    best: dict[int, tuple[int, int]] = {}    # word -> (context margin, window)
+    owners_of = []
+    for number, window in enumerate(windows):
+        owners = word_of_each_token(window, words)
+        content = [position for position, owner in enumerate(owners) if owner is not None]
+        for position, owner in enumerate(owners):
+            if owner is None or window.offsets[position][0] != firsts[owner]:
+                continue   # not the word's first sub-word (a window may start inside a word)
+            margin = min(position - content[0], content[-1] - position)
+            if owner not in best or margin > best[owner][0]:
+                best[owner] = (margin, number)
+        owners_of.append(owners)
+    word_ids = [[owner if owner is not None and best[owner][1] == number else -1
+                 for owner in owners] for number, owners in enumerate(owners_of)]
+    return [window.ids for window in windows], word_ids
+
+
+def encode_words(tokenizer, sentences: TaggedSentences, max_length: int, windows: bool = False,
+                 overlap: int = 0, tokenizer_name: str = "the tokenizer") -> dict[str, list]:
     """Sub-word ids of each sentence and, per sub-word, the index of its word (-1 for special
-    tokens). Words are encoded as they are in running text (joined by spaces), so a byte-level BPE
-    (RoBERTa, GPT-2) gives a non-initial word its leading-space form ("Ġcharming"), the form it
-    saw in pretraining; for WordPiece this is the same as encoding the words one by one (checked
-    on all of CoNLL-2003's training sentences). Every word gets at least one sub-word: words that
-    normalize to nothing (control characters, say) are encoded as the unknown token. A sentence
-    longer than ``max_length`` is an error, never truncated."""
+    tokens); ``sentence``: the sentence of each row. Words are encoded as they are in running text
+    (joined by spaces), so a byte-level BPE (RoBERTa, GPT-2) gives a non-initial word its
+    leading-space form ("Ġcharming"), the form it saw in pretraining; for WordPiece this is the
+    same as encoding the words one by one (checked on all of CoNLL-2003's training sentences).
+    Every word gets at least one sub-word of its own: words that normalize to nothing (control
+    characters, say) are encoded as the unknown token, and a tokenizer whose sub-words cross word
+    boundaries is refused. A sentence longer than ``max_length`` is never truncated: with
+    ``windows`` it becomes several overlapping rows (``windows_of``), otherwise it is an error."""
     tokenizer.no_padding()
     tokenizer.no_truncation()
     unknown = getattr(tokenizer.model, "unk_token", "[UNK]")
-    ids, word_ids = [], []
+    ids, word_ids, sentence_of_row = [], [], []
     encodings = tokenizer.encode_batch([" ".join(words) for words in sentences.tokens])
-    for words, encoding, start in zip(sentences.tokens, encodings, sentences.lines):
+    for sentence, (words, encoding, start) in enumerate(zip(sentences.tokens, encodings, sentences.lines)):
         owners = word_of_each_token(encoding, words)
         if len(set(owners) - {None}) < len(words):
             words = [word if tokenizer.encode(word, add_special_tokens=False).ids else unknown
                      for word in words]
             encoding = tokenizer.encode(" ".join(words))
             owners = word_of_each_token(encoding, words)
-        if len(encoding.ids) > max_length:
+        if len(set(owners) - {None}) < len(words):
+            raise UserError(
+                f"{sentences.path}:{start}: {tokenizer_name} makes sub-words that span more than "
+                f"one word, so some words get no sub-word of their own and no prediction; a token "
+                f"task needs a tokenizer that splits text at spaces (a pre-tokenizer) and reports "
+                f"character offsets. Use another backbone for token tasks."
+            )
+        if len(encoding.ids) <= max_length:
+            rows = [encoding.ids], [[-1 if w is None else w for w in owners]]
+        elif windows:
+            room = max_length - tokenizer.num_special_tokens_to_add(False)
+            if not 0 <= overlap <= room // 2:
+                raise UserError(
+                    f"data.window_overlap={overlap}: windows of data.max_length={max_length} hold "
+                    f"{room} sub-words of text; the overlap must be between 0 and half of that "
+                    f"({room // 2}).")
+            rows = windows_of(tokenizer, " ".join(words), words,
+                              first_subword_starts(encoding, owners), max_length, overlap)
+        else:
             raise UserError(
                 f"{sentences.path}:{start}: this sentence has {len(encoding.ids)} sub-word tokens, "
                 f"more than data.max_length={max_length}; raise data.max_length so that every "
-                f"word gets a prediction."
+                f"word gets a prediction, or set data.windows=true to split long sentences into "
+                f"overlapping windows."
             )
-        ids.append(encoding.ids)
-        word_ids.append([-1 if w is None else w for w in owners])
-    return {"ids": ids, "word_ids": word_ids}
+        ids.extend(rows[0])
+        word_ids.extend(rows[1])
+        sentence_of_row.extend([sentence] * len(rows[0]))
+    return {"ids": ids, "word_ids": word_ids, "sentence": [[s] for s in sentence_of_row]}
 
 
 def tag_order(tag: str) -> tuple:
@@ -66,14 +128,34 @@ def tag_order(tag: str) -> tuple:
 
 
 class TokenClassificationDataModule(LabelledDataModule):
-    """Reads ``files.{train,dev,test}`` as CoNLL column files; the tag set comes from train."""
+    """Reads ``files.{train,dev,test}`` as CoNLL column files; the tag set comes from train.
 
+    ``windows``: what becomes of a sentence with more than ``max_length`` sub-words. ``true``:
+    overlapping windows (``window_overlap`` sub-words shared by neighbours), every word predicted
+    once, in the window where it has the most context; ``false``: an error; ``auto``: windows for
+    a pretrained backbone with a position table (raising ``max_length`` cannot go past its
+    positions), an error otherwise (raise ``max_length``)."""
 
     def __init__(self, *args, token_column: int = 0, tag_column: int = -1,
-                 separator: str | None = None, **kwargs):
+                 separator: str | None = None, windows: bool | str = "auto",
+                 window_overlap: int = 64, **kwargs):
         super().__init__(*args, **kwargs)
         self.conll_options = dict(token_column=token_column, tag_column=tag_column,
                                   separator=separator, encoding=self.encoding)
+        if windows not in (True, False, "auto"):
+            raise UserError(f"data.windows={windows!r}: choose true, false or auto.")
+        self.windows = windows
+        self.window_overlap = window_overlap
+
+    def use_windows(self) -> bool:
+        if self.windows != "auto":
+            return self.windows
+        return self.tokenizer_spec.positions() is not None
+
+    def tokenize_settings(self) -> dict:
+        windows = self.use_windows()
+        return {**super().tokenize_settings(), "windows": windows,
+                "window_overlap": self.window_overlap if windows else None}
 
     def read_split(self, split: str) -> TaggedSentences:
         return read_conll(self.files[split], key=f"data.files.{split}", **self.conll_options)
@@ -107,10 +189,19 @@ class TokenClassificationDataModule(LabelledDataModule):
         return [" ".join(tokens) for tokens in train.tokens]
 
     def tokenize(self, tokenizer, examples: TaggedSentences) -> dict[str, list]:
-        return encode_words(tokenizer, examples, self.max_length)
+        return encode_words(tokenizer, examples, self.max_length, self.use_windows(),
+                            self.window_overlap, tokenizer_name=self.tokenizer_description())
 
     def make_dataset(self, tokens: dict[str, list], labels: list[list[int]]) -> Dataset:
-        return TokenizedWords(tokens["ids"], tokens["word_ids"], labels)
+        return TokenizedWords(tokens["ids"], tokens["word_ids"], labels,
+                              [row[0] for row in tokens["sentence"]])
+
+    def data_report(self) -> dict:
+        """Also how many sentences of each split were split into windows."""
+        report = super().data_report()
+        for split, entry in report["splits"].items():
+            entry["windowed"] = self.datasets[split].windowed_sentences
+        return report
 
     def collate(self) -> PadWordBatch:
         return PadWordBatch(self.pad_token_id)

@@ -25,7 +25,7 @@ from tokenizers import (
 )
 
 from core.errors import UserError
-from core.pretrained import check_pretrained, check_tokenizer_files, load_error
+from core.pretrained import check_pretrained, check_tokenizer_files, checkpoint_positions, load_error
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
@@ -42,6 +42,10 @@ class WordPieceFromData:
         self.vocab_size = vocab_size
         self.lowercase = lowercase
         self.min_frequency = min_frequency
+
+    def positions(self) -> int | None:
+        """No backbone: the model trained from scratch takes data.max_length positions."""
+        return None
 
     def settings(self) -> dict:
         return {"kind": "wordpiece", "vocab_size": self.vocab_size, "lowercase": self.lowercase,
@@ -67,15 +71,20 @@ class WordPieceFromData:
 class SavedTokenizer:
     """The tokenizer a run saved (``<run dir>/tokenizer.json``), for resuming it: a vocabulary
     trained again would not be the same one (``tokenizers`` training is not reproducible across
-    processes), and the checkpoint's embeddings belong to this one."""
+    processes), and the checkpoint's embeddings belong to this one. Everything else (padding
+    token, positions) is the spec's the run started with, ``saved_from``."""
 
-    def __init__(self, path: str | Path, trained_as: dict, pad_token: str = PAD):
+    def __init__(self, path: str | Path, saved_from):
         self.path = Path(path)
-        self.trained_as = trained_as
-        self.pad_token = pad_token
+        self.saved_from = saved_from
+        self.pad_token = saved_from.pad_token
+
+    def positions(self) -> int | None:
+        return self.saved_from.positions()
 
     def settings(self) -> dict:
-        return {**self.trained_as, "saved": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+        return {**self.saved_from.settings(),
+                "saved": hashlib.sha256(self.path.read_bytes()).hexdigest()}
 
     def build(self, train_texts: Sequence[str]) -> Tokenizer:
         return Tokenizer.from_file(str(self.path))
@@ -111,6 +120,10 @@ class PretrainedTokenizer:
         """The checkpoint's own padding token (``[PAD]``, ``<pad>``, ...)."""
         self._load()
         return self._pad_token
+
+    def positions(self) -> int | None:
+        """How many tokens the checkpoint's encoder takes (None: no limit from positions)."""
+        return checkpoint_positions(self.name_or_path)
 
     def settings(self) -> dict:
         content = self._load().to_str().encode("utf-8")

@@ -150,7 +150,7 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
                         "or data=.")
     tokenizer = instantiate(cfg.model.tokenizer)
     if saved_tokenizer is not None:
-        tokenizer = SavedTokenizer(saved_tokenizer, tokenizer.settings(), tokenizer.pad_token)
+        tokenizer = SavedTokenizer(saved_tokenizer, saved_from=tokenizer)
     datamodule = instantiate(cfg.data, tokenizer=tokenizer, data_seed=cfg.seed_data)
     datamodule.setup("fit")
     pl.seed_everything(cfg.seed_init, workers=True)

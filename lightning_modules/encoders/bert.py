@@ -9,7 +9,7 @@ from safetensors import SafetensorError
 from torch import nn
 
 from core.errors import UserError
-from core.pretrained import check_pretrained, load_error
+from core.pretrained import check_pretrained, load_error, usable_positions
 from lightning_modules.encoders.pooling import check_pooling, pool
 
 FINETUNE_METHODS = ("full", "probe", "bitfit")
@@ -22,18 +22,6 @@ def weights_sha256(model: nn.Module) -> str:
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def usable_positions(model: nn.Module) -> int | None:
-    """How many tokens the backbone can take: the size of its position-embedding table, less the
-    positions its padding index reserves (RoBERTa-style tables number real tokens from
-    ``padding_idx + 1``, so 514 rows hold 512 tokens). None: no absolute position table (e.g.
-    DeBERTa-v2 with relative positions only), so no limit from positions."""
-    table = getattr(getattr(model, "embeddings", None), "position_embeddings", None)
-    if not isinstance(table, nn.Embedding):
-        return None
-    reserved = table.padding_idx + 1 if table.padding_idx is not None else 0
-    return table.num_embeddings - reserved
 
 
 class BertEncoder(nn.Module):
