@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from core.errors import UserError
-from datamodules import token_cache
+from datamodules import hub_copy, token_cache
 from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import PAD
 
@@ -120,6 +120,7 @@ class LabelledDataModule(TextDataModule):
         cache_dir: str | None = None,
         data_seed: int = 0,
         source: str | None = None,
+        download: dict | None = None,
     ):
         super().__init__(name, tokenizer, encoding, batch_size, eval_batch_size, num_workers,
                          pin_memory, data_seed)
@@ -130,6 +131,7 @@ class LabelledDataModule(TextDataModule):
             raise UserError(f"data.max_length={max_length} must be a positive integer.")
         self.files = {split: Path(files[split]) for split in SPLITS}
         self.source = source   # where a known dataset's files come from, for the missing-file message
+        self.download = download   # how to fetch them from the hub when all are missing (hub_copy.py)
         self.configured_label_names = list(label_names) if label_names else None
         self.train_fraction = train_fraction
         self.max_train_examples = max_train_examples
@@ -172,6 +174,11 @@ class LabelledDataModule(TextDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:  # already set up (the recipe calls setup before building the model)
             return
+        missing = [path for path in self.files.values() if not path.exists()]
+        if self.source and self.download and len(missing) == len(self.files):
+            log.info("Fetching %s from the Hugging Face hub (%s) into %s", self.name,
+                     self.download["dataset"], missing[0].parent)
+            hub_copy.fetch_missing(self.files, self.download, self.source)
         for path in self.files.values():
             if self.source and not path.exists():
                 raise UserError(f"{path}: data file not found. {self.source} Put the files there, or point "

@@ -8,7 +8,6 @@ from transformers import AutoModel, PreTrainedTokenizerFast
 
 from core.errors import UserError
 from core.pretrained import checkpoint_positions, usable_positions
-from core.run_record import read_record
 from tests.helpers import compose_config
 from tests.tiny_backbones import FAMILIES, tiny_backbone
 from training.recipe import build, train
@@ -137,7 +136,8 @@ def test_a_tokenizer_whose_subwords_cross_words_is_refused_for_token_tasks(tmp_p
     merging.train_from_iterator(texts + [chr(c) for c in range(32, 127)], trainers.BpeTrainer(
         vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False))
     directory = tmp_path / "merging"
-    PreTrainedTokenizerFast(tokenizer_object=merging, pad_token="<pad>", unk_token="<unk>").save_pretrained(directory)
+    fast = PreTrainedTokenizerFast(tokenizer_object=merging, pad_token="<pad>", unk_token="<unk>")
+    fast.save_pretrained(directory)
     for name in ("config.json", "model.safetensors"):
         (directory / name).write_bytes((tiny_roberta / name).read_bytes())
     with pytest.raises(UserError, match=r"sub-words that span more than one word"):

@@ -104,4 +104,5 @@ def test_a_missing_real_dataset_says_what_to_fetch_and_where(tmp_path, data, wha
 
     message = rf"no_data/.*: data file not found\. .*{what}.*data=demo needs no files"
     with pytest.raises(UserError, match=message):
-        train(compose_config(tmp_path / "run", [f"data={data}", f"paths.data_dir={tmp_path / 'no_data'}"]))
+        train(compose_config(tmp_path / "run", [f"data={data}", f"paths.data_dir={tmp_path / 'no_data'}",
+                                                "data.download=null"]))

@@ -86,7 +86,8 @@ def _family(name: str, texts: list[str], positions: int):
         tokenizer, specials = _byte_level_bpe(texts), ROBERTA_SPECIALS
     elif name == "deberta-v2":
         specials = BERT_SPECIALS
-        tokenizer = _sentencepiece_unigram(texts, ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"], "[CLS]", "[SEP]")
+        tokenizer = _sentencepiece_unigram(texts, ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"],
+                                           "[CLS]", "[SEP]")
     elif name == "xlm-roberta":
         specials = ROBERTA_SPECIALS
         tokenizer = _sentencepiece_unigram(texts, ["<s>", "<pad>", "</s>", "<unk>", "<mask>"], "<s>", "</s>")
