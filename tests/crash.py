@@ -6,8 +6,11 @@ like a real crash, the work of that step is lost and must be redone on resume.
 
 import os
 import signal
+import time
 
 import pytorch_lightning as pl
+
+from training.callbacks.preemption import CheckpointOnSignal
 
 
 class KillAtStep(pl.Callback):
@@ -33,3 +36,26 @@ class SignalAtStep(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signal_number)
+
+
+class PauseAtStep(pl.Callback):
+    """Holds training after step ``step`` (once per run directory: the marker file
+    ``<dirpath>/paused`` is written first) until a stop signal arrives, the file
+    ``<dirpath>/release`` appears, or ``seconds`` pass, so a test can signal a job from outside (a
+    real scheduler) at a known point of training. Rank 0 only. Does not change what is learned."""
+
+    def __init__(self, dirpath: str, step: int = 5, seconds: float = 120):
+        self.marker = os.path.join(dirpath, "paused")
+        self.release = os.path.join(dirpath, "release")
+        self.step, self.seconds = step, seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != self.step or not trainer.is_global_zero or os.path.exists(self.marker):
+            return
+        with open(self.marker, "w") as out:
+            out.write(str(os.getpid()))
+        stoppers = [c for c in trainer.callbacks if isinstance(c, CheckpointOnSignal)]
+        deadline = time.monotonic() + self.seconds
+        while (time.monotonic() < deadline and not os.path.exists(self.release)
+               and not any(stopper.signalled for stopper in stoppers)):
+            time.sleep(0.2)   # a signal's handler runs here; training stops at the next step end

@@ -10,7 +10,6 @@ import time
 
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from omegaconf import OmegaConf
 
 from core.run_record import read_run_json
@@ -70,16 +69,13 @@ def test_slurm_config_makes_the_expected_sbatch_script(tmp_path, monkeypatch):
     (fake_bin / "srun").write_text("#!/bin/sh\nexit 1\n")
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}:{os.environ['PATH']}")
-    import submitit
+    from hydra_plugins.homogenization_launchers.slurm import SlurmLauncher
 
-    # The same mapping from launcher config to submitit parameters as the Hydra plugin's launch().
     params.pop("_target_")
-    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    executor = SlurmLauncher(**params).executor()   # what the launcher submits with
     script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "id")
     for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
+                 "#SBATCH --cpus-per-task=1", "#SBATCH --mem=32GB",
                  "#SBATCH --partition=gpu", "#SBATCH --signal=USR2@120", "#SBATCH --time=240",
                  "#SBATCH --mail-type=END", "module load cuda/12.4"):
         assert line in script

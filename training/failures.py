@@ -42,6 +42,23 @@ def write_failed_record(run_dir: Path, cfg: DictConfig, error: BaseException) ->
     ))
 
 
+def write_ended_record(run_dir: Path, message: str, overrides: list[str]) -> None:
+    """A job the scheduler ended without a result (cancelled, killed outside the job): record it as
+    failed, keeping what an earlier record of the job said (model, seed, config), and replacing an
+    ``interrupted`` one, which would promise a resume that will not come. A complete or partial
+    record (the job finished before it was killed) is left alone."""
+    try:
+        previous = read_record(run_dir)
+    except ValueError:
+        previous = None
+    if previous is not None and previous.status in ("complete", "partial"):
+        return
+    kept = {name: getattr(previous, name) for name in ("task", "model", "seed", "config", "config_digest")
+            } if previous is not None else {"config": {"overrides": list(overrides)}}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_record(run_dir, RunRecord(status="failed", error=message, **kept))
+
+
 class FailedJobsSummary(Callback):
     """At the end of a multirun: one line per job that is not complete; exit status 1 if any failed
     or was interrupted."""

@@ -14,5 +14,6 @@ class JobLogger:
     def start_job(self, cfg: DictConfig) -> None:
         """Rank 0, before fitting: the job's resolved config."""
 
-    def end_job(self, failed: bool) -> None:
-        """After the job, whether or not it succeeded."""
+    def end_job(self, outcome: str) -> None:
+        """After the job: ``complete`` (a record was written), ``failed`` or ``interrupted`` (a
+        signal; the job resumes later, e.g. requeued by SLURM)."""

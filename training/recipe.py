@@ -57,7 +57,7 @@ def train(cfg: DictConfig) -> dict | None:
     check_config(cfg)
     run_dir = prepare_run_dir(cfg.paths.output_dir)
     with run_dir_lock(run_dir):
-        torch.set_num_threads(torch_threads(cfg.get("torch_threads")))
+        torch.set_num_threads(torch_threads(cfg.get("torch_threads"), cfg.data.get("num_workers") or 0))
         if cfg.get("check_determinism"):
             check_determinism(cfg, run_dir, build)
             return None
@@ -83,7 +83,7 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
         for logger in loggers:
             if isinstance(logger, JobLogger):
                 logger.start_job(cfg)
-    failed = True
+    outcome = "failed"
     try:
         # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
         trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
@@ -91,8 +91,9 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
         finished = model.finish(trainer, datamodule, run_dir, best_checkpoint(trainer))
         record = (record_of(finished, new_record(cfg, datamodule, encoder, trainer, started), run_dir)
                   if trainer.is_global_zero else None)
-        failed = False
+        outcome = "complete"
     except (TrainingInterrupted, SIGTERMException) as stop:
+        outcome = "interrupted"
         # Lightning turns a SIGTERM outside the training steps (e.g. while testing) into a SystemExit(0).
         interruption = (stop if isinstance(stop, TrainingInterrupted)
                         else TrainingInterrupted(signal.SIGTERM, None, trainer.global_step))
@@ -104,7 +105,7 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
     finally:
         for logger in loggers:
             if isinstance(logger, JobLogger):
-                logger.end_job(failed)
+                logger.end_job(outcome)
     if not trainer.is_global_zero:
         return None
     log.info("Run record written to %s (status %s)", run_dir, record.status)
@@ -128,11 +129,15 @@ def prepare_run_dir(path: str | Path) -> Path:
     return run_dir
 
 
-def torch_threads(configured: int | None) -> int:
-    """``torch_threads`` if set; under a launcher that runs ``n_jobs`` jobs at once on this
-    machine (joblib), the machine's cores shared among them; else torch's default."""
+def torch_threads(configured: int | None, num_workers: int = 0) -> int:
+    """``torch_threads`` if set; in a SLURM job, its CPUs less the data workers' (torch would
+    otherwise start a thread per core of the whole node); under a launcher that runs ``n_jobs``
+    jobs at once on this machine (joblib), the machine's cores shared among them; else torch's
+    default."""
     if configured:
         return int(configured)
+    if os.environ.get("SLURM_CPUS_PER_TASK"):
+        return max(1, int(os.environ["SLURM_CPUS_PER_TASK"]) - num_workers)
     n_jobs = HydraConfig.get().launcher.get("n_jobs") if HydraConfig.initialized() else None
     if n_jobs:
         cores = os.cpu_count() or 1

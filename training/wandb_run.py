@@ -8,6 +8,7 @@ The run id is kept in ``<run dir>/wandb_id.txt`` so a job requeued into the same
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -16,6 +17,8 @@ from pytorch_lightning.loggers import WandbLogger
 
 from core.wandb_group import sweep_group
 from training.job_logger import JobLogger
+
+log = logging.getLogger(__name__)
 
 ID_FILE = "wandb_id.txt"
 
@@ -31,6 +34,7 @@ class StudyWandbLogger(WandbLogger, JobLogger):
                 sweep_dir = HydraConfig.get().sweep.dir
             kwargs["group"] = sweep_group(study, sweep_dir)
         self.id_file = Path(run_dir) / ID_FILE
+        self._service_lost = False
         if self.id_file.exists():
             kwargs.update(id=self.id_file.read_text().strip(), resume="allow")
         super().__init__(**kwargs)
@@ -42,6 +46,34 @@ class StudyWandbLogger(WandbLogger, JobLogger):
         experiment.config.update(OmegaConf.to_container(cfg, resolve=True), allow_val_change=True)
         experiment.define_metric(cfg.task.monitor, summary=cfg.task.monitor_mode)   # best, not last
 
-    def end_job(self, failed: bool) -> None:
-        if self._experiment is not None:
-            self.experiment.finish(exit_code=1 if failed else 0)
+    def log_metrics(self, metrics, step=None) -> None:
+        """Log, unless W&B's service has gone: SLURM signals every process of a job when it
+        pre-empts or requeues it, the service among them, and the job still finishes its training
+        step (and saves its checkpoint) after the signal. A lost connection is then a warning, not
+        the end of the job; its next attempt resumes the run."""
+        if self._service_lost:
+            return
+        try:
+            super().log_metrics(metrics, step)
+        except ConnectionError as error:
+            self._service_lost = True
+            log.warning("W&B's service is gone (%s: %s); this attempt logs nothing more to W&B (a "
+                        "requeued job resumes the same W&B run)", type(error).__name__, error)
+
+    def end_job(self, outcome: str) -> None:
+        """Finish the W&B run. An interrupted job is marked pre-empted, not failed (its next
+        attempt resumes the same run), and the signal that interrupted it may have killed W&B's
+        service process too (SLURM signals every process of the job): a run that cannot be
+        finished then is left to that next attempt, and never turns the job into a failure."""
+        if self._experiment is None:
+            return
+        try:
+            if outcome == "interrupted":
+                self.experiment.mark_preempting()
+            self.experiment.finish(exit_code=1 if outcome == "failed" else 0)
+        except Exception as error:
+            if outcome != "interrupted" and not self._service_lost:
+                raise
+            log.warning("W&B run %s not finished (%s: %s); the job's next attempt resumes it",
+                        self.id_file.read_text().strip() if self.id_file.exists() else "?",
+                        type(error).__name__, error)

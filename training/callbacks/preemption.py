@@ -64,6 +64,11 @@ class CheckpointOnSignal(pl.Callback):
             self._restore()
             signal.raise_signal(signum)
 
+    @property
+    def signalled(self) -> bool:
+        """Whether a stop signal has arrived (training stops at the end of the current step)."""
+        return self._received is not None
+
     def _restore(self) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
