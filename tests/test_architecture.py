@@ -12,7 +12,7 @@ from core.run_record import RunRecord
 from tests.helpers import REPO_ROOT
 
 PACKAGES = ("core", "datamodules", "lightning_modules", "training", "homogenization", "scripts",
-            "benchmarks", "tests")
+            "hydra_plugins", "benchmarks", "tests")
 MAY_IMPORT = {
     "core": set(),
     "datamodules": {"core"},
@@ -20,6 +20,7 @@ MAY_IMPORT = {
     "training": {"core", "datamodules", "lightning_modules"},
     "homogenization": {"core"},
     "scripts": {"core", "datamodules", "lightning_modules", "training", "homogenization"},
+    "hydra_plugins": {"core", "training"},
     "benchmarks": {"core", "datamodules", "lightning_modules", "training", "homogenization"},
     "tests": set(PACKAGES),
 }

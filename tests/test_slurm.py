@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from core.run_record import read_predictions, read_run_json
 from tests.helpers import REPO_ROOT, SMALL_MODELS, compose_config
@@ -172,6 +173,13 @@ def test_a_cancelled_job_ends_the_sweep_listed_as_failed(tmp_path, cluster, refe
     assert failed["status"] == "failed" and f"SLURM job {running[1]} ended CANCELLED" in failed["error"]
     summary = [line for line in output.splitlines() if "1-cnn_lstm-seed2: failed" in line]
     assert len(summary) == 1 and "Traceback" not in output
+    # Finished later, by hand: the job's own overrides in its run directory resume its checkpoint.
+    overrides = yaml.safe_load((runs[1] / ".hydra" / "overrides.yaml").read_text())
+    again = subprocess.run([sys.executable, "scripts/train.py", *overrides, f"hydra.run.dir={runs[1]}"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Restoring states from the checkpoint" in again.stdout + again.stderr
+    assert read_run_json(runs[1])["status"] == "complete"
 
 
 def test_ddp_across_two_slurm_tasks(tmp_path, cluster, reference):
