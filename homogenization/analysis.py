@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from core.errors import UserError
+from core.run_record import read_predictions
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.discovery import Run
+from homogenization.measures import MEASURES, pairwise
 from homogenization.outcomes import Outcomes, load_outcomes, load_representations, task_metric
 from homogenization.similarity import BlockCKA, mutual_knn, nearest_neighbours
 from homogenization.systemic import systemic_failure
@@ -32,6 +35,7 @@ PAIR_COLUMNS = ("agreement", "cohen_kappa", "error_consistency", "both_wrong", "
 
 
 SIMILARITY = ("linear_cka", "mutual_knn")
+POOLED = "all (pooled)"   # the group-table row of every run together, whatever its group
 
 
 def degenerate_representations(runs: list[Run], representations: list[np.ndarray]) -> np.ndarray:
@@ -64,6 +68,15 @@ class Settings:
     bootstrap: int = _DEFAULTS.bootstrap
     blocks: int = _DEFAULTS.blocks
     seed: int = _DEFAULTS.seed
+    measures: list[str] = field(default_factory=lambda: list(_DEFAULTS.measures))
+    rsa_max_units: int = _DEFAULTS.rsa_max_units
+
+    def __post_init__(self) -> None:
+        self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
+        unknown = [name for name in self.measures if name not in MEASURES]
+        if unknown:
+            raise UserError(f"analysis.measures: {', '.join(unknown)} unknown; choose from "
+                            f"{', '.join(MEASURES)} (e.g. measures=[procrustes,jsd]).")
 
 
 @dataclass
@@ -103,6 +116,7 @@ class BlockStatistics:
         representations = load_representations(runs, len(outcomes.row_items))
         self.degenerate = degenerate_representations(runs, representations)
         representations = [np.zeros_like(r) if bad else r for r, bad in zip(representations, self.degenerate)]
+        self.representations = representations
         self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
@@ -185,6 +199,9 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     pair_draws = seed_draws[:, :, None] * seed_draws[:, None, :]
     replicated_metric = stats.run_metric(block_draws)
 
+    measured = pairwise(settings.measures, stats.representations, stats.degenerate,
+                        [read_predictions(run.path)["probs"] for run in runs] if "jsd" in settings.measures
+                        else [], outcomes.preds, settings.rsa_max_units, settings.seed)
     headline = {}
     for name in HEADLINE:
         entry = {}
@@ -204,10 +221,11 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
         "run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
         "group_a": [runs[a].group for a in upper[0]], "group_b": [runs[b].group for b in upper[1]],
         **{name: point[name][upper] for name in PAIR_COLUMNS},
+        **{name: values[upper] for name, values in measured.items()},
     })
 
     rows, histograms = [], []
-    for label, members in [(g, group_index == i) for i, g in enumerate(groups)] + [("all", None)]:
+    for label, members in [(g, group_index == i) for i, g in enumerate(groups)] + [(POOLED, None)]:
         members = np.ones(len(runs), bool) if members is None else members
         draws = seed_draws * members
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -227,6 +245,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
             **dict(zip(("metric_ci_low", "metric_ci_high"), _interval(metric_draws))),
             **{name: float(_pair_mean(point[name], pair_mask.astype(float))) for name in PAIR_COLUMNS},
             **systemic,
+            **{name: float(_pair_mean(found, pair_mask.astype(float))) for name, found in measured.items()},
             "pairs": pairs_total,
             "undefined": "; ".join(f"{name} undefined for {count} of {pairs_total} pairs"
                                    for name, count in undefined.items() if count),

@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.errors import UserError
 from homogenization import figures
-from homogenization.analysis import HEADLINE, Analysis
+from homogenization.analysis import HEADLINE, POOLED, Analysis
 
 EXPLAIN = {
     "error_consistency": "kappa_err (Geirhos et al. 2020): agreement on which units are right or wrong, "
@@ -45,12 +45,36 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
+NAMES = {"error_consistency": "error consistency (κ_err)", "homogenization_ratio": "homogenization ratio",
+         "linear_cka": "linear CKA", "mutual_knn": "mutual k-NN", "procrustes": "Procrustes distance (rad)",
+         "svcca": "SVCCA", "pwcca": "PWCCA", "rsa": "RSA (Spearman)", "jsd": "JS divergence",
+         "disagreement": "disagreement"}
+PLURAL = {"entity": "entities", "example": "examples", "word": "words"}
+
+
+def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> pd.DataFrame:
+    """The group table as a reader wants it: named columns, observed beside independent."""
+    def both(row, observed: str) -> str:
+        return f"{_fmt(row[observed])} / {_fmt(row[observed + '_independent'])}"
+
+    return pd.DataFrame([{
+        "group": row["group"], "runs": row["runs"],
+        f"{metric}: mean ± sd [95% CI]": f"{_fmt(row['metric_mean'])} ± {_fmt(row['metric_std'])} "
+                                          f"[{_fmt(row['metric_ci_low'])}, {_fmt(row['metric_ci_high'])}]",
+        **{NAMES[name]: row[name] for name in ("error_consistency", "homogenization_ratio", "linear_cka",
+                                               "mutual_knn", *measures)},
+        "all wrong: observed / independent": both(row, "all_wrong"),
+        "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
+        "Fleiss' κ": row["fleiss_kappa"], "pairs": row["pairs"],
+    } for _, row in groups.iterrows()])
+
+
 def headline_markdown(headline: dict) -> str:
     lines = ["| metric | within groups | across groups | within - across | pairs (within, across) |",
              "|---|---|---|---|---|"]
     for name in HEADLINE:
         entry = headline[name]
-        lines.append(f"| {name} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
+        lines.append(f"| {NAMES[name]} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
                      f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
                      f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} "
                      f"| {_pairs(entry, 'within')}, {_pairs(entry, 'across')} |")
@@ -79,17 +103,13 @@ def _run_flags(analysis: Analysis) -> list[str]:
 def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
     outcomes, settings = analysis.outcomes, analysis.settings
     n_units = outcomes.errors.shape[1]
-    group_columns = ["group", "runs", "metric_mean", "metric_std", "metric_ci_low", "metric_ci_high",
-                     "error_consistency", "homogenization_ratio", "linear_cka", "mutual_knn",
-                     "all_wrong", "all_wrong_independent", "homogeneous_outcome",
-                     "homogeneous_outcome_independent", "fleiss_kappa", "pairs"]
-    table = markdown_table(analysis.group_table[group_columns])
+    table = markdown_table(readable_groups(analysis.group_table, outcomes.metric_name, settings.measures))
     undefined = [f"- **{row.group}**: {row.undefined}" for row in analysis.group_table.itertuples()
                  if row.undefined]
     parts = [
         "# Homogenization report",
         f"{len(analysis.runs)} runs in {len(analysis.groups)} groups ({', '.join(analysis.groups)}), "
-        f"task {outcomes.task}, {n_units} test units ({outcomes.unit}s) in {outcomes.n_items} items. "
+        f"task {outcomes.task}, {n_units} test units ({PLURAL[outcomes.unit]}) in {outcomes.n_items} items. "
         f"Intervals are 95% multi-bootstrap intervals (B = {settings.bootstrap}; seeds resampled within "
         f"each group and test items resampled in {min(settings.blocks, outcomes.n_items)} random blocks, "
         "jointly).",
@@ -102,13 +122,16 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         *(["Metrics undefined for some pairs (e.g. error consistency of runs that fail every unit, or "
            "similarities of degenerate representations); the figures above rest on the other pairs:",
            "\n".join(undefined)] if undefined else []),
-        f"- **metric**: {outcomes.metric_name} per run, mean and standard deviation over the group's "
-        "runs, with its multi-bootstrap interval.\n"
-        "- **all_wrong**: fraction of units every run of the group gets wrong; "
-        "**all_wrong_independent**: the same if the runs erred independently (product of error rates).\n"
-        "- **homogeneous_outcome**: fraction of units all runs get right or all get wrong, observed and "
+        f"- **{outcomes.metric_name}**: per run, mean and standard deviation over the group's "
+        "runs, with its multi-bootstrap interval. Pair metrics are means over the group's pairs of runs; "
+        f"**{POOLED}** pools every run, whatever its group.\n"
+        "- **all wrong**: fraction of units every run of the group gets wrong, observed / if the runs "
+        "erred independently (product of error rates).\n"
+        "- **same outcome for all**: fraction of units all runs get right or all get wrong, observed / "
         "under independence (Poisson-binomial).\n"
-        "- **fleiss_kappa**: agreement of the runs on right/wrong per unit, beyond chance.",
+        "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
+        + "".join(f"\n- **{NAMES[name]}**: see `homogenization/measures.py`; per pair in `pairs.csv`."
+                  for name in settings.measures),
         "## Figures",
         "![Error consistency per pair](figures/error_consistency.png)",
         "![Linear CKA per pair](figures/linear_cka.png)",

@@ -16,10 +16,12 @@ from core.run_record import RunRecord, write_record
 
 def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representations: np.ndarray,
               model: str = "m", seed: int = 1, fingerprint: str = "test-set", labels=("neg", "pos"),
-              sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10) -> Path:
-    """A record with these outputs; token-task rows when ``sentence_id`` is given."""
+              sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10,
+              probs: np.ndarray | None = None) -> Path:
+    """A record with these outputs (``probs``: one-hot on ``pred`` unless given); token-task rows
+    when ``sentence_id`` is given."""
     n_classes = len(labels)
-    probs = np.eye(n_classes, dtype=np.float32)[pred]
+    probs = np.eye(n_classes, dtype=np.float32)[pred] if probs is None else np.asarray(probs, np.float32)
     if sentence_id is None:
         task, rows = "sequence_classification", {"example_id": np.arange(len(pred))}
     else:

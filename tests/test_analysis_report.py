@@ -53,7 +53,7 @@ def test_independent_errors_give_ratio_near_one(tmp_path):
     assert analysis.pairs.homogenization_ratio.between(0.95, 1.05).all()
     assert analysis.pairs.error_consistency.abs().max() < 0.03
     groups = analysis.group_table.set_index("group")
-    all_runs = groups.loc["all"]
+    all_runs = groups.loc["all (pooled)"]
     assert all_runs.all_wrong == pytest.approx(all_runs.all_wrong_independent, rel=0.25)
     assert abs(all_runs.fleiss_kappa) < 0.03
 
@@ -67,7 +67,7 @@ def test_report_separates_a_homogenized_group(tmp_path):
     assert len(pairs) == 45
     assert {"run_a", "run_b", "group_a", "group_b", *PAIR_COLUMNS} <= set(pairs.columns)
     groups = pd.read_csv(report / "groups.csv").set_index("group")
-    assert list(groups.index) == ["a", "b", "all"]
+    assert list(groups.index) == ["a", "b", "all (pooled)"]
     assert groups.loc["a", "homogenization_ratio"] > 2 > groups.loc["b", "homogenization_ratio"] > 0.8
     assert groups.loc["a", "all_wrong"] > 5 * groups.loc["a", "all_wrong_independent"]
     histogram = pd.read_csv(report / "k_histograms.csv")
@@ -83,7 +83,8 @@ def test_report_separates_a_homogenized_group(tmp_path):
     for figure in ("error_consistency", "linear_cka", "k_histogram", "task_metric"):
         assert (report / "figures" / f"{figure}.png").stat().st_size > 1000
     markdown = (report / "report.md").read_text()
-    assert "| error_consistency |" in markdown and "figures/k_histogram.png" in markdown
+    assert "| error consistency (κ_err) |" in markdown and "figures/k_histogram.png" in markdown
+    assert "metric_ci_low" not in markdown and "| all (pooled) |" in markdown   # readable columns
 
 
 def test_incomplete_and_failed_runs_are_skipped_and_listed(tmp_path):
@@ -116,7 +117,7 @@ def test_cli_with_glob_group_by_and_wandb_offline(tmp_path):
     env = {**__import__("os").environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert list(pd.read_csv(out / "groups.csv").group) == ["0", "1", "all"]
+    assert list(pd.read_csv(out / "groups.csv").group) == ["0", "1", "all (pooled)"]
     tables = {p.name.split("_")[0] for p in out.glob("wandb/offline-run-*/files/media/table/*.table.json")}
     assert {"pairs", "groups", "k"} <= tables
     assert len(list(out.glob("wandb/offline-run-*/files/media/images/figures/*.png"))) == 4

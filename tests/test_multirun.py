@@ -59,7 +59,8 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
     report = sweep_dir / "report"
     pairs = pd.read_csv(report / "pairs.csv")
     assert len(pairs) == 15 and pairs.agreement.between(0, 1).all()
-    assert list(pd.read_csv(report / "groups.csv").group) == ["bert", "cnn_lstm", "transformer", "all"]
+    groups = list(pd.read_csv(report / "groups.csv").group)
+    assert groups == ["bert", "cnn_lstm", "transformer", "all (pooled)"]
     assert (report / "figures" / "error_consistency.png").is_file()
     assert list(report.glob("wandb/offline-run-*/files/media/table/pairs_*.table.json"))
     (analysis_file,) = report.glob("wandb/offline-run-*/run-*.wandb")

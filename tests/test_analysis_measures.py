@@ -1,0 +1,147 @@
+"""The further pairwise measures (homogenization/measures.py), each checked against an independent
+straightforward implementation on random data and against a value known in closed form, and
+end to end through the report's pairs.csv."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.linalg import orthogonal_procrustes
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import ortho_group, spearmanr
+
+from core.errors import UserError
+from homogenization import measures
+from homogenization.analysis import Settings
+from homogenization.make_report import make_report
+from homogenization.synthetic_runs import write_run
+
+RNG = np.random.default_rng(7)
+
+
+def prepared(x, rsa_rows=None):
+    return measures.prepare(x, rsa_rows)
+
+
+def correlated(n=300, h=12, g=9, shared=5, noise=0.5):
+    """Two representations sharing ``shared`` latent directions, with noise and different widths."""
+    z = RNG.normal(size=(n, shared))
+    x = z @ RNG.normal(size=(shared, h)) + noise * RNG.normal(size=(n, h))
+    y = z @ RNG.normal(size=(shared, g)) + noise * RNG.normal(size=(n, g))
+    return x, y
+
+
+# -- independent reference implementations -----------------------------------------------------------
+
+def reference_procrustes(x, y):
+    x = x - x.mean(0)
+    y = y - y.mean(0)
+    x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
+    width = max(x.shape[1], y.shape[1])
+    x = np.pad(x, ((0, 0), (0, width - x.shape[1])))
+    y = np.pad(y, ((0, 0), (0, width - y.shape[1])))
+    _, nuclear = orthogonal_procrustes(x, y)      # scale = sum of singular values of x^T y
+    return np.arccos(min(nuclear, 1.0))
+
+
+def reduce99(x):
+    x = x - x.mean(0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    k = int(np.argmax(np.cumsum(s**2) / (s**2).sum() >= 0.99)) + 1
+    return u[:, :k] * s[:k]
+
+
+def reference_cca(x, y):
+    """Canonical correlations and x's canonical variates from the eigenproblem
+    Sxx^-1 Sxy Syy^-1 Syx a = rho^2 a."""
+    sxx, syy, sxy = x.T @ x, y.T @ y, x.T @ y
+    values, vectors = np.linalg.eig(np.linalg.solve(sxx, sxy) @ np.linalg.solve(syy, sxy.T))
+    order = np.argsort(-values.real)[: min(x.shape[1], y.shape[1])]
+    rho = np.sqrt(np.clip(values.real[order], 0, 1))
+    variates = x @ vectors.real[:, order]
+    return rho, variates / np.linalg.norm(variates, axis=0)
+
+
+def reference_svcca(x, y):
+    return reference_cca(reduce99(x), reduce99(y))[0].mean()
+
+
+def reference_pwcca(x, y):
+    def one_way(a, b):
+        rho, variates = reference_cca(reduce99(a), reduce99(b))
+        weights = np.abs(variates.T @ (a - a.mean(0))).sum(axis=1)
+        return (weights * rho).sum() / weights.sum()
+    return (one_way(x, y) + one_way(y, x)) / 2
+
+
+def reference_rsa(x, y):
+    upper = np.triu_indices(len(x), 1)
+    return spearmanr((1 - np.corrcoef(x))[upper], (1 - np.corrcoef(y))[upper]).statistic
+
+
+# -- agreement with the references on random data ---------------------------------------------------
+
+def test_representation_measures_agree_with_independent_implementations():
+    x, y = correlated()
+    a, b = prepared(x, np.arange(120)), prepared(y, np.arange(120))
+    assert measures.procrustes(a, b) == pytest.approx(reference_procrustes(x, y), abs=1e-9)
+    assert measures.svcca(a, b) == pytest.approx(reference_svcca(x, y), abs=1e-7)
+    assert measures.pwcca(a, b) == pytest.approx(reference_pwcca(x, y), abs=1e-7)
+    assert measures.rsa(a, b) == pytest.approx(reference_rsa(x[:120], y[:120]), abs=1e-9)
+    assert 0 < measures.svcca(a, b) < 1 and 0 < measures.procrustes(a, b) < np.pi / 2
+
+
+def test_prediction_measures_agree_with_scipy():
+    p, q = RNG.dirichlet(np.ones(4), 200), RNG.dirichlet(np.ones(4), 200)
+    q[:10] = np.eye(4)[RNG.integers(0, 4, 10)]          # zeros, where 0 log 0 = 0 matters
+    expected = np.mean([jensenshannon(pi, qi, base=2) ** 2 for pi, qi in zip(p, q)])
+    assert measures.jsd(p, q) == pytest.approx(expected, abs=1e-12)
+    different = np.mean(p.argmax(1) != q.argmax(1))
+    assert measures.disagreement(p.argmax(1), q.argmax(1)) == pytest.approx(different)
+
+
+# -- values known in closed form ---------------------------------------------------------------------
+
+def test_closed_form_values():
+    x = RNG.normal(size=(200, 6))
+    rotated = 3.0 * x @ ortho_group.rvs(6, random_state=1) + 5.0     # rotation, scale, shift
+    a, same = prepared(x, np.arange(50)), prepared(rotated, np.arange(50))
+    assert measures.procrustes(a, same) == pytest.approx(0.0, abs=1e-6)
+    assert measures.svcca(a, same) == pytest.approx(1.0, abs=1e-9)
+    assert measures.pwcca(a, same) == pytest.approx(1.0, abs=1e-9)
+    scaled = prepared(2.0 * x + 1.0, np.arange(50))
+    assert measures.rsa(prepared(x, np.arange(50)), scaled) == pytest.approx(1.0)
+
+    # Orthogonal column spaces: X^T Y = 0, so the shape distance is pi/2 and no correlation exists.
+    columns = RNG.normal(size=(200, 8))
+    basis = np.linalg.qr(columns - columns.mean(0))[0]      # orthonormal and centred
+    left, right = basis[:, :4], basis[:, 4:]
+    assert measures.procrustes(prepared(left), prepared(right)) == pytest.approx(np.pi / 2, abs=1e-6)
+    # Sharing 2 of 4 orthonormal directions: canonical correlations (1, 1, 0, 0), mean 1/2.
+    shared = np.hstack([basis[:, :2], basis[:, 2:4]]), np.hstack([basis[:, :2], basis[:, 4:6]])
+    assert measures.svcca(prepared(shared[0]), prepared(shared[1])) == pytest.approx(0.5, abs=1e-9)
+
+    one_hot = np.eye(3)
+    assert measures.jsd(one_hot, one_hot) == 0.0
+    assert measures.jsd(one_hot, one_hot[[1, 2, 0]]) == pytest.approx(1.0)   # disjoint supports
+
+
+# -- end to end ----------------------------------------------------------------------------------------
+
+def test_measures_are_columns_of_pairs_csv_and_unknown_ones_refused(tmp_path):
+    n = 300
+    label = RNG.integers(0, 2, n)
+    latent = RNG.normal(size=(n, 4))
+    for group in ("a", "b"):
+        for seed in (1, 2, 3):
+            probs = RNG.dirichlet(np.ones(2), n)
+            write_run(tmp_path / f"{group}{seed}", probs.argmax(1), label,
+                      latent @ RNG.normal(size=(4, 8)) + 0.3 * RNG.normal(size=(n, 8)),
+                      model=group, seed=seed, probs=probs)
+    make_report([str(tmp_path)], tmp_path / "report", ["model"],
+                Settings(bootstrap=20, measures=list(measures.MEASURES), rsa_max_units=100))
+    pairs = pd.read_csv(tmp_path / "report" / "pairs.csv")
+    assert len(pairs) == 15 and set(measures.MEASURES) <= set(pairs.columns)
+    assert pairs["procrustes"].between(0, np.pi / 2).all() and pairs["jsd"].between(0, 1).all()
+    assert pairs[["svcca", "pwcca", "rsa"]].notna().all().all()
+    with pytest.raises(UserError, match=r"analysis\.measures: cka2 unknown; choose from procrustes"):
+        Settings(measures=["jsd", "cka2"])
