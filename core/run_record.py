@@ -164,8 +164,10 @@ def storage_dtype(representation: np.ndarray) -> np.dtype:
 
 
 def write_test_record(run_dir: Path, record: RunRecord, rows: dict[str, np.ndarray],
-                      key_columns: tuple[str, ...], expected_units: int) -> RunRecord:
-    """Check and write a classification run: predictions, representations, then ``run.json``.
+                      key_columns: tuple[str, ...], expected_units: int,
+                      texts: list | None = None) -> RunRecord:
+    """Check and write a classification run: predictions, representations, the test items' texts
+    (``predictions/test_texts.json``, when given), then ``run.json``.
 
     ``rows``: the key columns, ``label``, ``pred``, ``probs`` and ``representation`` of every
     recorded test unit. The record is ``complete`` only when every test unit was recorded, else
@@ -183,6 +185,9 @@ def write_test_record(run_dir: Path, record: RunRecord, rows: dict[str, np.ndarr
     _atomic_write(run_dir / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
     _atomic_write(run_dir / "representations" / "test.npy",
                   lambda handle: np.save(handle, representation.astype(dtype)))
+    if texts is not None:
+        _atomic_write(run_dir / "predictions" / "test_texts.json",
+                      lambda handle: handle.write(json.dumps(texts, ensure_ascii=False).encode("utf-8")))
     record.test = {"units_expected": expected_units, "units_recorded": recorded,
                    "representation_dtype": dtype.name}
     if recorded < expected_units:
@@ -196,6 +201,12 @@ def write_test_record(run_dir: Path, record: RunRecord, rows: dict[str, np.ndarr
 def read_predictions(run_dir: Path, split: str = "test") -> dict[str, np.ndarray]:
     with np.load(Path(run_dir) / "predictions" / f"{split}.npz") as data:
         return {name: data[name] for name in data.files}
+
+
+def read_texts(run_dir: Path, split: str = "test") -> list | None:
+    """The texts of the split's items (None for records written before they were kept)."""
+    path = Path(run_dir) / "predictions" / f"{split}_texts.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def read_representations(run_dir: Path, split: str = "test") -> np.ndarray:

@@ -167,6 +167,11 @@ class LabelledDataModule(TextDataModule):
     def make_dataset(self, tokens: dict[str, list], labels: list) -> Dataset:
         raise NotImplementedError
 
+    def texts_of(self, split: str) -> list:
+        """The split's text per item (JSON-able), in item order: what a reader of the analysis's
+        per-unit table sees."""
+        raise NotImplementedError
+
     def collate(self):
         raise NotImplementedError
 

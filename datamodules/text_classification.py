@@ -60,5 +60,8 @@ class TextClassificationDataModule(LabelledDataModule):
     def make_dataset(self, tokens: dict[str, list], labels: list[int]) -> Dataset:
         return TokenizedExamples(tokens["ids"], labels)
 
+    def texts_of(self, split: str) -> list[str]:
+        return list(self.examples[split].texts)
+
     def collate(self) -> PadToLongest:
         return PadToLongest(self.pad_token_id)

@@ -203,6 +203,10 @@ class TokenClassificationDataModule(LabelledDataModule):
             entry["windowed"] = self.datasets[split].windowed_sentences
         return report
 
+    def texts_of(self, split: str) -> list[list[str]]:
+        """The words of each sentence."""
+        return [list(words) for words in self.examples[split].tokens]
+
     def collate(self) -> PadWordBatch:
         return PadWordBatch(self.pad_token_id)
 

@@ -19,13 +19,14 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from core.errors import UserError
-from core.run_record import read_predictions
+from core.run_record import read_predictions, read_texts
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.discovery import Run
 from homogenization.measures import MEASURES, pairwise
 from homogenization.outcomes import Outcomes, load_outcomes, load_representations, task_metric
 from homogenization.similarity import BlockCKA, mutual_knn, nearest_neighbours
 from homogenization.systemic import systemic_failure
+from homogenization.units import per_type_outcomes, unit_table
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class Analysis:
     headline: dict
     run_table: pd.DataFrame
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)          # units.csv
+    entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
 
 
 def block_sums(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -253,8 +256,11 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     order = np.argsort(group_index, kind="stable")
     matrices = {name: point[name][np.ix_(order, order)] for name in ("error_consistency", "linear_cka")}
     run_table = run_flags(runs, outcomes, run_metric, replicated_metric)
+    run_groups = [run.group for run in runs]
     return Analysis(runs, groups, outcomes, settings, pairs, pd.DataFrame(rows), pd.DataFrame(histograms),
-                    headline, run_table, matrices)
+                    headline, run_table, matrices,
+                    units=unit_table(outcomes, run_groups, groups, read_texts(runs[0].path)),
+                    entity_types=per_type_outcomes(outcomes, run_groups))
 
 
 def chance_level(outcomes: Outcomes) -> float:

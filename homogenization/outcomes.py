@@ -34,6 +34,8 @@ class Outcomes:
     n_items: int
     task_counts: np.ndarray    # float [R, items, c]: (correct, total) or (tp, fp, fn) per item
     gold: np.ndarray           # int [rows]: the gold label of every prediction row
+    unit_rows: np.ndarray      # int [U, 2]: the first and last prediction row of each unit
+    unit_gold: list[str]       # each unit's gold label (an entity's type for entity units)
 
     @property
     def metric_name(self) -> str:
@@ -96,7 +98,8 @@ def load_outcomes(runs: list[Run], unit: str = "entity") -> Outcomes:
         items = np.arange(len(gold))
         correct = preds == gold
         counts = np.stack([correct, np.ones_like(correct)], axis=-1).astype(np.float64)
-        return Outcomes(task, "example", labels, preds, ~correct, items, items, len(items), counts, gold)
+        return Outcomes(task, "example", labels, preds, ~correct, items, items, len(items), counts, gold,
+                        np.stack([items, items], axis=1), [labels[g] for g in gold])
 
     if unit not in ("entity", "word"):
         raise UserError(f"unit={unit}: token tasks count errors per 'entity' (default) or per 'word'")
@@ -107,12 +110,15 @@ def load_outcomes(runs: list[Run], unit: str = "entity") -> Outcomes:
                                           for p in preds))
     counts = np.stack(entity_counts)
     if unit == "word":
+        rows = np.arange(len(gold))
         return Outcomes(task, "word", labels, preds, preds != gold, row_items, row_items, len(starts),
-                        counts, gold)
-    entity_items = np.repeat(np.arange(len(starts)),
-                             [len(get_entities(tags)) for tags in gold_sentences])
+                        counts, gold, np.stack([rows, rows], axis=1), [labels[g] for g in gold])
+    entities = [get_entities(tags) for tags in gold_sentences]
+    entity_items = np.repeat(np.arange(len(starts)), [len(found) for found in entities])
+    spans = np.array([(starts[item] + first, starts[item] + last) for item, found in enumerate(entities)
+                      for _, first, last in found], dtype=np.int64).reshape(-1, 2)
     return Outcomes(task, "entity", labels, preds, ~np.stack(entity_correct), entity_items, row_items,
-                    len(starts), counts, gold)
+                    len(starts), counts, gold, spans, [kind for found in entities for kind, _, _ in found])
 
 
 def load_representations(runs: list[Run], rows: int) -> list[np.ndarray]:

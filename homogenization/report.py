@@ -17,6 +17,7 @@ import pandas as pd
 from core.errors import UserError
 from homogenization import figures
 from homogenization.analysis import HEADLINE, POOLED, Analysis
+from homogenization.units import systemic_failures
 
 EXPLAIN = {
     "error_consistency": "kappa_err (Geirhos et al. 2020): agreement on which units are right or wrong, "
@@ -132,6 +133,8 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
         + "".join(f"\n- **{NAMES[name]}**: see `homogenization/measures.py`; per pair in `pairs.csv`."
                   for name in settings.measures),
+        *_systemic_failures(analysis),
+        *_entity_types(analysis),
         "## Figures",
         "![Error consistency per pair](figures/error_consistency.png)",
         "![Linear CKA per pair](figures/linear_cka.png)",
@@ -141,11 +144,40 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "![Task metric per group](figures/task_metric.png)",
         "## Files",
         "`pairs.csv` (one row per pair of runs), `groups.csv`, `runs.csv` (task metric and flags per run), "
+        f"`units.csv` (one row per test unit: text, gold, per group the runs that got it wrong and their "
+        f"predictions, `wrong_all` = K), {'`entity_types.csv`, ' if not analysis.entity_types.empty else ''}"
         "`k_histograms.csv`, `homogenization.json`.",
     ]
     if skipped:
         parts += ["## Skipped runs", *[f"- `{path}`: {reason}" for path, reason in skipped]]
     return "\n\n".join(parts) + "\n"
+
+
+def _systemic_failures(analysis: Analysis) -> list[str]:
+    units = analysis.outcomes.unit
+    worst = systemic_failures(analysis.units)
+    header = ["## Systemic failures",
+              f"The {PLURAL[units]} most runs get wrong (at least half of the {len(analysis.runs)} runs), "
+              f"most-failed first; all of them are in `units.csv`."]
+    if worst.empty:
+        return header + ["No unit is failed by half of the runs or more."]
+    shown = [c for c in ("unit", "text", units if units != "example" else None, "gold", "wrong_all")
+             if c in worst.columns]
+    shown += [f"wrong_{group}" for group in analysis.groups]
+    table = worst[shown].copy()
+    if "text" in table:
+        table["text"] = [text if len(text) <= 120 else text[:117] + "..." for text in table["text"]]
+    return header + [markdown_table(table.astype(str))]
+
+
+def _entity_types(analysis: Analysis) -> list[str]:
+    if analysis.entity_types.empty:
+        return []
+    return ["## Per entity type",
+            "Outcome metrics per gold entity type: the mean error rate over runs, error consistency of "
+            "pairs within and across groups, and the share of the type's entities every run fails, "
+            "observed and under independent errors.",
+            markdown_table(analysis.entity_types)]
 
 
 MARKER = "homogenization.json"
@@ -173,6 +205,9 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         analysis.group_table.to_csv(staging / "groups.csv", index=False)
         analysis.run_table.to_csv(staging / "runs.csv", index=False)
         analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
+        analysis.units.to_csv(staging / "units.csv", index=False)
+        if not analysis.entity_types.empty:
+            analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
         summary = {
             "headline": analysis.headline,
             "groups": analysis.group_table.to_dict(orient="records"),

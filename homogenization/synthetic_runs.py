@@ -7,6 +7,7 @@ defences against bad records can be tested too.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from core.run_record import RunRecord, write_record
 def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representations: np.ndarray,
               model: str = "m", seed: int = 1, fingerprint: str = "test-set", labels=("neg", "pos"),
               sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10,
-              probs: np.ndarray | None = None) -> Path:
+              probs: np.ndarray | None = None, texts: list | None = None) -> Path:
     """A record with these outputs (``probs``: one-hot on ``pred`` unless given); token-task rows
     when ``sentence_id`` is given."""
     n_classes = len(labels)
@@ -33,6 +34,8 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
     (run_dir / "representations").mkdir(parents=True, exist_ok=True)
     np.savez(run_dir / "predictions" / "test.npz", **rows, label=label, pred=pred, probs=probs)
     np.save(run_dir / "representations" / "test.npy", np.asarray(representations))
+    if texts is not None:
+        (run_dir / "predictions" / "test_texts.json").write_text(json.dumps(texts))
     write_record(run_dir, RunRecord(
         status=status, task=task, model=model, seed=seed,
         data={"name": "fake", "splits": {"test": {"fingerprint": fingerprint, "size": len(pred)}}},

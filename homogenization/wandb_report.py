@@ -21,7 +21,8 @@ def log_report(analysis: Analysis, report_dir: Path, project: str, entity: str |
     run = wandb.init(project=project, entity=entity, group=group, job_type="analysis", name="report",
                      dir=str(report_dir), config={**asdict(analysis.settings), "runs": len(analysis.runs),
                                                   "groups": analysis.groups}, reinit="finish_previous")
-    tables = {"pairs": analysis.pairs, "groups": analysis.group_table, "k_histograms": analysis.k_histograms}
+    tables = {"pairs": analysis.pairs, "groups": analysis.group_table, "k_histograms": analysis.k_histograms,
+              "units": analysis.units}
     run.log({name: wandb.Table(dataframe=frame) for name, frame in tables.items()})
     run.log({f"figures/{path.stem}": wandb.Image(str(path))
              for path in sorted((Path(report_dir) / "figures").glob("*.png"))})

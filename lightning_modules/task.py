@@ -26,14 +26,16 @@ class Finished:
     """What a task's finish step produced, for the run record.
 
     ``test_rows``: the ``key_columns``, label, prediction, probabilities and representation of
-    every tested unit (rank 0), to be checked against ``expected_units``; ``files``: extra text
-    files for the run directory (name -> content); ``export``: a directory the task wrote."""
+    every tested unit (rank 0), to be checked against ``expected_units``; ``test_texts``: the text
+    of each test item (an example's text, a sentence's words); ``files``: extra text files for the
+    run directory (name -> content); ``export``: a directory the task wrote."""
 
     metrics: dict[str, float]
     checkpoint: str | None
     test_rows: dict[str, np.ndarray] | None = None
     key_columns: tuple[str, ...] = ()
     expected_units: int | None = None
+    test_texts: list | None = None
     export: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
 
@@ -108,5 +110,5 @@ class ClassificationTask(Task):
             raise RecordError("the test loop produced no rows (trainer.limit_test_batches=0?)")
         return Finished(metrics={name: float(value) for name, value in metrics.items()}, checkpoint=best,
                         test_rows=self.test_rows, key_columns=self.key_columns,
-                        expected_units=datamodule.units["test"],
+                        expected_units=datamodule.units["test"], test_texts=datamodule.texts_of("test"),
                         files={"test_report.txt": self.test_report} if self.test_report else {})

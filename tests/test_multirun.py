@@ -1,6 +1,7 @@
 """A real Hydra multirun (3 models x 2 seeds) yields 6 complete, distinct run records, its
 homogenization report, and W&B runs (offline) for every job and for the report."""
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
         assert logged["config"]["seed"] == record["seed"]
         assert logged["summary"]["test/acc"] == pytest.approx(record["metrics"]["test/acc"])
         assert logged["summary"]["val/acc"]["max"] == pytest.approx(record["metrics"]["val/acc_best"])
+        (table_file,) = run_dir.glob("wandb/offline-run-*/files/media/table/test_predictions_*.table.json")
+        table = json.loads(table_file.read_text())
+        assert table["columns"] == ["example_id", "text", "label", "pred", "correct", "probability"]
+        assert len(table["data"]) == record["test"]["units_recorded"]
     assert len(wandb_runs) == 6
 
     report = sweep_dir / "report"
@@ -63,6 +68,10 @@ def test_homogenization_study_multirun(tmp_path, tiny_bert):
     assert groups == ["bert", "cnn_lstm", "transformer", "all (pooled)"]
     assert (report / "figures" / "error_consistency.png").is_file()
     assert list(report.glob("wandb/offline-run-*/files/media/table/pairs_*.table.json"))
+    assert list(report.glob("wandb/offline-run-*/files/media/table/units_*.table.json"))
+    units = pd.read_csv(report / "units.csv")
+    assert len(units) == records[0]["test"]["units_recorded"] and units.text.str.len().gt(0).all()
+    assert units.wrong_all.between(0, 6).all()
     (analysis_file,) = report.glob("wandb/offline-run-*/run-*.wandb")
     analysis_run = run_summary(analysis_file)
     assert analysis_run["job_type"] == "analysis" and analysis_run["group"] == "demo-sweep"

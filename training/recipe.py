@@ -243,7 +243,7 @@ def record_of(finished: Finished, record: RunRecord, run_dir: Path) -> RunRecord
         write_record(run_dir, record)
         return record
     return write_test_record(run_dir, record, finished.test_rows, finished.key_columns,
-                             finished.expected_units)
+                             finished.expected_units, finished.test_texts)
 
 
 # -- instantiation with one-line errors ------------------------------------------------------------

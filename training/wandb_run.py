@@ -11,16 +11,36 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
+from core.run_record import read_predictions, read_record, read_texts
 from core.wandb_group import sweep_group
 from training.job_logger import JobLogger
 
 log = logging.getLogger(__name__)
 
 ID_FILE = "wandb_id.txt"
+
+
+def prediction_table(run_dir: Path) -> pd.DataFrame:
+    """One row per test unit of a run directory: its keys, text (a token task's word), gold label,
+    prediction, whether it is right, and the predicted label's probability."""
+    rows = read_predictions(run_dir)
+    labels = np.array(read_record(run_dir).labels, dtype=object)
+    texts = read_texts(run_dir)
+    keys = [name for name in ("example_id", "sentence_id", "word_index") if name in rows]
+    table = pd.DataFrame({name: rows[name] for name in keys})
+    if texts is not None:
+        table["text"] = ([texts[i] for i in rows["example_id"]] if "example_id" in rows else
+                         [texts[s][w] for s, w in zip(rows["sentence_id"], rows["word_index"])])
+    table["label"], table["pred"] = labels[rows["label"]], labels[rows["pred"]]
+    table["correct"] = rows["label"] == rows["pred"]
+    table["probability"] = rows["probs"][np.arange(len(rows["pred"])), rows["pred"]]
+    return table
 
 
 class StudyWandbLogger(WandbLogger, JobLogger):
@@ -60,6 +80,15 @@ class StudyWandbLogger(WandbLogger, JobLogger):
             log.warning("W&B's service is gone (%s: %s); this attempt logs nothing more to W&B (a "
                         "requeued job resumes the same W&B run)", type(error).__name__, error)
 
+    def _log_test_predictions(self) -> None:
+        """The run's test predictions as a W&B Table (one row per test unit, with its text)."""
+        import wandb
+
+        run_dir = self.id_file.parent
+        if not (run_dir / "predictions" / "test.npz").is_file():
+            return   # a task without test predictions (masked-LM pretraining)
+        self.experiment.log({"test_predictions": wandb.Table(dataframe=prediction_table(run_dir))})
+
     def end_job(self, outcome: str) -> None:
         """Finish the W&B run. An interrupted job is marked pre-empted, not failed (its next
         attempt resumes the same run), and the signal that interrupted it may have killed W&B's
@@ -67,6 +96,8 @@ class StudyWandbLogger(WandbLogger, JobLogger):
         finished then is left to that next attempt, and never turns the job into a failure."""
         if self._experiment is None:
             return
+        if outcome == "complete" and not self._service_lost:
+            self._log_test_predictions()
         try:
             if outcome == "interrupted":
                 self.experiment.mark_preempting()
