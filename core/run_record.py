@@ -132,6 +132,11 @@ def read_run_json(run_dir: Path) -> dict | None:
 
 # -- test outputs --------------------------------------------------------------------------------
 
+def layer_keys(rows: dict) -> list[str]:
+    """The ``layer_<k>`` columns of test rows, by layer index."""
+    return sorted((name for name in rows if name.startswith("layer_")), key=lambda n: int(n[6:]))
+
+
 def check_test_rows(rows: dict[str, np.ndarray], n_labels: int) -> None:
     """Refuse outputs that are not a result: rows of different lengths, probabilities that are not
     finite or do not sum to 1, predictions that are not labels, non-finite representations."""
@@ -150,11 +155,13 @@ def check_test_rows(rows: dict[str, np.ndarray], n_labels: int) -> None:
     pred = np.asarray(rows["pred"])
     if len(pred) and (pred.min() < 0 or pred.max() >= n_labels):
         raise RecordError(f"test predictions outside the {n_labels} labels")
-    representation = np.asarray(rows["representation"])
-    not_finite = ~np.isfinite(representation).all(axis=1)
-    if not_finite.any():
-        raise RecordError(f"{int(not_finite.sum())} of {len(representation)} test representations are "
-                          "not finite (the model diverged); nothing was recorded as a result")
+    for name in ("representation", *layer_keys(rows)):
+        representation = np.asarray(rows[name])
+        not_finite = ~np.isfinite(representation).all(axis=1)
+        if not_finite.any():
+            raise RecordError(f"{int(not_finite.sum())} of {len(representation)} test representations "
+                              f"({name}) are not finite (the model diverged); nothing was recorded as a "
+                              "result")
 
 
 def storage_dtype(representation: np.ndarray) -> np.dtype:
@@ -185,11 +192,18 @@ def write_test_record(run_dir: Path, record: RunRecord, rows: dict[str, np.ndarr
     _atomic_write(run_dir / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
     _atomic_write(run_dir / "representations" / "test.npy",
                   lambda handle: np.save(handle, representation.astype(dtype)))
+    layer_dtypes = {}
+    for name in layer_keys(rows):   # record.layers: representations/test_layer{k}.npy
+        values = np.asarray(rows[name])
+        layer_dtypes[name[6:]] = storage_dtype(values).name
+        _atomic_write(run_dir / "representations" / f"test_{name.replace('_', '')}.npy",
+                      lambda handle, v=values: np.save(handle, v.astype(storage_dtype(v))))
     if texts is not None:
         _atomic_write(run_dir / "predictions" / "test_texts.json",
                       lambda handle: handle.write(json.dumps(texts, ensure_ascii=False).encode("utf-8")))
     record.test = {"units_expected": expected_units, "units_recorded": recorded,
-                   "representation_dtype": dtype.name}
+                   "representation_dtype": dtype.name,
+                   **({"layers": sorted(map(int, layer_dtypes))} if layer_dtypes else {})}
     if recorded < expected_units:
         record.status = "partial"
         record.error = (f"the test loop covered {recorded} of {expected_units} test units (was "
@@ -209,5 +223,7 @@ def read_texts(run_dir: Path, split: str = "test") -> list | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def read_representations(run_dir: Path, split: str = "test") -> np.ndarray:
-    return np.load(Path(run_dir) / "representations" / f"{split}.npy")
+def read_representations(run_dir: Path, split: str = "test", layer: int | None = None) -> np.ndarray:
+    """The final representations, or layer ``layer``'s (``record.layers``)."""
+    name = split if layer is None else f"{split}_layer{layer}"
+    return np.load(Path(run_dir) / "representations" / f"{name}.npy")

@@ -21,7 +21,9 @@ from omegaconf import OmegaConf
 from core.errors import UserError
 from core.run_record import read_predictions, read_texts
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.bootstrap import interval, pair_mean, seed_draws_within
 from homogenization.discovery import Run
+from homogenization.layers import LayerAnalysis, layer_analysis
 from homogenization.measures import MEASURES, pairwise
 from homogenization.outcomes import Outcomes, load_outcomes, load_representations, task_metric
 from homogenization.similarity import BlockCKA, mutual_knn, nearest_neighbours
@@ -92,6 +94,7 @@ class Analysis:
     headline: dict
     run_table: pd.DataFrame
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    layers: LayerAnalysis | None = None                               # runs with record.layers
     units: pd.DataFrame = field(default_factory=pd.DataFrame)          # units.csv
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
 
@@ -110,6 +113,7 @@ class BlockStatistics:
         item_block = rng.permutation(outcomes.n_items) % self.n_blocks
         unit_blocks = item_block[outcomes.unit_items]
         row_blocks = item_block[outcomes.row_items]
+        self.row_blocks = row_blocks
         self.units = np.bincount(unit_blocks, minlength=self.n_blocks).astype(np.float64)
         self.errors = block_sums(outcomes.errors, unit_blocks, self.n_blocks)            # [R, M]
         self.co_errors = co_errors(outcomes.errors, unit_blocks, self.n_blocks)          # [R, R, M]
@@ -154,31 +158,6 @@ class BlockStatistics:
         return task_metric(np.einsum("rmc,km->krc", self.task_counts, weights))
 
 
-def _seed_draws(group_index: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """How often each run is drawn in each replicate, resampling runs within their group: [B, R]."""
-    counts = np.zeros((replicates, len(group_index)))
-    for group in np.unique(group_index):
-        members = np.flatnonzero(group_index == group)
-        counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1 / len(members)),
-                                             size=replicates)
-    return counts
-
-
-def _pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
-    """Weighted mean over pairs [.., R, R], ignoring undefined (NaN) pairs."""
-    defined = ~np.isnan(values)
-    weights = np.where(defined, pair_weights, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.where(defined, values, 0.0) * weights).sum(axis=(-2, -1)) / weights.sum(axis=(-2, -1))
-
-
-def _interval(replicates: np.ndarray) -> list[float]:
-    finite = replicates[np.isfinite(replicates)]
-    if len(finite) == 0:
-        return [float("nan"), float("nan")]
-    return [float(v) for v in np.percentile(finite, [2.5, 97.5])]
-
-
 def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group)."""
     outcomes = load_outcomes(runs, settings.unit)
@@ -197,7 +176,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     rng = np.random.default_rng(settings.seed + 1)
     block_draws = rng.multinomial(stats.n_blocks, np.full(stats.n_blocks, 1 / stats.n_blocks),
                                   size=settings.bootstrap).astype(np.float64)
-    seed_draws = _seed_draws(group_index, settings.bootstrap, rng)
+    seed_draws = seed_draws_within(group_index, settings.bootstrap, rng)
     replicated = stats.pair_metrics(block_draws)
     pair_draws = seed_draws[:, :, None] * seed_draws[:, None, :]
     replicated_metric = stats.run_metric(block_draws)
@@ -209,14 +188,14 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     for name in HEADLINE:
         entry = {}
         for label, mask in (("within", within), ("across", across)):
-            entry[label] = float(_pair_mean(point[name], mask.astype(float)))
+            entry[label] = float(pair_mean(point[name], mask.astype(float)))
             entry[f"{label}_pairs"] = int((mask & ~np.isnan(point[name])).sum() // 2)
             entry[f"{label}_pairs_total"] = int(mask.sum() // 2)
-            entry[f"{label}_ci"] = _interval(_pair_mean(replicated[name], pair_draws * mask))
-        difference = (_pair_mean(replicated[name], pair_draws * within)
-                      - _pair_mean(replicated[name], pair_draws * across))
+            entry[f"{label}_ci"] = interval(pair_mean(replicated[name], pair_draws * mask))
+        difference = (pair_mean(replicated[name], pair_draws * within)
+                      - pair_mean(replicated[name], pair_draws * across))
         entry["difference"] = entry["within"] - entry["across"]
-        entry["difference_ci"] = _interval(difference)
+        entry["difference_ci"] = interval(difference)
         headline[name] = entry
 
     upper = np.triu_indices(len(runs), k=1)
@@ -245,10 +224,10 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
             "group": label, "runs": int(members.sum()), "metric": outcomes.metric_name,
             "metric_mean": float(values.mean()),
             "metric_std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-            **dict(zip(("metric_ci_low", "metric_ci_high"), _interval(metric_draws))),
-            **{name: float(_pair_mean(point[name], pair_mask.astype(float))) for name in PAIR_COLUMNS},
+            **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
+            **{name: float(pair_mean(point[name], pair_mask.astype(float))) for name in PAIR_COLUMNS},
             **systemic,
-            **{name: float(_pair_mean(found, pair_mask.astype(float))) for name, found in measured.items()},
+            **{name: float(pair_mean(found, pair_mask.astype(float))) for name, found in measured.items()},
             "pairs": pairs_total,
             "undefined": "; ".join(f"{name} undefined for {count} of {pairs_total} pairs"
                                    for name, count in undefined.items() if count),
@@ -259,6 +238,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     run_groups = [run.group for run in runs]
     return Analysis(runs, groups, outcomes, settings, pairs, pd.DataFrame(rows), pd.DataFrame(histograms),
                     headline, run_table, matrices,
+                    layers=layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks,
+                                          stats.n_blocks, block_draws, seed_draws),
                     units=unit_table(outcomes, run_groups, groups, read_texts(runs[0].path)),
                     entity_types=per_type_outcomes(outcomes, run_groups))
 
@@ -280,7 +261,7 @@ def run_flags(runs: list[Run], outcomes: Outcomes, run_metric: np.ndarray,
     chance = chance_level(outcomes)
     rows = []
     for index, run in enumerate(runs):
-        low, high = _interval(replicated_metric[:, index])
+        low, high = interval(replicated_metric[:, index])
         flags = [flag for flag, on in (("untrained (0 steps)", run.record.untrained),
                                        ("near chance", not low > chance)) if on]
         rows.append({"run": run.name, "group": run.group, "metric": outcomes.metric_name,

@@ -63,3 +63,34 @@ def task_metric(groups: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def layer_heatmaps(maps: dict[tuple[str, str], np.ndarray], path: Path) -> None:
+    """One layer x layer CKA map per group (within) and per pair of groups (across)."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps) + 0.8, 3.4), squeeze=False)
+    for ax, ((first, second), matrix) in zip(axes[0], maps.items()):
+        image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, origin="lower")
+        ax.set_title(first if first == second else f"{first} vs {second}", fontsize=9)
+        ax.set_xlabel(f"layer of {second}")
+        ax.set_ylabel(f"layer of {first}")
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.03)
+    fig.suptitle("Linear CKA between layers (mean over pairs of runs)", fontsize=10)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
+    """Layer k vs the mean CKA of layer k between runs, within groups and across, with intervals."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for (first, second), part in curves.groupby(["group_a", "group_b"], sort=False):
+        label = first if first == second else f"{first} vs {second}"
+        ax.plot(part["layer"], part["linear_cka"], marker="o", label=label,
+                linestyle="-" if first == second else "--")
+        ax.fill_between(part["layer"], part["ci_low"], part["ci_high"], alpha=0.2)
+    ax.set_xlabel("layer (0 = embedding output)")
+    ax.set_ylabel("linear CKA at the same layer")
+    ax.set_title("Where do runs converge? (95% multi-bootstrap intervals)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -133,6 +133,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
         + "".join(f"\n- **{NAMES[name]}**: see `homogenization/measures.py`; per pair in `pairs.csv`."
                   for name in settings.measures),
+        *_layers(analysis),
         *_systemic_failures(analysis),
         *_entity_types(analysis),
         "## Figures",
@@ -168,6 +169,24 @@ def _systemic_failures(analysis: Analysis) -> list[str]:
     if "text" in table:
         table["text"] = [text if len(text) <= 120 else text[:117] + "..." for text in table["text"]]
     return header + [markdown_table(table.astype(str))]
+
+
+def _layers(analysis: Analysis) -> list[str]:
+    if analysis.layers is None:
+        return []
+    curves = analysis.layers.curves
+    within = curves[curves.group_a == curves.group_b]
+    table = pd.DataFrame({"layer": within.layer, "group": within.group_a,
+                          "linear CKA [95% CI]": [f"{_fmt(v)} {_interval([lo, hi])}" for v, lo, hi in
+                                                  zip(within.linear_cka, within.ci_low, within.ci_high)],
+                          "pairs": within.pairs})
+    return ["## Layer by layer",
+            "Linear CKA between the same layer of different runs (layer 0 = the embedding output), within "
+            "each group; `layer_curves.csv` also has groups of the same depth against each other, "
+            "`layer_pairs.csv` every layer pair of every pair of runs.",
+            markdown_table(table.astype(str)),
+            "![Same-layer CKA](figures/same_layer_cka.png)",
+            "![Layer x layer CKA](figures/layer_heatmaps.png)"]
 
 
 def _entity_types(analysis: Analysis) -> list[str]:
@@ -206,6 +225,13 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         analysis.run_table.to_csv(staging / "runs.csv", index=False)
         analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
         analysis.units.to_csv(staging / "units.csv", index=False)
+        if analysis.layers is not None:
+            analysis.layers.pairs.to_csv(staging / "layer_pairs.csv", index=False)
+            analysis.layers.curves.to_csv(staging / "layer_curves.csv", index=False)
+            if analysis.layers.heatmaps:
+                figures.layer_heatmaps(analysis.layers.heatmaps, staging / "figures" / "layer_heatmaps.png")
+            if not analysis.layers.curves.empty:
+                figures.same_layer_curve(analysis.layers.curves, staging / "figures" / "same_layer_cka.png")
         if not analysis.entity_types.empty:
             analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
         summary = {

@@ -18,7 +18,8 @@ from core.run_record import RunRecord, write_record
 def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representations: np.ndarray,
               model: str = "m", seed: int = 1, fingerprint: str = "test-set", labels=("neg", "pos"),
               sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10,
-              probs: np.ndarray | None = None, texts: list | None = None) -> Path:
+              probs: np.ndarray | None = None, texts: list | None = None,
+              layers: list[np.ndarray] | None = None) -> Path:
     """A record with these outputs (``probs``: one-hot on ``pred`` unless given); token-task rows
     when ``sentence_id`` is given."""
     n_classes = len(labels)
@@ -36,11 +37,14 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
     np.save(run_dir / "representations" / "test.npy", np.asarray(representations))
     if texts is not None:
         (run_dir / "predictions" / "test_texts.json").write_text(json.dumps(texts))
+    for k, values in enumerate(layers or []):
+        np.save(run_dir / "representations" / f"test_layer{k}.npy", np.asarray(values))
     write_record(run_dir, RunRecord(
         status=status, task=task, model=model, seed=seed,
         data={"name": "fake", "splits": {"test": {"fingerprint": fingerprint, "size": len(pred)}}},
         labels=list(labels), config={"model": {"name": model}, "seed": seed},
         training={"epochs": 1, "steps": steps, "untrained": steps == 0},
+        test={"layers": list(range(len(layers)))} if layers else None,
     ))
     return run_dir
 

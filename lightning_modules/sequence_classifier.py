@@ -57,6 +57,7 @@ class SequenceClassifier(ClassificationTask):
             "pred": logits.argmax(dim=-1),
             "probs": logits.float().softmax(dim=-1),
             "representation": representation.float(),
+            **self.layer_rows(batch, per_token=False, select=lambda states: states),
         })
 
     def on_test_epoch_end(self) -> None:

@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from core.errors import UserError
 from core.run_record import RecordError
 from lightning_modules.optimization import configure_optimizers
 
@@ -67,6 +68,24 @@ class Task(pl.LightningModule):
         raise NotImplementedError
 
 
+def layers_to_record(spec: str | list[int] | None, layer_count: int | None) -> list[int]:
+    """``record.layers``: ``none`` (or null), ``all``, or a list of layer indices 0..L (0 is the
+    embedding output); the indices, checked against the encoder's ``layer_count`` (L + 1)."""
+    if spec is None or spec == "none":
+        return []
+    if layer_count is None:
+        raise UserError("record.layers: this encoder does not expose its layers; use record.layers=none.")
+    if spec == "all":
+        return list(range(layer_count))
+    if isinstance(spec, str) or not all(isinstance(k, int) for k in spec):
+        raise UserError(f"record.layers={spec}: give none, all, or a list of layer indices like [0,2].")
+    wrong = [k for k in spec if not 0 <= k < layer_count]
+    if wrong:
+        raise UserError(f"record.layers: {wrong} out of range; this encoder has layers 0..{layer_count - 1} "
+                        "(0 = the embedding output).")
+    return sorted(set(spec))
+
+
 class ClassificationTask(Task):
     """Base of the labelled tasks: an encoder and a linear head. After ``trainer.test``, rank 0
     holds ``test_rows`` (every tested unit once) and, for some tasks, a ``test_report`` text."""
@@ -80,8 +99,10 @@ class ClassificationTask(Task):
         optimizer: Callable,
         scheduler: Callable | None = None,
         head_dropout: float = 0.1,
+        record_layers: str | list[int] | None = None,
     ):
         super().__init__(optimizer, scheduler)
+        self.recorded_layers = layers_to_record(record_layers, getattr(encoder, "layer_count", None))
         self.label_names = [str(name) for name in label_names]  # not a ListConfig: checkpoints
         self.save_hyperparameters(  # load with weights_only=True only when they hold plain data
             {"label_names": self.label_names, "head_dropout": head_dropout})
@@ -95,6 +116,15 @@ class ClassificationTask(Task):
     def _step(self, batch: dict[str, torch.Tensor]):
         """(loss, logits, representations) of a batch."""
         raise NotImplementedError
+
+    def layer_rows(self, batch: dict[str, torch.Tensor], per_token: bool,
+                   select: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``layer_<k>``: the recorded layers' representations of the batch's test rows (``select``
+        picks them: each word's first sub-word for token tasks); none unless ``record.layers``."""
+        if not self.recorded_layers:
+            return {}
+        layers = self.encoder.layer_representations(batch["input_ids"], batch["attention_mask"], per_token)
+        return {f"layer_{k}": select(layers[k]).float() for k in self.recorded_layers}
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self._step(batch)[0]

@@ -88,6 +88,7 @@ class TokenClassifier(ClassificationTask):
             "pred": self._predict_words(logits, words),
             "probs": logits[words].float().softmax(dim=-1),
             "representation": hidden[words].float(),
+            **self.layer_rows(batch, per_token=True, select=lambda states: states[words]),
         })
 
     def on_test_epoch_end(self) -> None:

@@ -95,3 +95,14 @@ class BertEncoder(nn.Module):
     ) -> torch.Tensor:
         return pool(self.token_representations(input_ids, attention_mask), attention_mask,
                     self.pooling)
+
+    @property
+    def layer_count(self) -> int:
+        return self.model.config.num_hidden_layers + 1
+
+    def layer_representations(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                              per_token: bool) -> list[torch.Tensor]:
+        """The backbone's hidden states: the embedding output, then each layer's output."""
+        layers = self.model(input_ids=input_ids, attention_mask=attention_mask,
+                            output_hidden_states=True).hidden_states
+        return list(layers) if per_token else [pool(h, attention_mask, self.pooling) for h in layers]

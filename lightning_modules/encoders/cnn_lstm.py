@@ -94,3 +94,18 @@ class CNNLSTMEncoder(nn.Module):
         output, _ = self._run_lstm(features, attention_mask.sum(dim=1).clamp(min=1))
         states, _ = pad_packed_sequence(output, batch_first=True, total_length=input_ids.shape[1])
         return states
+
+    layer_count = 3   # embedding, convolution, LSTM
+
+    def layer_representations(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                              per_token: bool) -> list[torch.Tensor]:
+        """The embedding, convolution and LSTM outputs: per position ([B, T, H_k]) for token
+        tasks; for sequences the embedding's mean and the convolution's maximum over the text, and
+        the LSTM's sequence representation (the one the head sees)."""
+        mask = attention_mask.unsqueeze(-1).to(torch.float32)
+        embedded = self.embedding(input_ids) * mask
+        convolved = self._convolve(input_ids, attention_mask)
+        if per_token:
+            return [embedded, convolved, self.token_representations(input_ids, attention_mask)]
+        return [embedded.sum(dim=1) / mask.sum(dim=1).clamp(min=1.0), convolved.max(dim=1).values,
+                self.sequence_representation(input_ids, attention_mask)]

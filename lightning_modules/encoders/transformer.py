@@ -128,3 +128,26 @@ class TransformerEncoder(nn.Module):
     ) -> torch.Tensor:
         return pool(self.token_representations(input_ids, attention_mask), attention_mask,
                     self.pooling)
+
+    @property
+    def layer_count(self) -> int:
+        return len(self.encoder.layers) + 1
+
+    def layer_representations(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                              per_token: bool) -> list[torch.Tensor]:
+        """Layer 0: the embedding (with absolute positions, if any); layer k: the residual stream
+        after encoder layer k; the last: the final output after the closing layer norm (the one
+        the head sees). Pooled like the sequence representation for sequence tasks."""
+        hidden = self.token_embedding(input_ids)
+        if self.relative_bias is not None:
+            arguments = {"src_mask": self.relative_bias(attention_mask)}
+        else:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+            hidden = hidden + self.position_embedding(positions)
+            arguments = {"src_key_padding_mask": attention_mask == 0}
+        layers = [hidden]
+        for layer in self.encoder.layers:
+            hidden = layer(hidden, **arguments)
+            layers.append(hidden)
+        layers[-1] = self.encoder.norm(hidden)
+        return layers if per_token else [pool(h, attention_mask, self.pooling) for h in layers]
