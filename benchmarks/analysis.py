@@ -3,6 +3,8 @@
     python benchmarks/analysis.py                     # 50 runs x 10,000 units x 256 dims, B = 1,000
     python benchmarks/analysis.py --runs 20 --units 2000
     python benchmarks/analysis.py --grid              # R in {10, 50, 100} x N in {1k, 10k}, fitted
+    python benchmarks/analysis.py --runs 20 --layers 5   # layer by layer: 20 runs x 5 layers
+    python benchmarks/analysis.py --runs 20 --measures procrustes,svcca,pwcca,rsa,jsd,disagreement
 
 Synthetic run records (two groups, shared hard units, correlated representations) are written
 once to --data; the analysis is then timed in a fresh process, so its peak RSS is its own.
@@ -27,7 +29,7 @@ from homogenization.make_report import make_report  # noqa: E402
 from homogenization.synthetic_runs import write_run  # noqa: E402
 
 
-def write_study(root: Path, runs: int, units: int, dims: int) -> None:
+def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0) -> None:
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, units)
     hard = rng.random(units) < 0.1
@@ -36,7 +38,15 @@ def write_study(root: Path, runs: int, units: int, dims: int) -> None:
         group = "ab"[run % 2]
         pred = np.where(hard | (rng.random(units) < 0.08), 1 - label, label)
         features = shared + rng.normal(size=(units, dims)).astype(np.float32)
-        write_run(root / f"{run:02d}-{group}", pred, label, features, model=group, seed=run)
+        depth = [(k / max(layers - 1, 1)) * shared + rng.normal(size=(units, dims)).astype(np.float32)
+                 for k in range(layers)]
+        write_run(root / f"{run:02d}-{group}", pred, label, features, model=group, seed=run,
+                  layers=depth or None)
+
+
+def study_dir(args) -> Path:
+    layers = f"x{args.layers}layers" if args.layers else ""
+    return args.data / f"runs-{args.runs}x{args.units}x{args.dims}{layers}"
 
 
 def measure(args, runs: int, units: int) -> tuple[float, float]:
@@ -70,22 +80,27 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--dims", type=int, default=256)
     parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--layers", type=int, default=0, help="layers per run (layer-wise analysis)")
+    parser.add_argument("--measures", default="jsd,disagreement", help="analysis.measures, comma-separated")
     parser.add_argument("--data", type=Path, default=ROOT / "logs" / "bench" / "analysis")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--grid", action="store_true", help="the scaling grid, with a power-law fit")
     args = parser.parse_args()
     if args.grid:
         return scaling_grid(args)
-    runs_dir = args.data / f"runs-{args.runs}x{args.units}x{args.dims}"
+    runs_dir = study_dir(args)
     if args.measure:
         started = time.perf_counter()
-        make_report([str(runs_dir)], args.data / "report", ["model"], Settings(bootstrap=args.bootstrap))
+        measures = args.measures.split(",") if args.measures else []
+        make_report([str(runs_dir)], args.data / "report", ["model"],
+                    Settings(bootstrap=args.bootstrap, measures=measures))
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-        print(f"{args.runs} runs x {args.units} units x {args.dims} dims, B = {args.bootstrap}: "
+        print(f"{args.runs} runs x {args.units} units x {args.dims} dims x {args.layers or 'no'} layers, "
+              f"B = {args.bootstrap}, measures {args.measures}: "
               f"{time.perf_counter() - started:.1f} s, peak memory {peak_gb:.2f} GB")
         return
     if not runs_dir.exists():
-        write_study(runs_dir, args.runs, args.units, args.dims)
+        write_study(runs_dir, args.runs, args.units, args.dims, args.layers)
     subprocess.run([sys.executable, __file__, "--measure", *sys.argv[1:]], check=True)
 
 

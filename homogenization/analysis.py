@@ -32,12 +32,12 @@ from homogenization.units import per_type_outcomes, unit_table
 
 log = logging.getLogger(__name__)
 
-HEADLINE = ("error_consistency", "homogenization_ratio", "linear_cka", "mutual_knn")
+HEADLINE = ("error_consistency", "homogenization_ratio", "linear_cka", "debiased_cka", "mutual_knn")
 PAIR_COLUMNS = ("agreement", "cohen_kappa", "error_consistency", "both_wrong", "error_jaccard",
                 "homogenization_ratio", "linear_cka", "debiased_cka", "mutual_knn")
 
 
-SIMILARITY = ("linear_cka", "mutual_knn")
+SIMILARITY = ("linear_cka", "debiased_cka", "mutual_knn")
 POOLED = "all (pooled)"   # the group-table row of every run together, whatever its group
 
 
@@ -140,6 +140,7 @@ class BlockStatistics:
         both_wrong = np.einsum("abm,km->kab", self.co_errors, weights) / units[:, None, None]
         metrics = error_pair_stats(error_rate, both_wrong)
         metrics["linear_cka"] = self.cka.cka(weights)
+        metrics["debiased_cka"] = self.cka.debiased_cka(weights)
         knn = np.einsum("abm,km->kab", self.knn_overlap, weights)
         metrics["mutual_knn"] = knn / (weights @ self.knn_units)[:, None, None]
         for name in SIMILARITY:
@@ -170,7 +171,6 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     ones = np.ones((1, stats.n_blocks))
     point = {name: values[0] for name, values in stats.pair_metrics(ones).items()}
     point["agreement"], point["cohen_kappa"] = label_agreement(outcomes.preds, len(outcomes.labels))
-    point["debiased_cka"] = stats.undefined_for_degenerate(stats.cka.debiased_cka())
     run_metric = stats.run_metric(ones)[0]
 
     rng = np.random.default_rng(settings.seed + 1)

@@ -27,6 +27,9 @@ EXPLAIN = {
                             "independent errors, 2 = the pair fails together twice as often as chance.",
     "linear_cka": "linear CKA of the test representations (Kornblith et al. 2019): 1 = identical up to "
                   "rotation and scale.",
+    "debiased_cka": "linear CKA with HSIC's unbiased estimator (Song et al. 2012; Kornblith et al. 2019): "
+                    "plain CKA is biased upwards with few units (unrelated representations score above 0); "
+                    "this removes that bias.",
     "mutual_knn": "mutual k-NN (Huh et al. 2024): the fraction of each unit's k nearest neighbours the two "
                   "runs share.",
 }
@@ -47,7 +50,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 NAMES = {"error_consistency": "error consistency (κ_err)", "homogenization_ratio": "homogenization ratio",
-         "linear_cka": "linear CKA", "mutual_knn": "mutual k-NN", "procrustes": "Procrustes distance (rad)",
+         "linear_cka": "linear CKA", "debiased_cka": "debiased CKA", "mutual_knn": "mutual k-NN",
+ "procrustes": "Procrustes distance (rad)",
          "svcca": "SVCCA", "pwcca": "PWCCA", "rsa": "RSA (Spearman)", "jsd": "JS divergence",
          "disagreement": "disagreement"}
 PLURAL = {"entity": "entities", "example": "examples", "word": "words"}

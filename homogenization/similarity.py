@@ -71,6 +71,12 @@ class BlockCKA:
         self.n = len(blocks)
         self.row_norms = np.stack([(grid**2).sum(-1)[blocks[order], slot].double().numpy()
                                    for grid in padded])
+        # Per-block sums for debiased CKA under block weights: sum |x_i|^2 [R, M], sum |x_i|^2 |y_i|^2
+        # [R, R, M], units per block [M].
+        in_block = np.eye(n_blocks)[blocks[order]]                          # [N, M]
+        self.block_norms = self.row_norms @ in_block
+        self.block_norm_products = np.einsum("an,bn,nm->abm", self.row_norms, self.row_norms, in_block)
+        self.block_sizes = sizes.astype(np.float64)
         runs, rows_per_block = len(padded), padded[0].shape[1]
         widths = [grid.shape[2] for grid in padded]
         pairs = runs * (runs + 1) // 2
@@ -131,11 +137,21 @@ class BlockCKA:
         with np.errstate(invalid="ignore", divide="ignore"):
             return cross / (self_norms[..., :, None] * self_norms[..., None, :])
 
-    def debiased_cka(self) -> np.ndarray:
-        hsic = unbiased_hsic(self.cross(), self.row_norms, self.row_norms, self.n)
-        scale = np.sqrt(np.clip(np.diagonal(hsic), 0, None))
+    def debiased_cka(self, block_weights: np.ndarray | None = None) -> np.ndarray:
+        """CKA with HSIC's unbiased estimator: [R, R], or [B, R, R] under block weights (a block
+        drawn w times counts w times in every sum, as in ``cross``)."""
+        weights = np.ones((1, len(self.block_sizes))) if block_weights is None else block_weights
+        cross = self.cross(weights)                                               # [B, R, R]
+        n = weights @ self.block_sizes                                            # [B]
+        sums = weights @ self.block_norms.T                                       # [B, R]
+        both = np.einsum("abm,km->kab", self.block_norm_products, weights)      # [B, R, R]
+        n = n[:, None, None]
+        ones = sums[:, :, None] * sums[:, None, :]
+        hsic = (cross - both + ones / ((n - 1) * (n - 2)) - 2 * both / (n - 2)) / (n * (n - 3))
+        scale = np.sqrt(np.clip(np.diagonal(hsic, axis1=-2, axis2=-1), 0, None))
         with np.errstate(invalid="ignore", divide="ignore"):
-            return hsic / (scale[:, None] * scale[None, :])
+            result = hsic / (scale[..., :, None] * scale[..., None, :])
+        return result[0] if block_weights is None else result
 
 
 def nearest_neighbours(representations: np.ndarray, k: int) -> torch.Tensor:

@@ -77,5 +77,5 @@ def test_record_layers_writes_every_layer_in_the_rows_of_the_predictions(tmp_pat
 
 
 def test_layers_out_of_range_are_one_line(tmp_path):
-    with pytest.raises(UserError, match=r"record\.layers: \[7\] out of range; this encoder has layers 0\.\.2"):
+    with pytest.raises(UserError, match=r"record\.layers: \[7\] out of range; .* has layers 0\.\.2"):
         build(compose_config(tmp_path / "run", ["record.layers=[7]"]))

@@ -133,6 +133,22 @@ def test_debiased_cka_matches_unbiased_hsic_and_is_near_zero_for_independent_fea
     assert cka.cka()[0, 1] > 0.1  # the plain estimator is biased upwards at this n / dim
 
 
+def test_debiased_cka_under_block_weights_is_that_of_the_units_drawn():
+    """Weights 1 reproduce the point estimate; 0/1 weights give the debiased CKA of the chosen
+    blocks' units (the replicates keep the full sample's centring, an O(1/N) difference)."""
+    rng = np.random.default_rng(5)
+    shared = rng.normal(size=(600, 8))
+    x, y = shared + rng.normal(size=(600, 8)), shared @ rng.normal(size=(8, 10)) + rng.normal(size=(600, 10))
+    blocks = rng.permutation(600) % 6
+    cka = BlockCKA([x, y], blocks, 6)
+    ones = cka.debiased_cka(np.ones((1, 6)))[0]
+    np.testing.assert_allclose(ones, cka.debiased_cka(), atol=1e-12)
+    chosen = np.array([[1.0, 0, 1, 1, 0, 1]])
+    keep = np.isin(blocks, np.flatnonzero(chosen[0]))
+    subset = BlockCKA([x[keep], y[keep]], np.zeros(keep.sum(), dtype=int), 1).debiased_cka()
+    assert cka.debiased_cka(chosen)[0, 0, 1] == pytest.approx(subset[0, 1], abs=0.01)
+
+
 def test_mutual_knn_matches_brute_force():
     rng = np.random.default_rng(5)
     a = rng.normal(size=(60, 5))
