@@ -26,7 +26,7 @@ from homogenization.discovery import Run
 from homogenization.layers import LayerAnalysis, layer_analysis
 from homogenization.measures import MEASURES, pairwise
 from homogenization.outcomes import Outcomes, load_outcomes, load_representations, task_metric
-from homogenization.similarity import BlockCKA, mutual_knn, nearest_neighbours
+from homogenization.similarity import BlockCKA, ReplicatedKNN
 from homogenization.systemic import systemic_failure
 from homogenization.units import per_type_outcomes, unit_table
 
@@ -68,6 +68,7 @@ class Settings:
     unit: str = _DEFAULTS.unit               # token tasks: entity | word
     knn_k: int = _DEFAULTS.knn_k
     knn_max_units: int = _DEFAULTS.knn_max_units
+    knn_bootstrap: int = _DEFAULTS.knn_bootstrap
     bootstrap: int = _DEFAULTS.bootstrap
     blocks: int = _DEFAULTS.blocks
     seed: int = _DEFAULTS.seed
@@ -128,10 +129,8 @@ class BlockStatistics:
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
         k = min(settings.knn_k, len(knn_rows) - 1)
-        overlap = mutual_knn([nearest_neighbours(r[knn_rows], k) for r in representations])
-        knn_blocks = row_blocks[knn_rows]
-        self.knn_units = np.bincount(knn_blocks, minlength=self.n_blocks).astype(np.float64)
-        self.knn_overlap = block_sums(overlap, knn_blocks, self.n_blocks)                # [R, R, M]
+        self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k)
+        self.knn_bootstrap = settings.knn_bootstrap
 
     def pair_metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
         """The headline pairwise metrics under block weights [B, M]: each [B, R, R]."""
@@ -141,8 +140,10 @@ class BlockStatistics:
         metrics = error_pair_stats(error_rate, both_wrong)
         metrics["linear_cka"] = self.cka.cka(weights)
         metrics["debiased_cka"] = self.cka.debiased_cka(weights)
-        knn = np.einsum("abm,km->kab", self.knn_overlap, weights)
-        metrics["mutual_knn"] = knn / (weights @ self.knn_units)[:, None, None]
+        # The first knn_bootstrap replicates find neighbours again (the costly part); the rest NaN.
+        metrics["mutual_knn"] = np.full((len(weights), *metrics["linear_cka"].shape[1:]), np.nan)
+        replicated = min(len(weights), self.knn_bootstrap)
+        metrics["mutual_knn"][:replicated] = self.knn.overlap(weights[:replicated])
         for name in SIMILARITY:
             metrics[name] = self.undefined_for_degenerate(metrics[name])
         return metrics

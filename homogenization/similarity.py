@@ -15,7 +15,10 @@ Debiased CKA replaces HSIC by its unbiased estimator (Song et al. 2012), which f
 kernel on centred data needs only ||Y^T X||_F^2 and the rows' squared norms.
 
 Mutual k-NN (Huh et al. 2024): for each unit, the fraction of its k nearest neighbours (cosine,
-the unit itself excluded) that the two runs share.
+the unit itself excluded) that the two runs share. Its neighbours depend on which other units are
+in the sample, so each bootstrap replicate finds them again among the units it drew
+(``ReplicatedKNN``); reusing the full sample's neighbours in every replicate gave intervals 0.7-1.0
+of the right width (87-94% coverage).
 """
 
 from __future__ import annotations
@@ -172,3 +175,52 @@ def mutual_knn(neighbours: list[torch.Tensor]) -> np.ndarray:
             shared = (neighbours[a][:, :, None] == neighbours[b][:, None, :]).sum(dim=(1, 2))
             overlap[a, b] = overlap[b, a] = shared.double().numpy() / k
     return overlap
+
+
+class ReplicatedKNN:
+    """Mutual k-NN of every pair of runs, its neighbours found within each bootstrap replicate.
+
+    A replicate draws blocks of units with multiplicities; a unit's k nearest neighbours are then
+    the k nearest among the units drawn (its own copies excluded), and the statistic is the mean
+    over drawn units, each counted as often as drawn. Each run's ``spare`` x k nearest candidates
+    are found once on the full sample; a replicate keeps the first k of them that were drawn (a
+    replicate draws about 63% of the blocks, so 6k candidates hold k drawn ones all but
+    never)."""
+
+    def __init__(self, representations: list[np.ndarray], blocks: np.ndarray, k: int, spare: int = 6):
+        self.k = k
+        self.candidates = torch.stack([nearest_neighbours(values, min(len(blocks) - 1, spare * k))
+                                       for values in representations])                  # [R, n, C]
+        self.blocks = torch.as_tensor(np.asarray(blocks))
+
+    def overlap(self, block_weights: np.ndarray) -> np.ndarray:
+        """Mean shared-neighbour fraction for every pair of runs: [B, R, R] for weights [B, M]."""
+        return np.stack([self._one(torch.as_tensor(weights, dtype=torch.float64))
+                         for weights in np.atleast_2d(block_weights)])
+
+    def _one(self, weights: torch.Tensor) -> np.ndarray:
+        runs, n, _ = self.candidates.shape
+        counts = weights[self.blocks]                                                    # [n]
+        drawn = (counts > 0)[self.candidates]                                            # [R, n, C]
+        chosen = drawn & (drawn.cumsum(dim=2) <= self.k)
+        absent = torch.iinfo(torch.int64).max
+        first_k = torch.where(chosen, self.candidates, absent).sort(dim=2).values[:, :, :self.k]
+        # Per unit, every run's neighbours in one sorted row; a neighbour two runs share appears
+        # in both, next to each other (each run lists a neighbour once).
+        ids = first_k.permute(1, 0, 2).reshape(n, runs * self.k)
+        labels = torch.arange(runs).repeat_interleave(self.k).expand(n, -1)
+        ids, order = ids.sort(dim=1)
+        labels = torch.gather(labels, 1, order)
+        total = torch.zeros(runs * runs, dtype=torch.float64)
+        for distance in range(1, runs):
+            same = (ids[:, distance:] == ids[:, :-distance]) & (ids[:, distance:] != absent)
+            if not same.any():
+                break
+            unit, position = same.nonzero(as_tuple=True)
+            a, b = labels[unit, position], labels[unit, position + distance]
+            total.index_add_(0, a * runs + b, counts[unit])
+        shared = total.reshape(runs, runs)
+        shared = shared + shared.T
+        overlap = (shared / (self.k * counts.sum())).numpy()
+        np.fill_diagonal(overlap, 1.0)
+        return overlap

@@ -11,7 +11,7 @@ from sklearn.metrics import cohen_kappa_score
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.discovery import find_runs
 from homogenization.outcomes import load_outcomes, task_metric
-from homogenization.similarity import BlockCKA, linear_cka, mutual_knn, nearest_neighbours
+from homogenization.similarity import BlockCKA, ReplicatedKNN, linear_cka
 from homogenization.synthetic_runs import write_run
 from homogenization.systemic import fleiss_kappa, poisson_binomial
 
@@ -149,23 +149,35 @@ def test_debiased_cka_under_block_weights_is_that_of_the_units_drawn():
     assert cka.debiased_cka(chosen)[0, 0, 1] == pytest.approx(subset[0, 1], abs=0.01)
 
 
-def test_mutual_knn_matches_brute_force():
+def brute_force_knn(values, k, among):
+    """Each unit's k nearest (cosine) among the units ``among``, itself excluded."""
+    unit = values / np.linalg.norm(values, axis=1, keepdims=True)
+    found = {}
+    for i in among:
+        others = [j for j in among if j != i]
+        similarity = unit[others] @ unit[i]
+        found[i] = {others[j] for j in np.argsort(-similarity)[:k]}
+    return found
+
+
+@pytest.mark.parametrize("weights", [[1, 1, 1, 1, 1], [2, 0, 1, 0, 2], [0, 3, 0, 1, 1]])
+def test_mutual_knn_finds_neighbours_among_the_units_each_replicate_drew(weights):
+    """Against brute force: neighbours among the drawn units only, each drawn unit counted as
+    often as drawn; weights 1 is the plain mutual k-NN of the sample."""
     rng = np.random.default_rng(5)
-    a = rng.normal(size=(60, 5))
-    b = a + 0.5 * rng.normal(size=(60, 5))
-    k = 4
-    neighbours = [nearest_neighbours(r, k) for r in (a, b)]
-    overlap = mutual_knn(neighbours)
-
-    def brute(values, i):
-        unit = values / np.linalg.norm(values, axis=1, keepdims=True)
-        similarity = unit @ unit[i]
-        similarity[i] = -np.inf
-        return set(np.argsort(-similarity)[:k])
-
-    expected = [len(brute(a, i) & brute(b, i)) / k for i in range(60)]
-    np.testing.assert_allclose(overlap[0, 1], expected)
-    assert overlap[0, 0].min() == 1.0
+    base = rng.normal(size=(60, 5))
+    runs = [base + noise * rng.normal(size=(60, 5)) for noise in (0.3, 0.5, 2.0)]
+    blocks, k = rng.permutation(60) % 5, 4
+    weights = np.array(weights, dtype=float)
+    found = ReplicatedKNN(runs, blocks, k).overlap(weights[None])[0]
+    drawn = [i for i in range(60) if weights[blocks[i]] > 0]
+    neighbours = [brute_force_knn(values, k, drawn) for values in runs]
+    counts = weights[blocks]
+    for a in range(3):
+        for b in range(3):
+            expected = sum(counts[i] * len(neighbours[a][i] & neighbours[b][i]) / k for i in drawn) / sum(
+                counts[i] for i in drawn)
+            assert found[a, b] == pytest.approx(expected), (a, b)
 
 
 def test_block_bootstrap_of_cka_is_centred_with_the_unit_bootstrap_spread():
