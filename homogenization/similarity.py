@@ -177,6 +177,9 @@ def mutual_knn(neighbours: list[torch.Tensor]) -> np.ndarray:
     return overlap
 
 
+UNITS_PER_CHUNK = 500   # ReplicatedKNN: units whose neighbour groups are counted in one product
+
+
 class ReplicatedKNN:
     """Mutual k-NN of every pair of runs, its neighbours found within each bootstrap replicate.
 
@@ -202,25 +205,29 @@ class ReplicatedKNN:
         runs, n, _ = self.candidates.shape
         counts = weights[self.blocks]                                                    # [n]
         drawn = (counts > 0)[self.candidates]                                            # [R, n, C]
-        chosen = drawn & (drawn.cumsum(dim=2) <= self.k)
+        rank = drawn.cumsum(dim=2) - 1                          # among the drawn candidates
+        slot = torch.where(drawn & (rank < self.k), rank, self.k)   # slot k: not chosen, dropped
         absent = torch.iinfo(torch.int64).max
-        first_k = torch.where(chosen, self.candidates, absent).sort(dim=2).values[:, :, :self.k]
-        # Per unit, every run's neighbours in one sorted row; a neighbour two runs share appears
-        # in both, next to each other (each run lists a neighbour once).
-        ids = first_k.permute(1, 0, 2).reshape(n, runs * self.k)
-        labels = torch.arange(runs).repeat_interleave(self.k).expand(n, -1)
-        ids, order = ids.sort(dim=1)
-        labels = torch.gather(labels, 1, order)
-        total = torch.zeros(runs * runs, dtype=torch.float64)
-        for distance in range(1, runs):
-            same = (ids[:, distance:] == ids[:, :-distance]) & (ids[:, distance:] != absent)
-            if not same.any():
-                break
-            unit, position = same.nonzero(as_tuple=True)
-            a, b = labels[unit, position], labels[unit, position + distance]
-            total.index_add_(0, a * runs + b, counts[unit])
-        shared = total.reshape(runs, runs)
-        shared = shared + shared.T
+        first_k = torch.full((runs, n, self.k + 1), absent).scatter_(2, slot, self.candidates)[:, :, :self.k]
+        # Per unit, every run's neighbours in one sorted row: a neighbour several runs share is a
+        # run of equal ids. With Y[g, r] = 1 when run r has neighbour group g (one group per unit
+        # and id), the shared counts of all pairs are Y^T diag(counts) Y, one product per chunk.
+        total = torch.zeros(runs, runs, dtype=torch.float64)
+        labels = torch.arange(runs).repeat_interleave(self.k)
+        for start in range(0, n, UNITS_PER_CHUNK):
+            ids = first_k[:, start:start + UNITS_PER_CHUNK].permute(1, 0, 2).reshape(-1, runs * self.k)
+            ids, order = ids.sort(dim=1)
+            members = labels[order]                                                       # [u, L]
+            new = torch.ones_like(ids, dtype=torch.bool)
+            new[:, 1:] = ids[:, 1:] != ids[:, :-1]
+            group = new.flatten().cumsum(0) - 1                                          # [u * L]
+            keep = (ids != absent).flatten()
+            y = torch.zeros(int(group[-1]) + 1, runs)
+            y[group[keep], members.flatten()[keep]] = 1.0
+            unit_of_group = torch.arange(len(ids)).repeat_interleave(ids.shape[1])[new.flatten()]
+            group_weight = counts[start:start + UNITS_PER_CHUNK].float()[unit_of_group]
+            total += (y.T @ (y * group_weight[:, None])).double()
+        shared = total - torch.diag(torch.diagonal(total))
         overlap = (shared / (self.k * counts.sum())).numpy()
         np.fill_diagonal(overlap, 1.0)
         return overlap
