@@ -203,13 +203,34 @@ def write_test_record(run_dir: Path, record: RunRecord, rows: dict[str, np.ndarr
                       lambda handle: handle.write(json.dumps(texts, ensure_ascii=False).encode("utf-8")))
     record.test = {"units_expected": expected_units, "units_recorded": recorded,
                    "representation_dtype": dtype.name,
-                   **({"layers": sorted(map(int, layer_dtypes))} if layer_dtypes else {})}
+                   **({"layers": sorted(map(int, layer_dtypes))} if layer_dtypes else {}),
+                   **({"epochs": recorded_epochs(run_dir)} if recorded_epochs(run_dir) else {})}
     if recorded < expected_units:
         record.status = "partial"
         record.error = (f"the test loop covered {recorded} of {expected_units} test units (was "
                         "trainer.limit_test_batches or debug= set?); not a result to analyze")
     write_record(run_dir, record)
     return record
+
+
+def write_epoch_predictions(run_dir: Path, epoch: int, rows: dict[str, np.ndarray],
+                            key_columns: tuple[str, ...], n_labels: int) -> None:
+    """``record.every_epoch``: one epoch's test rows, as ``predictions/test_epoch{e}.npz`` and
+    ``representations/test_epoch{e}.npy`` (the same checks and formats as the final ones)."""
+    check_test_rows(rows, n_labels)
+    arrays = {name: np.asarray(rows[name]).astype(np.int64) for name in (*key_columns, "label", "pred")}
+    arrays["probs"] = np.asarray(rows["probs"]).astype(np.float32)
+    representation = np.asarray(rows["representation"])
+    _atomic_write(Path(run_dir) / "predictions" / f"test_epoch{epoch}.npz",
+                  lambda handle: np.savez(handle, **arrays))
+    _atomic_write(Path(run_dir) / "representations" / f"test_epoch{epoch}.npy",
+                  lambda handle: np.save(handle, representation.astype(storage_dtype(representation))))
+
+
+def recorded_epochs(run_dir: Path) -> list[int]:
+    """The epochs whose test predictions ``record.every_epoch`` wrote, in order."""
+    found = Path(run_dir).glob("predictions/test_epoch*.npz")
+    return sorted(int(path.stem.removeprefix("test_epoch")) for path in found)
 
 
 def read_predictions(run_dir: Path, split: str = "test") -> dict[str, np.ndarray]:

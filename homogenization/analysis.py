@@ -23,8 +23,10 @@ from core.run_record import read_predictions, read_texts
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.bootstrap import interval, pair_mean, seed_draws_within
 from homogenization.discovery import Run
+from homogenization.epochs import common_epochs, over_training, systemic_since
 from homogenization.layers import LayerAnalysis, layer_analysis
 from homogenization.measures import MEASURES, pairwise
+from homogenization.nested import Nesting, nested_headline
 from homogenization.outcomes import Outcomes, load_outcomes, load_representations, task_metric
 from homogenization.similarity import BlockCKA, ReplicatedKNN
 from homogenization.systemic import systemic_failure
@@ -73,6 +75,7 @@ class Settings:
     blocks: int = _DEFAULTS.blocks
     seed: int = _DEFAULTS.seed
     measures: list[str] = field(default_factory=lambda: list(_DEFAULTS.measures))
+    nest: str | None = _DEFAULTS.nest        # a group_by key nested in the others (backbone)
     rsa_max_units: int = _DEFAULTS.rsa_max_units
 
     def __post_init__(self) -> None:
@@ -96,6 +99,8 @@ class Analysis:
     run_table: pd.DataFrame
     matrices: dict[str, np.ndarray] = field(default_factory=dict)
     layers: LayerAnalysis | None = None                               # runs with record.layers
+    nested: dict | None = None                                        # analysis.nest
+    epochs: pd.DataFrame = field(default_factory=pd.DataFrame)        # runs with record.every_epoch
     units: pd.DataFrame = field(default_factory=pd.DataFrame)          # units.csv
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
 
@@ -108,7 +113,8 @@ def block_sums(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndar
 class BlockStatistics:
     """Per-block sums from which every pairwise statistic is computed under block weights."""
 
-    def __init__(self, runs: list[Run], outcomes: Outcomes, settings: Settings):
+    def __init__(self, runs: list[Run], outcomes: Outcomes, settings: Settings, split: str = "test",
+                 with_knn: bool = True):
         rng = np.random.default_rng(settings.seed)
         self.n_blocks = min(settings.blocks, outcomes.n_items)
         item_block = rng.permutation(outcomes.n_items) % self.n_blocks
@@ -121,7 +127,7 @@ class BlockStatistics:
         self.task_counts = block_sums(outcomes.task_counts.transpose(0, 2, 1), item_block,
                                       self.n_blocks).transpose(0, 2, 1)                  # [R, M, c]
 
-        representations = load_representations(runs, len(outcomes.row_items))
+        representations = load_representations(runs, len(outcomes.row_items), split)
         self.degenerate = degenerate_representations(runs, representations)
         representations = [np.zeros_like(r) if bad else r for r, bad in zip(representations, self.degenerate)]
         self.representations = representations
@@ -129,7 +135,8 @@ class BlockStatistics:
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
         k = min(settings.knn_k, len(knn_rows) - 1)
-        self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k)
+        self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k) \
+            if with_knn else None
         self.knn_bootstrap = settings.knn_bootstrap
 
     def pair_metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -143,7 +150,8 @@ class BlockStatistics:
         # The first knn_bootstrap replicates find neighbours again (the costly part); the rest NaN.
         metrics["mutual_knn"] = np.full((len(weights), *metrics["linear_cka"].shape[1:]), np.nan)
         replicated = min(len(weights), self.knn_bootstrap)
-        metrics["mutual_knn"][:replicated] = self.knn.overlap(weights[:replicated])
+        if self.knn is not None:
+            metrics["mutual_knn"][:replicated] = self.knn.overlap(weights[:replicated])
         for name in SIMILARITY:
             metrics[name] = self.undefined_for_degenerate(metrics[name])
         return metrics
@@ -160,8 +168,10 @@ class BlockStatistics:
         return task_metric(np.einsum("rmc,km->krc", self.task_counts, weights))
 
 
-def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
-    """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group)."""
+def analyze(runs: list[Run], groups: list[str], settings: Settings,
+            nesting: Nesting | None = None) -> Analysis:
+    """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group);
+    with ``nesting``, also the nested headline (within / across backbones / across recipes)."""
     outcomes = load_outcomes(runs, settings.unit)
     stats = BlockStatistics(runs, outcomes, settings)
     group_index = np.array([groups.index(run.group) for run in runs])
@@ -237,11 +247,23 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings) -> Analysis:
     matrices = {name: point[name][np.ix_(order, order)] for name in ("error_consistency", "linear_cka")}
     run_table = run_flags(runs, outcomes, run_metric, replicated_metric)
     run_groups = [run.group for run in runs]
+    units = unit_table(outcomes, run_groups, groups, read_texts(runs[0].path))
+    epoch_curves = pd.DataFrame()
+    epochs = common_epochs(runs)
+    if epochs:
+        epoch_curves, errors_by_epoch = over_training(
+            runs, groups, settings.unit, epochs,
+            lambda found, split: BlockStatistics(runs, found, settings, split, with_knn=False),
+            block_draws, seed_draws)
+        units["systemic_since_epoch"] = systemic_since(errors_by_epoch, epochs)
     return Analysis(runs, groups, outcomes, settings, pairs, pd.DataFrame(rows), pd.DataFrame(histograms),
                     headline, run_table, matrices,
                     layers=layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks,
                                           stats.n_blocks, block_draws, seed_draws),
-                    units=unit_table(outcomes, run_groups, groups, read_texts(runs[0].path)),
+                    nested=None if nesting is None else nested_headline(
+                        point, replicated, nesting, HEADLINE, settings.bootstrap,
+                        np.random.default_rng(settings.seed + 2)),
+                    epochs=epoch_curves, units=units,
                     entity_types=per_type_outcomes(outcomes, run_groups))
 
 

@@ -94,3 +94,20 @@ def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def over_training(curves: pd.DataFrame, path: Path) -> None:
+    """Error consistency and linear CKA against epoch, within and across groups, with intervals."""
+    metrics = list(dict.fromkeys(curves["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for side, part in curves[curves["metric"] == metric].groupby("side", sort=False):
+            ax.plot(part["epoch"], part["value"], marker="o", label=f"{side} groups")
+            ax.fill_between(part["epoch"], part["ci_low"], part["ci_high"], alpha=0.2)
+        ax.set_title(TITLES[metric], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.suptitle("Homogenization over training (95% multi-bootstrap intervals)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

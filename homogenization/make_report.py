@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from core.errors import UserError
 from homogenization.analysis import Settings, analyze
 from homogenization.discovery import assign_groups, check_comparable, find_runs
+from homogenization.nested import nesting_of
 from homogenization.report import check_report_destination, write_report
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,9 @@ def make_report(patterns: list[str], out_dir: Path, group_by: list[str], setting
                         "analysis needs at least 2")
     check_comparable(runs)
     groups = assign_groups(runs, group_by)
+    nesting = nesting_of(runs, group_by, settings.nest) if settings.nest else None
     log.info("Analyzing %d runs in %d groups: %s", len(runs), len(groups), ", ".join(groups))
-    analysis = analyze(runs, groups, settings)
+    analysis = analyze(runs, groups, settings, nesting)
     write_report(analysis, out_dir, skipped)
     log.info("Report written to %s", out_dir)
     return analysis

@@ -51,7 +51,7 @@ def task_metric(counts: np.ndarray) -> np.ndarray:
         return 2 * tp / (2 * tp + fp + fn)
 
 
-def _aligned_predictions(runs: list[Run]) -> list[dict[str, np.ndarray]]:
+def _aligned_predictions(runs: list[Run], split: str = "test") -> list[dict[str, np.ndarray]]:
     task = runs[0].record.task
     predictions = []
     for run in runs:
@@ -59,9 +59,9 @@ def _aligned_predictions(runs: list[Run]) -> list[dict[str, np.ndarray]]:
             raise UserError(f"{run.path}: task {run.record.task} differs from {runs[0].path} ({task}); "
                             "analyze runs of one task together")
         try:
-            arrays = read_predictions(run.path)
+            arrays = read_predictions(run.path, split)
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
-            raise UserError(f"{run.path / 'predictions' / 'test.npz'}: cannot be read ({error}); "
+            raise UserError(f"{run.path / 'predictions' / f'{split}.npz'}: cannot be read ({error}); "
                             "re-run this job or leave it out of runs=") from None
         reference = predictions[0] if predictions else arrays
         for key in ROW_KEYS[task]:
@@ -88,9 +88,10 @@ def _entity_outcomes(gold: list[list[str]], predicted: list[list[str]]):
     return np.array(correct, dtype=bool), np.array(counts, dtype=np.float64)
 
 
-def load_outcomes(runs: list[Run], unit: str = "entity") -> Outcomes:
-    """Read every run's test predictions and derive units, errors and per-item task counts."""
-    predictions = _aligned_predictions(runs)
+def load_outcomes(runs: list[Run], unit: str = "entity", split: str = "test") -> Outcomes:
+    """Read every run's test predictions (``split``: ``test``, or ``test_epoch{e}`` for an epoch's)
+    and derive units, errors and per-item task counts."""
+    predictions = _aligned_predictions(runs, split)
     task, labels = runs[0].record.task, list(runs[0].record.labels)
     gold = predictions[0]["label"]
     preds = np.stack([p["pred"] for p in predictions])
@@ -121,13 +122,13 @@ def load_outcomes(runs: list[Run], unit: str = "entity") -> Outcomes:
                     len(starts), counts, gold, spans, [kind for found in entities for kind, _, _ in found])
 
 
-def load_representations(runs: list[Run], rows: int) -> list[np.ndarray]:
+def load_representations(runs: list[Run], rows: int, split: str = "test") -> list[np.ndarray]:
     """Each run's test representations as float32, checked to have one row per prediction row."""
     values = []
     for run in runs:
-        path = run.path / "representations" / "test.npy"
+        path = run.path / "representations" / f"{split}.npy"
         try:
-            array = read_representations(run.path).astype(np.float32)
+            array = read_representations(run.path, split).astype(np.float32)
         except (OSError, ValueError) as error:
             raise UserError(f"{path}: cannot be read ({error}); re-run this job or leave it out") from None
         if array.ndim != 2 or len(array) != rows:

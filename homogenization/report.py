@@ -17,6 +17,7 @@ import pandas as pd
 from core.errors import UserError
 from homogenization import figures
 from homogenization.analysis import HEADLINE, POOLED, Analysis
+from homogenization.nested import KINDS as NESTED_KINDS
 from homogenization.units import systemic_failures
 
 EXPLAIN = {
@@ -92,6 +93,24 @@ def _pairs(entry: dict, side: str) -> str:
     return str(total) if defined == total else f"**{defined} of {total}**"
 
 
+def _nested(analysis: Analysis) -> list[str]:
+    if analysis.nested is None:
+        return []
+    lines = ["| metric | within a backbone | across backbones (same recipe) | across architectures "
+             "| backbone effect | recipe effect | pairs |", "|---|---|---|---|---|---|---|"]
+    for name, entry in analysis.nested.items():
+        cells = [f"{_fmt(entry[kind])} {_interval(entry[f'{kind}_ci'])}"
+                 for kind in (*NESTED_KINDS, "backbone_effect", "recipe_effect")]
+        pairs = ", ".join(str(entry[f"{kind}_pairs"]) for kind in NESTED_KINDS)
+        lines.append(f"| {NAMES[name]} | {' | '.join(cells)} | {pairs} |")
+    return ["## Does a shared backbone homogenize?",
+            "Pairs of runs fine-tuned from the same backbone, from different backbones pretrained the "
+            "same way, and of different architectures. *Backbone effect* = within a backbone - across "
+            "backbones; *recipe effect* = across backbones - across architectures. Intervals: hierarchical "
+            "multi-bootstrap (backbones resampled within each recipe, then fine-tuning seeds within each "
+            "drawn backbone, then test items).", "\n".join(lines)]
+
+
 def _run_flags(analysis: Analysis) -> list[str]:
     flagged = analysis.run_table[analysis.run_table["flags"] != ""]
     if flagged.empty:
@@ -121,6 +140,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "## Headline: are runs of the same group more alike than runs of different groups?",
         headline_markdown(analysis.headline),
         "\n".join(f"- **{name}**: {text}" for name, text in EXPLAIN.items()),
+        *_nested(analysis),
         *_run_flags(analysis),
         "## Groups",
         table,
@@ -138,6 +158,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         + "".join(f"\n- **{NAMES[name]}**: see `homogenization/measures.py`; per pair in `pairs.csv`."
                   for name in settings.measures),
         *_layers(analysis),
+        *_over_training(analysis),
         *_systemic_failures(analysis),
         *_entity_types(analysis),
         "## Figures",
@@ -193,6 +214,22 @@ def _layers(analysis: Analysis) -> list[str]:
             "![Layer x layer CKA](figures/layer_heatmaps.png)"]
 
 
+def _over_training(analysis: Analysis) -> list[str]:
+    if analysis.epochs.empty:
+        return []
+    table = analysis.epochs.pivot_table(index="epoch", columns=["metric", "side"], values="value")
+    table.columns = [f"{NAMES[metric]}, {side}" for metric, side in table.columns]
+    since = analysis.units.get("systemic_since_epoch")
+    counts = "" if since is None else (
+        f" {int(since.notna().sum())} units are failed by every run from some epoch on to the end "
+        "(`systemic_since_epoch` in `units.csv`).")
+    return ["## Over training",
+            "Pairwise error consistency and linear CKA of each epoch's test predictions and "
+            "representations, within and across groups (intervals in `epochs.csv`)." + counts,
+            markdown_table(table.reset_index().astype(str)),
+            "![Homogenization over training](figures/over_training.png)"]
+
+
 def _entity_types(analysis: Analysis) -> list[str]:
     if analysis.entity_types.empty:
         return []
@@ -229,6 +266,9 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         analysis.run_table.to_csv(staging / "runs.csv", index=False)
         analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
         analysis.units.to_csv(staging / "units.csv", index=False)
+        if not analysis.epochs.empty:
+            analysis.epochs.to_csv(staging / "epochs.csv", index=False)
+            figures.over_training(analysis.epochs, staging / "figures" / "over_training.png")
         if analysis.layers is not None:
             analysis.layers.pairs.to_csv(staging / "layer_pairs.csv", index=False)
             analysis.layers.curves.to_csv(staging / "layer_curves.csv", index=False)
@@ -240,6 +280,7 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
             analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
         summary = {
             "headline": analysis.headline,
+            "nested": analysis.nested,
             "groups": analysis.group_table.to_dict(orient="records"),
             "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in
                      zip(analysis.runs, analysis.run_table.drop(columns="run").to_dict("records"))],

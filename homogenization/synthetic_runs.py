@@ -19,7 +19,8 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
               model: str = "m", seed: int = 1, fingerprint: str = "test-set", labels=("neg", "pos"),
               sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10,
               probs: np.ndarray | None = None, texts: list | None = None,
-              layers: list[np.ndarray] | None = None) -> Path:
+              layers: list[np.ndarray] | None = None, config: dict | None = None,
+              epochs: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
     """A record with these outputs (``probs``: one-hot on ``pred`` unless given); token-task rows
     when ``sentence_id`` is given."""
     n_classes = len(labels)
@@ -39,12 +40,17 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
         (run_dir / "predictions" / "test_texts.json").write_text(json.dumps(texts))
     for k, values in enumerate(layers or []):
         np.save(run_dir / "representations" / f"test_layer{k}.npy", np.asarray(values))
+    for epoch, (epoch_pred, epoch_representations) in enumerate(epochs or []):   # (pred, reps) per epoch
+        np.savez(run_dir / "predictions" / f"test_epoch{epoch}.npz", **rows, label=label, pred=epoch_pred,
+                 probs=np.eye(n_classes, dtype=np.float32)[epoch_pred])
+        np.save(run_dir / "representations" / f"test_epoch{epoch}.npy", np.asarray(epoch_representations))
     write_record(run_dir, RunRecord(
         status=status, task=task, model=model, seed=seed,
         data={"name": "fake", "splits": {"test": {"fingerprint": fingerprint, "size": len(pred)}}},
-        labels=list(labels), config={"model": {"name": model}, "seed": seed},
+        labels=list(labels), config={"model": {"name": model}, "seed": seed, **(config or {})},
         training={"epochs": 1, "steps": steps, "untrained": steps == 0},
-        test={"layers": list(range(len(layers)))} if layers else None,
+        test={**({"layers": list(range(len(layers)))} if layers else {}),
+              **({"epochs": list(range(len(epochs)))} if epochs else {})} or None,
     ))
     return run_dir
 

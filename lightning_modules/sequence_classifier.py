@@ -46,19 +46,24 @@ class SequenceClassifier(ClassificationTask):
         self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["labels"]), sync_dist=True)
         self.log_dict(self.val_metrics, prog_bar=True)
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def test_rows_of(self, batch: dict[str, torch.Tensor], with_layers: bool = True):
+        """(loss, logits, the batch's test rows: one per example)."""
         loss, logits, representation = self._step(batch)
-        self.test_metrics.update(logits, batch["labels"])
-        self.log("test/loss", loss, batch_size=len(batch["labels"]), sync_dist=True)
-        self.log_dict(self.test_metrics)
-        self._test_outputs.append({
+        return loss, logits, {
             "example_id": batch["example_id"],
             "label": batch["labels"],
             "pred": logits.argmax(dim=-1),
             "probs": logits.float().softmax(dim=-1),
             "representation": representation.float(),
-            **self.layer_rows(batch, per_token=False, select=lambda states: states),
-        })
+            **(self.layer_rows(batch, per_token=False, select=lambda states: states) if with_layers else {}),
+        }
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, logits, rows = self.test_rows_of(batch)
+        self.test_metrics.update(logits, batch["labels"])
+        self.log("test/loss", loss, batch_size=len(batch["labels"]), sync_dist=True)
+        self.log_dict(self.test_metrics)
+        self._test_outputs.append(rows)
 
     def on_test_epoch_end(self) -> None:
         outputs, self._test_outputs = self._test_outputs, []

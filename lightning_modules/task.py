@@ -117,6 +117,11 @@ class ClassificationTask(Task):
         """(loss, logits, representations) of a batch."""
         raise NotImplementedError
 
+    def test_rows_of(self, batch: dict[str, torch.Tensor], with_layers: bool = True):
+        """(loss, logits, the batch's test rows: key columns, label, pred, probs, representation
+        and, with ``with_layers``, the recorded layers)."""
+        raise NotImplementedError
+
     def layer_rows(self, batch: dict[str, torch.Tensor], per_token: bool,
                    select: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, torch.Tensor]:
         """``layer_<k>``: the recorded layers' representations of the batch's test rows (``select``

@@ -76,20 +76,26 @@ class TokenClassifier(ClassificationTask):
         self.log_dict(scores)  # per entity type
         self._val_sentences = []
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+    def test_rows_of(self, batch: dict[str, torch.Tensor], with_layers: bool = True):
+        """(loss, logits, the batch's test rows: one per word, from its first sub-word)."""
         loss, logits, hidden = self._step(batch)
-        self.log("test/loss", loss, batch_size=len(batch["input_ids"]), sync_dist=True)
         words = batch["labels"] != -100
         rows, _ = words.nonzero(as_tuple=True)
-        self._test_outputs.append({
+        return loss, logits, {
             "sentence_id": batch["example_id"][rows],
             "word_index": batch["word_index"][words],
             "label": batch["labels"][words],
             "pred": self._predict_words(logits, words),
             "probs": logits[words].float().softmax(dim=-1),
             "representation": hidden[words].float(),
-            **self.layer_rows(batch, per_token=True, select=lambda states: states[words]),
-        })
+            **(self.layer_rows(batch, per_token=True, select=lambda states: states[words])
+               if with_layers else {}),
+        }
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, _, rows = self.test_rows_of(batch)
+        self.log("test/loss", loss, batch_size=len(batch["input_ids"]), sync_dist=True)
+        self._test_outputs.append(rows)
 
     def on_test_epoch_end(self) -> None:
         outputs, self._test_outputs = self._test_outputs, []
