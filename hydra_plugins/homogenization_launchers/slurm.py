@@ -24,7 +24,9 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
+
+from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -132,17 +134,9 @@ class SlurmLauncher(SubmititSlurmLauncher):
         """Record the job as failed in its run directory, so the sweep's summary lists it."""
         from training.failures import write_ended_record
 
-        run_dir = self._run_dir(overrides, number)
+        run_dir = job_run_dir(self.hydra_context, self.config, overrides, number)
         message = (f"SLURM job {job.job_id} ended {state} without a result (cancelled, or killed "
                    f"outside the job); its log: {job.paths.stdout}")
         log.error("%s: %s", run_dir, message)
         write_ended_record(run_dir, message, overrides)
         return JobReturn(overrides=overrides, status=JobStatus.COMPLETED, _return_value=float("nan"))
-
-    def _run_dir(self, overrides: list[str], number: int) -> Path:
-        """The job's output directory, as Hydra computes it inside the job."""
-        config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)
-        with open_dict(config.hydra.job) as job:
-            job.num = number
-            job.id = f"job_id_for_{number}"
-        return Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)

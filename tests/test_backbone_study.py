@@ -1,0 +1,52 @@
+"""experiment=backbone_study end to end, tiny: 2 backbones pretrained on generated text with
+different seeds, each fine-tuned with 2 seeds, 2 controls from fresh weights, and the report with
+the nested comparison, from one command through the real Hydra sweep."""
+
+import json
+import subprocess
+import sys
+
+from core.run_record import read_run_json
+from datamodules.demo_data import generate
+from tests.helpers import FAST, REPO_ROOT
+
+
+def test_one_command_pretrains_fine_tunes_controls_and_reports(tmp_path):
+    sentences = (generate("sentiment", tmp_path / "generated") / "train.tsv").read_text().splitlines()[1:]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(line.split("\t")[0] for line in sentences) + "\n")
+    sweep_dir = tmp_path / "sweep"
+    quoted = lambda items: "[" + ",".join(f'"{item}"' for item in items) + "]"   # noqa: E731
+    command = [
+        sys.executable, "scripts/train.py", "-m", "experiment=backbone_study", f"hydra.sweep.dir={sweep_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.generated_dir={tmp_path / 'generated'}", *FAST,
+        "hydra.sweeper.backbones=2", "hydra.sweeper.seeds=2",
+        "hydra.sweeper.pretrain=" + quoted(["data=wikitext2", f"data.files=[{corpus}]", "model=bert_pretrain",
+                                            "model/size=tiny", "model.tokenizer.vocab_size=1000",
+                                            "data.block_size=64"]),
+        "hydra.sweeper.finetune=" + quoted(["data=demo", "model=bert", "data.max_train_examples=300",
+                                            "data.max_length=64"]),
+        "hydra.sweeper.control=" + quoted(["data=demo", "model=bert", "data.max_train_examples=300",
+                                           "data.max_length=64"]),
+        "hydra.callbacks.homogenization_report.bootstrap=50",
+        "hydra.callbacks.homogenization_report.knn_bootstrap=10",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    records = {path.parent.name: read_run_json(path.parent) for path in sweep_dir.glob("*/run.json")}
+    pretrained = {name: r for name, r in records.items() if r["task"] == "masked_lm"}
+    finetuned = {name: r for name, r in records.items() if r["task"] != "masked_lm"}
+    assert len(pretrained) == 2 and sorted(r["seed"] for r in pretrained.values()) == [1, 2]
+    assert len(finetuned) == 6 and all(r["status"] == "complete" for r in records.values())
+    backbones = {r["config"]["study_backbone"]: r["backbone"] for r in finetuned.values()}
+    assert set(backbones) == {"pretrained-seed1", "pretrained-seed2", "random-seed1", "random-seed2"}
+    exported = {str(sweep_dir / name / r["export"]) for name, r in pretrained.items()}
+    assert {backbones[f"pretrained-seed{k}"]["pretrained"] for k in (1, 2)} == exported
+    assert backbones["pretrained-seed1"]["sha256"] != backbones["pretrained-seed2"]["sha256"]
+    assert {backbones[f"random-seed{m}"]["init"] for m in (1, 2)} == {"random"}
+    nested = json.loads((sweep_dir / "report" / "homogenization.json").read_text())["nested"]
+    counts = nested["error_consistency"]
+    # 2 backbones x 1 pair of seeds; 4 pairs across the 2 backbones + 1 pair of controls; 4 x 2 across
+    assert (counts["within_backbone_pairs"], counts["across_backbones_pairs"],
+            counts["across_architectures_pairs"]) == (2, 5, 8)
+    assert "## Does a shared backbone homogenize?" in (sweep_dir / "report" / "report.md").read_text()
