@@ -87,8 +87,10 @@ def test_every_model_yaml_has_its_parts(model):
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
 def test_every_experiment_sets_what_it_sweeps(experiment):
-    cfg = composed(f"experiment={experiment}")
-    assert cfg.hydra.sweeper.params, f"experiment={experiment} sets no hydra.sweeper.params"
+    """Sweeper params, or (experiment=backbone_study) the two-stage sweeper's backbones and seeds."""
+    sweeper = composed(f"experiment={experiment}").hydra.sweeper
+    planned = sweeper.get("params") or (sweeper.get("backbones") and sweeper.get("seeds"))
+    assert planned, f"experiment={experiment} sets neither hydra.sweeper.params nor a study's sizes"
 
 
 PAIRS = [(model, data) for model in MODELS for data in DATA if data_task(data) in model_tasks(model)]
