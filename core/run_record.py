@@ -159,9 +159,9 @@ def check_test_rows(rows: dict[str, np.ndarray], n_labels: int) -> None:
         representation = np.asarray(rows[name])
         not_finite = ~np.isfinite(representation).all(axis=1)
         if not_finite.any():
-            raise RecordError(f"{int(not_finite.sum())} of {len(representation)} test representations "
-                              f"({name}) are not finite (the model diverged); nothing was recorded as a "
-                              "result")
+            which = "" if name == "representation" else f" of {name.replace('_', ' ')}"
+            raise RecordError(f"{int(not_finite.sum())} of {len(representation)} test representations{which} "
+                              "are not finite (the model diverged); nothing was recorded as a result")
 
 
 def storage_dtype(representation: np.ndarray) -> np.dtype:

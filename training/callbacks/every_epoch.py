@@ -20,8 +20,8 @@ from core.run_record import write_epoch_predictions
 
 
 class TestEveryEpoch(pl.Callback):
-    def __init__(self, run_dir: str, enabled: bool = False):
-        self.run_dir = Path(run_dir)
+    def __init__(self, dirpath: str, enabled: bool = False):
+        self.run_dir = Path(dirpath)   # the run directory ("dirpath", like every callback's directory)
         self.enabled = enabled
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
