@@ -1,6 +1,6 @@
 """experiment=backbone_study end to end, tiny: 2 backbones pretrained on generated text with
-different seeds, each fine-tuned with 2 seeds, 2 controls from fresh weights, and the report with
-the nested comparison, from one command through the real Hydra sweep."""
+different seeds, each fine-tuned (full and probe) with 2 seeds, 2 controls from fresh weights, and
+the report with the nested comparison, from one command through the real Hydra sweep."""
 
 import json
 import subprocess
@@ -20,7 +20,7 @@ def test_one_command_pretrains_fine_tunes_controls_and_reports(tmp_path):
     command = [
         sys.executable, "scripts/train.py", "-m", "experiment=backbone_study", f"hydra.sweep.dir={sweep_dir}",
         f"paths.cache_dir={tmp_path / 'cache'}", f"paths.generated_dir={tmp_path / 'generated'}", *FAST,
-        "hydra.sweeper.backbones=2", "hydra.sweeper.seeds=2",
+        "hydra.sweeper.backbones=2", "hydra.sweeper.seeds=2", "hydra.sweeper.probe=true",
         "hydra.sweeper.pretrain=" + quoted(["data=wikitext2", f"data.files=[{corpus}]", "model=bert_pretrain",
                                             "model/size=tiny", "model.tokenizer.vocab_size=1000",
                                             "data.block_size=64"]),
@@ -37,8 +37,11 @@ def test_one_command_pretrains_fine_tunes_controls_and_reports(tmp_path):
     pretrained = {name: r for name, r in records.items() if r["task"] == "masked_lm"}
     finetuned = {name: r for name, r in records.items() if r["task"] != "masked_lm"}
     assert len(pretrained) == 2 and sorted(r["seed"] for r in pretrained.values()) == [1, 2]
-    assert len(finetuned) == 6 and all(r["status"] == "complete" for r in records.values())
-    backbones = {r["config"]["study_backbone"]: r["backbone"] for r in finetuned.values()}
+    assert len(finetuned) == 10 and all(r["status"] == "complete" for r in records.values())
+    methods = sorted(r["backbone"]["finetune"] for r in finetuned.values())
+    assert methods == ["full"] * 6 + ["probe"] * 4
+    backbones = {r["config"]["study_backbone"]: r["backbone"] for r in finetuned.values()
+                 if r["backbone"]["finetune"] == "full"}
     assert set(backbones) == {"pretrained-seed1", "pretrained-seed2", "random-seed1", "random-seed2"}
     exported = {str(sweep_dir / name / r["export"]) for name, r in pretrained.items()}
     assert {backbones[f"pretrained-seed{k}"]["pretrained"] for k in (1, 2)} == exported
@@ -46,7 +49,9 @@ def test_one_command_pretrains_fine_tunes_controls_and_reports(tmp_path):
     assert {backbones[f"random-seed{m}"]["init"] for m in (1, 2)} == {"random"}
     nested = json.loads((sweep_dir / "report" / "homogenization.json").read_text())["nested"]
     counts = nested["error_consistency"]
-    # 2 backbones x 1 pair of seeds; 4 pairs across the 2 backbones + 1 pair of controls; 4 x 2 across
+    # recipes: pretrained+full (4 runs), pretrained+probe (4), random+full (2 controls).
+    # Within a backbone: 2 backbones x 1 pair of seeds, per method; across backbones: 4 per method
+    # + 1 pair of controls; across recipes: 4 x 4 + 4 x 2 + 4 x 2.
     assert (counts["within_backbone_pairs"], counts["across_backbones_pairs"],
-            counts["across_architectures_pairs"]) == (2, 5, 8)
+            counts["across_architectures_pairs"]) == (4, 9, 32)
     assert "## Does a shared backbone homogenize?" in (sweep_dir / "report" / "report.md").read_text()
