@@ -187,8 +187,9 @@ class ReplicatedKNN:
     the k nearest among the units drawn (its own copies excluded), and the statistic is the mean
     over drawn units, each counted as often as drawn. Each run's ``spare`` x k nearest candidates
     are found once on the full sample; a replicate keeps the first k of them that were drawn (a
-    replicate draws about 63% of the blocks: 4k = 40 candidates hold fewer than 10 drawn ones
-    with a probability of about 1e-7)."""
+    replicate draws about 63% of the blocks; were the 40 candidates of k = 10 in independent
+    blocks, fewer than 10 would be drawn with a probability of about 1e-7; a unit short of k
+    drawn candidates counts the shared ones of those it has, out of k)."""
 
     def __init__(self, representations: list[np.ndarray], blocks: np.ndarray, k: int, spare: int = 4):
         self.k = k
