@@ -10,8 +10,10 @@ interrupted download never leaves a half-written file that a later run would rea
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
 
 from core.errors import UserError
 from datamodules.hf_loading import load_splits
@@ -61,18 +63,39 @@ def _write_atomically(path: Path, lines: list[str]) -> None:
     os.replace(temporary, path)
 
 
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached now (offline mode set, its host does not
+    resolve), or None. Checked first, so that a machine without a network gets its one line at
+    once instead of after ``huggingface_hub``'s retries (about 25 s of warnings)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    host = urlparse(constants.ENDPOINT).hostname or constants.ENDPOINT
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError as error:
+        return f"{host} cannot be resolved: no network ({error.strerror or error})"
+    return None
+
+
 def fetch_missing(files: dict[str, Path], download: dict, source: str) -> None:
     """Write every split of ``files`` from the hub dataset described by ``download`` (keys
     ``dataset``, ``subset``, ``splits``, ``dev_fraction``, ``dev_seed``, ``format`` and
     ``columns``). On failure (no connection, say) one line says what to fetch and where."""
     if download.get("format") not in WRITERS:
         raise UserError(f"data.download.format={download.get('format')!r}: choose one of {sorted(WRITERS)}.")
+    missing = next(path for path in files.values() if not path.exists())
+    offline = None if Path(download["dataset"]).exists() else hub_unreachable()
+    if offline:
+        raise UserError(f"{missing}: data file not found, and the Hugging Face hub cannot be reached to "
+                        f"fetch it ({offline}). {source} Put the files there, or point paths.data_dir "
+                        "(HOMOG_DATA_DIR) at the folder that holds them; data=demo needs no files.")
     try:
         splits = load_splits(download["dataset"], download.get("subset"), download.get("data_files"),
                              download["splits"], download.get("dev_fraction"), download.get("dev_seed", 0),
                              key="data.download")
     except UserError as error:
-        missing = next(path for path in files.values() if not path.exists())
         raise UserError(f"{missing}: data file not found, and fetching it from the Hugging Face hub "
                         f"failed ({error}). {source} Put the files there, or point paths.data_dir "
                         "(HOMOG_DATA_DIR) at the folder that holds them; data=demo needs no files.") from None

@@ -3,10 +3,12 @@ directories and preemption: the parts of scaling out that can run on one machine
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -80,6 +82,24 @@ def test_slurm_config_makes_the_expected_sbatch_script(tmp_path, monkeypatch):
                  "#SBATCH --mail-type=END", "module load cuda/12.4"):
         assert line in script
     assert "\nsrun --unbuffered" in script
+
+
+@pytest.mark.parametrize("machine", ["no SLURM commands", "sbatch without a slurm.conf"])
+def test_slurm_without_a_controller_is_one_line(tmp_path, machine):
+    """Where there is no SLURM (no srun/sbatch on PATH) or sbatch reaches no controller (no
+    slurm.conf), the sweep stops with one line and exit 2, not submitit's traceback."""
+    environment = {name: value for name, value in os.environ.items() if name != "SLURM_CONF"}
+    if machine == "no SLURM commands":
+        environment["PATH"] = str(tmp_path / "empty-bin")
+    elif not shutil.which("sbatch") or Path("/etc/slurm/slurm.conf").exists():
+        pytest.skip("needs sbatch installed without a site slurm.conf")
+    command = [*TRAIN, "-m", "hydra/launcher=slurm", "seed=1", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                            env=environment)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output[-2000:]
+    errors = [line for line in output.splitlines() if "error: hydra/launcher=slurm" in line]
+    assert len(errors) == 1 and "could not be submitted" in errors[0] and "Traceback" not in output
 
 
 def test_runs_started_in_the_same_second_get_different_directories(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,17 @@ class SlurmLauncher(SubmititSlurmLauncher):
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
+        try:
+            return self._submit_and_wait(job_overrides, initial_job_idx)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+            # No SLURM here (no srun/sbatch, no slurm.conf): the user's setup, not a bug - one line.
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+            log.error("error: hydra/launcher=slurm: the sweep could not be submitted (%s). Run it where "
+                      "sbatch reaches a SLURM controller (a login node, SLURM_CONF set), or choose another "
+                      "launcher (hydra/launcher=processes).", reason.strip()[:300])
+            sys.exit(2)
+
+    def _submit_and_wait(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         executor = self.executor()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
