@@ -93,7 +93,7 @@ class RunRecord:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write to a temporary file in the same directory, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -112,7 +112,7 @@ def write_record(run_dir: Path, record: RunRecord) -> Path:
     """Write ``run.json`` (atomically; for a classification run, after its predictions)."""
     text = json.dumps(record.to_dict(), indent=2, default=str)
     path = Path(run_dir) / RUN_FILE
-    _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
     return path
 
 
@@ -189,22 +189,22 @@ def write_test_record(run_dir: Path, record: RunRecord, rows: dict[str, np.ndarr
     dtype = storage_dtype(representation)
     arrays = {name: np.asarray(rows[name]).astype(np.int64) for name in (*key_columns, "label", "pred")}
     arrays["probs"] = np.asarray(rows["probs"]).astype(np.float32)
-    _atomic_write(run_dir / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
-    _atomic_write(run_dir / "representations" / "test.npy",
+    atomic_write(run_dir / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
+    atomic_write(run_dir / "representations" / "test.npy",
                   lambda handle: np.save(handle, representation.astype(dtype)))
     layer_dtypes = {}
     for name in layer_keys(rows):   # record.layers: representations/test_layer{k}.npy
         values = np.asarray(rows[name])
         layer_dtypes[name[6:]] = storage_dtype(values).name
-        _atomic_write(run_dir / "representations" / f"test_{name.replace('_', '')}.npy",
+        atomic_write(run_dir / "representations" / f"test_{name.replace('_', '')}.npy",
                       lambda handle, v=values: np.save(handle, v.astype(storage_dtype(v))))
     if texts is not None:
-        _atomic_write(run_dir / "predictions" / "test_texts.json",
+        atomic_write(run_dir / "predictions" / "test_texts.json",
                       lambda handle: handle.write(json.dumps(texts, ensure_ascii=False).encode("utf-8")))
     record.test = {"units_expected": expected_units, "units_recorded": recorded,
                    "representation_dtype": dtype.name,
                    **({"layers": sorted(map(int, layer_dtypes))} if layer_dtypes else {}),
-                   **({"epochs": recorded_epochs(run_dir)} if recorded_epochs(run_dir) else {})}
+                   **({"epochs": epochs} if (epochs := recorded_epochs(run_dir)) else {})}
     if recorded < expected_units:
         record.status = "partial"
         record.error = (f"the test loop covered {recorded} of {expected_units} test units (was "
@@ -221,9 +221,9 @@ def write_epoch_predictions(run_dir: Path, epoch: int, rows: dict[str, np.ndarra
     arrays = {name: np.asarray(rows[name]).astype(np.int64) for name in (*key_columns, "label", "pred")}
     arrays["probs"] = np.asarray(rows["probs"]).astype(np.float32)
     representation = np.asarray(rows["representation"])
-    _atomic_write(Path(run_dir) / "predictions" / f"test_epoch{epoch}.npz",
+    atomic_write(Path(run_dir) / "predictions" / f"test_epoch{epoch}.npz",
                   lambda handle: np.savez(handle, **arrays))
-    _atomic_write(Path(run_dir) / "representations" / f"test_epoch{epoch}.npy",
+    atomic_write(Path(run_dir) / "representations" / f"test_epoch{epoch}.npy",
                   lambda handle: np.save(handle, representation.astype(storage_dtype(representation))))
 
 

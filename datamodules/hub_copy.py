@@ -9,13 +9,12 @@ interrupted download never leaves a half-written file that a later run would rea
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 from core.errors import UserError
+from core.run_record import atomic_write
 from datamodules.hf_loading import load_splits
 
 
@@ -53,14 +52,6 @@ def conll_lines(split, columns: list[str]) -> list[str]:
 
 
 WRITERS = {"tsv": tsv_lines, "conll": conll_lines}
-
-
-def _write_atomically(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-    os.replace(temporary, path)
 
 
 def hub_unreachable() -> str | None:
@@ -101,4 +92,5 @@ def fetch_missing(files: dict[str, Path], download: dict, source: str) -> None:
                         "(HOMOG_DATA_DIR) at the folder that holds them; data=demo needs no files.") from None
     write = WRITERS[download["format"]]
     for split, path in files.items():
-        _write_atomically(path, write(splits[split], list(download["columns"])))
+        data = ("\n".join(write(splits[split], list(download["columns"]))) + "\n").encode("utf-8")
+        atomic_write(path, lambda handle, data=data: handle.write(data))

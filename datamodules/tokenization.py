@@ -123,7 +123,9 @@ class PretrainedTokenizer:
 
     def positions(self) -> int | None:
         """How many tokens the checkpoint's encoder takes (None: no limit from positions)."""
-        return checkpoint_positions(self.name_or_path)
+        if not hasattr(self, "_positions"):
+            self._positions = checkpoint_positions(self.name_or_path)
+        return self._positions
 
     def settings(self) -> dict:
         content = self._load().to_str().encode("utf-8")

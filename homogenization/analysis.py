@@ -20,7 +20,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from core.errors import UserError
-from core.run_record import read_predictions, read_texts
+from core.run_record import read_texts
 from homogenization.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.bootstrap import interval, pair_mean, seed_draws_within
 from homogenization.discovery import Run
@@ -207,9 +207,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     pair_draws = seed_draws[:, :, None] * seed_draws[:, None, :]
     replicated_metric = stats.run_metric(block_draws)
 
-    measured = pairwise(settings.measures, stats.representations, stats.degenerate,
-                        [read_predictions(run.path)["probs"] for run in runs] if "jsd" in settings.measures
-                        else [], outcomes.preds, settings.rsa_max_units, settings.seed)
+    measured = pairwise(settings.measures, stats.representations, stats.degenerate, outcomes.probs,
+                        outcomes.preds, settings.rsa_max_units, settings.seed)
     headline = {}
     for name in HEADLINE:
         entry = {}

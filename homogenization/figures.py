@@ -14,6 +14,17 @@ import pandas as pd  # noqa: E402
 TITLES = {"error_consistency": "Error consistency (kappa_err)", "linear_cka": "Linear CKA"}
 
 
+def save(fig, path: Path, tight: bool = True) -> None:
+    """Write a figure as PNG and free it (``tight=False``: crop to its content instead, for
+    figures whose colour bar spans several axes)."""
+    if tight:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    else:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title: str, path: Path) -> None:
     """Runs x runs heatmap, runs ordered by group, with lines between groups."""
     matrix = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)   # self-pairs are 1 by definition
@@ -28,9 +39,7 @@ def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title:
         ax.axvline(boundary, color="white", linewidth=1.5)
     fig.colorbar(image, ax=ax, fraction=0.046)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def k_histogram(histograms: pd.DataFrame, path: Path) -> None:
@@ -46,9 +55,7 @@ def k_histogram(histograms: pd.DataFrame, path: Path) -> None:
         ax.set_yscale("log")
     axes[0][0].set_ylabel("fraction of units")
     axes[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def task_metric(groups: pd.DataFrame, path: Path) -> None:
@@ -60,9 +67,7 @@ def task_metric(groups: pd.DataFrame, path: Path) -> None:
     ax.set_xticks(range(len(groups)), groups["group"])
     ax.set_ylabel(groups["metric"].iloc[0])
     ax.set_title("Task metric (mean over seeds, 95% multi-bootstrap interval)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def layer_heatmaps(maps: dict[tuple[str, str], np.ndarray], path: Path) -> None:
@@ -75,8 +80,7 @@ def layer_heatmaps(maps: dict[tuple[str, str], np.ndarray], path: Path) -> None:
         ax.set_ylabel(f"layer of {first}")
     fig.colorbar(image, ax=list(axes[0]), fraction=0.03)
     fig.suptitle("Linear CKA between layers (mean over pairs of runs)", fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, tight=False)
 
 
 def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
@@ -91,9 +95,7 @@ def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("linear CKA at the same layer")
     ax.set_title("Where do runs converge? (95% multi-bootstrap intervals)", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def over_training(curves: pd.DataFrame, path: Path) -> None:
@@ -108,6 +110,4 @@ def over_training(curves: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     fig.suptitle("Homogenization over training (95% multi-bootstrap intervals)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)

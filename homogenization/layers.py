@@ -23,7 +23,7 @@ from core.errors import UserError
 from core.run_record import read_representations
 from homogenization.bootstrap import interval, pair_mean
 from homogenization.discovery import Run
-from homogenization.similarity import BlockCKA
+from homogenization.similarity import BlockCKA, centred
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def recorded_layers(runs: list[Run]) -> list[list[int]] | None:
     return layers
 
 
-def _load(run: Run, layer: int, rows: int) -> torch.Tensor:
+def _load(run: Run, layer: int, rows: int) -> np.ndarray:
     path = run.path / "representations" / f"test_layer{layer}.npy"
     try:
         values = read_representations(run.path, layer=layer).astype(np.float32)
@@ -55,11 +55,7 @@ def _load(run: Run, layer: int, rows: int) -> torch.Tensor:
         raise UserError(f"{path}: cannot be read ({error}); re-run this job or leave it out") from None
     if values.ndim != 2 or len(values) != rows:
         raise UserError(f"{path}: shape {values.shape}, expected one row per test prediction ({rows})")
-    return torch.from_numpy(values)
-
-
-def _centred(values: torch.Tensor) -> torch.Tensor:
-    return values - values.mean(dim=0, keepdim=True)
+    return values
 
 
 def cross_layer_cka(runs: list[Run], layers: list[list[int]], rows: int) -> pd.DataFrame:
@@ -68,10 +64,10 @@ def cross_layer_cka(runs: list[Run], layers: list[list[int]], rows: int) -> pd.D
     layer pairs' cross-covariances."""
     stacked, widths, self_norms = [], [], []
     for run, found in zip(runs, layers):
-        centred = [_centred(_load(run, k, rows)) for k in found]
-        widths.append([x.shape[1] for x in centred])
-        self_norms.append([float(torch.linalg.matrix_norm((x.T @ x).double())) for x in centred])
-        stacked.append(torch.cat(centred, dim=1))
+        layer_values = [centred(_load(run, k, rows)) for k in found]
+        widths.append([x.shape[1] for x in layer_values])
+        self_norms.append([float(torch.linalg.matrix_norm((x.T @ x).double())) for x in layer_values])
+        stacked.append(torch.cat(layer_values, dim=1))
     records = []
     for a in range(len(runs)):
         edges_a = np.cumsum([0, *widths[a]])
@@ -124,7 +120,7 @@ def same_layer_curves(runs: list[Run], groups: list[str], layers: list[list[int]
     for k in sorted({k for found in layers for k in found}):
         having = [index for index, found in enumerate(layers) if k in found]
         subset = [runs[index] for index in having]
-        cka = BlockCKA([_load(run, k, rows).numpy() for run in subset], row_blocks, n_blocks)
+        cka = BlockCKA([_load(run, k, rows) for run in subset], row_blocks, n_blocks)
         point, replicated = cka.cka(np.ones((1, n_blocks)))[0], cka.cka(block_draws)
         draws = seed_draws[:, having]
         pair_draws = draws[:, :, None] * draws[:, None, :]

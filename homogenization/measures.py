@@ -28,12 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from homogenization.similarity import centred
+
 VARIANCE_KEPT = 0.99
-
-
-def _centred(values: np.ndarray) -> torch.Tensor:
-    x = torch.as_tensor(np.asarray(values), dtype=torch.float64)
-    return x - x.mean(dim=0, keepdim=True)
 
 
 @dataclass
@@ -68,7 +65,7 @@ def upper_triangle_ranks(x: torch.Tensor) -> torch.Tensor:
 
 
 def prepare(values: np.ndarray, rsa_rows: np.ndarray | None) -> Prepared:
-    x = _centred(values)
+    x = centred(values, torch.float64)
     return Prepared(unit_norm=x / torch.clamp(torch.linalg.matrix_norm(x), min=1e-300),
                     basis=reduced_basis(x), neurons=x,
                     rdm_ranks=None if rsa_rows is None else upper_triangle_ranks(

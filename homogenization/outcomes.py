@@ -9,7 +9,7 @@ conlleval rule) or, with ``unit=word``, a word.
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
@@ -36,6 +36,7 @@ class Outcomes:
     gold: np.ndarray           # int [rows]: the gold label of every prediction row
     unit_rows: np.ndarray      # int [U, 2]: the first and last prediction row of each unit
     unit_gold: list[str]       # each unit's gold label (an entity's type for entity units)
+    probs: list[np.ndarray] = field(default_factory=list)   # per run: float [rows, labels]
 
     @property
     def metric_name(self) -> str:
@@ -90,8 +91,14 @@ def _entity_outcomes(gold: list[list[str]], predicted: list[list[str]]):
 
 def load_outcomes(runs: list[Run], unit: str = "entity", split: str = "test") -> Outcomes:
     """Read every run's test predictions (``split``: ``test``, or ``test_epoch{e}`` for an epoch's)
-    and derive units, errors and per-item task counts."""
+    and derive units, errors and per-item task counts; ``probs`` keeps each run's probabilities."""
     predictions = _aligned_predictions(runs, split)
+    outcomes = _outcomes(runs, predictions, unit)
+    outcomes.probs = [arrays["probs"] for arrays in predictions]
+    return outcomes
+
+
+def _outcomes(runs: list[Run], predictions: list[dict[str, np.ndarray]], unit: str) -> Outcomes:
     task, labels = runs[0].record.task, list(runs[0].record.labels)
     gold = predictions[0]["label"]
     preds = np.stack([p["pred"] for p in predictions])

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 
-def centred(representations: np.ndarray) -> torch.Tensor:
-    values = torch.as_tensor(np.asarray(representations, dtype=np.float32))
+def centred(representations, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Each column minus its mean, as a ``dtype`` tensor [N, H]."""
+    values = torch.as_tensor(np.asarray(representations), dtype=dtype)
     return values - values.mean(dim=0, keepdim=True)
 
 

@@ -32,7 +32,7 @@ def unit_table(outcomes: Outcomes, run_groups: list[str], groups: list[str],
     if texts is not None:
         columns["text"] = [_item_text(texts[item]) for item in outcomes.unit_items]
     if outcomes.unit != "example":
-        starts = {item: row for row, item in reversed(list(enumerate(outcomes.row_items)))}
+        starts = np.unique(outcomes.row_items, return_index=True)[1]      # first row of each item
         columns["span"] = [f"{a - starts[item]}-{b - starts[item]}"
                            for a, b, item in zip(first, last, outcomes.unit_items)]
         if texts is not None:
