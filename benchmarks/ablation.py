@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality import EPOCH_LINE, SCORE  # noqa: E402
-from core.run_record import RunRecord  # noqa: E402
-from homogenization.discovery import config_value  # noqa: E402
+from homogenization.analysis.discovery import config_value  # noqa: E402
+from homogenization.core.run_record import RunRecord  # noqa: E402
 
 
 def run_sweep(out: Path, args) -> None:

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from hydra.utils import instantiate  # noqa: E402
 
-from training.compose import compose_train_config  # noqa: E402
-from training.recipe import build, build_callbacks  # noqa: E402
+from homogenization.training.compose import compose_train_config  # noqa: E402
+from homogenization.training.recipe import build, build_callbacks  # noqa: E402
 
 BUCKET_BATCHES = 50
 

@@ -16,10 +16,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from core.errors import UserError
 from datamodules import hub_copy, token_cache
 from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import PAD
+from homogenization.core.errors import UserError
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")

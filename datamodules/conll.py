@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
 from datamodules.readers import physical_lines, read_text_file
+from homogenization.core.errors import UserError
 
 TAG = re.compile(r"^(O|[BI]-\S+)$")
 COLUMNS = re.compile(r"[ \t]+")

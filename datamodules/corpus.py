@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.errors import UserError
-from core.fingerprints import fingerprint
 from datamodules.base import TextDataModule
 from datamodules.readers import physical_lines, read_labelled_table, read_text_file
 from datamodules.sampling import EpochShuffleSampler
 from datamodules.tokenization import CLS, MASK, PAD, SEP, UNK
+from homogenization.core.errors import UserError
+from homogenization.core.fingerprints import fingerprint
 
 log = logging.getLogger(__name__)
 

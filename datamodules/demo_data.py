@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from datamodules.text_classification import TextClassificationDataModule
 from datamodules.token_classification import TokenClassificationDataModule
+from homogenization.core.run_record import staging_dir
 
 VERSION = 1   # bump when the generator changes: files are regenerated in a new directory
 SPLITS = {"train": 2400, "dev": 400, "test": 600}
@@ -199,7 +199,7 @@ def generate(kind: str, root: str | Path, seed: int = 0) -> Path:
     if directory.is_dir():
         return directory
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    staging = staging_dir(directory.parent, directory.name)
     try:
         WRITERS[kind](staging, seed)
         os.rename(staging, directory)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import UserError
 from datamodules.conll import TaggedSentences, iob1_to_iob2
 from datamodules.hf_loading import DatasetSource
 from datamodules.readers import LabelledTexts
 from datamodules.text_classification import TextClassificationDataModule
 from datamodules.token_classification import TokenClassificationDataModule
+from homogenization.core.errors import UserError
 
 
 def _column(split, column: str, dataset: str, name: str, key: str) -> list:

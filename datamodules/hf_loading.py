@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 
 OUR_SPLITS = ("train", "dev", "test")
 

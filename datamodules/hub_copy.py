@@ -13,9 +13,9 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
-from core.errors import UserError
-from core.run_record import atomic_write
 from datamodules.hf_loading import load_splits
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import atomic_write
 
 
 def _names(split, column: str):

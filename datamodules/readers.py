@@ -11,7 +11,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 
 
 @dataclass

@@ -25,7 +25,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 
 
 class EpochShuffleSampler(Sampler[int]):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from core.fingerprints import fingerprint
 from datamodules.base import LabelledDataModule
 from datamodules.batching import PadToLongest, TokenizedExamples
 from datamodules.readers import (
@@ -14,6 +13,7 @@ from datamodules.readers import (
     resolve_label_names,
 )
 from datamodules.tokenization import encode
+from homogenization.core.fingerprints import fingerprint
 
 
 class TextClassificationDataModule(LabelledDataModule):

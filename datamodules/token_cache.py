@@ -15,12 +15,13 @@ import fcntl
 import hashlib
 import json
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
+
+from homogenization.core.run_record import staging_dir
 
 CACHE_FORMAT = 5   # 4: token-task words encoded as running text; 5: rows name their sentence
 Rows = list[list[int]]
@@ -64,7 +65,7 @@ def save(cache_dir: Path, key: str, tokenizer: Tokenizer, splits: dict[str, dict
     cache_dir.mkdir(parents=True, exist_ok=True)
     if (cache_dir / key / "complete").exists():
         return
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=f".{key}."))
+    tmp = staging_dir(cache_dir, key)
     try:
         tokenizer.save(str(tmp / "tokenizer.json"))
         arrays = {}

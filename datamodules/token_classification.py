@@ -7,11 +7,11 @@ import itertools
 
 from torch.utils.data import Dataset
 
-from core.errors import UserError
-from core.fingerprints import fingerprint
 from datamodules.base import LabelledDataModule
 from datamodules.batching import PadWordBatch, TokenizedWords
 from datamodules.conll import TaggedSentences, read_conll
+from homogenization.core.errors import UserError
+from homogenization.core.fingerprints import fingerprint
 
 WORD_SEPARATOR = "\x1f"  # joins words and tags in fingerprints; never inside a CoNLL token
 

@@ -24,8 +24,13 @@ from tokenizers import (
     trainers,
 )
 
-from core.errors import UserError
-from core.pretrained import check_pretrained, check_tokenizer_files, checkpoint_positions, load_error
+from homogenization.core.errors import UserError
+from homogenization.core.pretrained import (
+    check_pretrained,
+    check_tokenizer_files,
+    checkpoint_positions,
+    load_error,
+)
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]

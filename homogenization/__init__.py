@@ -1,4 +1,6 @@
-"""Run records (the contract between training and analysis) and the cross-run analysis.
+"""homogenization: train many models on one task and measure how alike they become.
 
-Nothing in this package imports training code: a report can be made from run directories alone.
+Subpackages: ``core`` (what training and analysis share: errors, the run record, fingerprints),
+``training`` (the recipe: config in, run directory out), ``analysis`` (run directories in, a report
+out), ``conf`` (the Hydra configs, shipped as package data), ``cli`` (the console commands).
 """

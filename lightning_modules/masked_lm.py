@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 from lightning_modules.task import Finished, Task
 
 

@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 
 
 def linear_warmup_decay(

@@ -17,8 +17,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from core.errors import UserError
-from core.run_record import RecordError
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import RecordError
 from lightning_modules.optimization import configure_optimizers
 
 

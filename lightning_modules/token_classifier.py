@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 from lightning_modules.entity_metrics import entity_scores, report_text, split_sentences, tag_scores
 from lightning_modules.iob_decoding import allowed_transitions, decode_words
 from lightning_modules.task import ClassificationTask

@@ -10,7 +10,7 @@ import time
 
 import pytorch_lightning as pl
 
-from training.callbacks.preemption import CheckpointOnSignal
+from homogenization.training.callbacks.preemption import CheckpointOnSignal
 
 
 class KillAtStep(pl.Callback):

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 
-from training.compose import compose_train_config
+from homogenization.training.compose import compose_train_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,7 @@ def pretrain_tiny_bert(run_dir: Path, extra_corpus: list[Path] = ()) -> Path:
     on the generated demo texts (both tasks) and ``extra_corpus`` files (WikiText-2 when the real
     data is there, so the vocabulary also covers real text); returns the exported checkpoint."""
     from datamodules.demo_data import generate
-    from training.recipe import train
+    from homogenization.training.recipe import train
 
     generated = Path(run_dir).parent / "generated"
     sentiment = (generate("sentiment", generated) / "train.tsv").read_text(encoding="utf-8")

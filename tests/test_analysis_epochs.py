@@ -7,12 +7,12 @@ import re
 import numpy as np
 import pandas as pd
 
-from core.run_record import read_predictions, read_run_json
-from homogenization.analysis import Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import write_run
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.core.run_record import read_predictions, read_run_json
+from homogenization.training.recipe import train
 from tests.helpers import compose_config
-from training.recipe import train
 
 N, EPOCHS = 400, 3
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import UserError
-from homogenization.analysis import Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import noisy_copies, write_run
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import noisy_copies, write_run
+from homogenization.core.errors import UserError
 
 N = 400
 

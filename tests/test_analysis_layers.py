@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import UserError
-from core.run_record import read_representations
-from homogenization.analysis import Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import write_run
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_representations
+from homogenization.training.recipe import build, train
 from tests.helpers import compose_config
-from training.recipe import build, train
 
 RNG = np.random.default_rng(11)
 N, WIDTH, DEPTH = 300, 6, 4

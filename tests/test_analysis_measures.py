@@ -9,11 +9,11 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ortho_group, spearmanr
 
-from core.errors import UserError
-from homogenization import measures
-from homogenization.analysis import Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import write_run
+from homogenization.analysis import measures
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.core.errors import UserError
 
 RNG = np.random.default_rng(7)
 

@@ -8,12 +8,12 @@ import torch
 from seqeval.metrics import f1_score
 from sklearn.metrics import cohen_kappa_score
 
-from homogenization.agreement import co_errors, error_pair_stats, label_agreement
-from homogenization.discovery import find_runs
-from homogenization.outcomes import load_outcomes, task_metric
-from homogenization.similarity import BlockCKA, ReplicatedKNN, linear_cka
-from homogenization.synthetic_runs import write_run
-from homogenization.systemic import fleiss_kappa, poisson_binomial
+from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.analysis.discovery import find_runs
+from homogenization.analysis.outcomes import load_outcomes, task_metric
+from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN, linear_cka
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.analysis.systemic import fleiss_kappa, poisson_binomial
 
 
 def gram_cka(x, y):

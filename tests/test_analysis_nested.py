@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import UserError
-from homogenization.agreement import error_pair_stats
-from homogenization.analysis import Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import write_run
+from homogenization.analysis.agreement import error_pair_stats
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.core.errors import UserError
 
 UNITS = 2000
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.errors import UserError
-from homogenization.analysis import PAIR_COLUMNS, Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import noisy_copies, write_run
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import PAIR_COLUMNS, Settings
+from homogenization.analysis.synthetic_runs import noisy_copies, write_run
+from homogenization.core.errors import UserError
 from tests.helpers import REPO_ROOT
 
 FAST_SETTINGS = Settings(bootstrap=200, blocks=20)
@@ -129,8 +129,8 @@ def test_cli_with_glob_group_by_and_wandb_offline(tmp_path):
 
 
 def test_a_backbone_sweep_gets_readable_group_names(tmp_path):
-    from core.run_record import RunRecord
-    from homogenization.discovery import Run, assign_groups
+    from homogenization.analysis.discovery import Run, assign_groups
+    from homogenization.core.run_record import RunRecord
 
     runs = [Run(tmp_path / f"r{b}{s}", RunRecord(status="complete", seed=s, config={
         "backbone": f"{tmp_path}/pretrain/seed{b}/pretrained", "model": {"name": "bert"}}))

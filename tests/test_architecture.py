@@ -8,29 +8,44 @@ import re
 import subprocess
 from collections import defaultdict
 
-from core.run_record import RunRecord
+from homogenization.core.run_record import RunRecord
 from tests.helpers import REPO_ROOT
 
-PACKAGES = ("core", "datamodules", "lightning_modules", "training", "homogenization", "scripts",
-            "hydra_plugins", "benchmarks", "tests")
+# Layers: the project's own subpackages under homogenization/, and the top-level packages that keep
+# the layout users know. A module's layer is its first two name parts under homogenization, else one.
+LAYERS = ("homogenization.core", "homogenization.conf", "datamodules", "lightning_modules",
+          "homogenization.training", "homogenization.analysis", "homogenization.cli", "scripts",
+          "hydra_plugins", "benchmarks", "tests")
+BASE = {"homogenization.core", "homogenization.conf"}
 MAY_IMPORT = {
-    "core": set(),
-    "datamodules": {"core"},
-    "lightning_modules": {"core"},
-    "training": {"core", "datamodules", "lightning_modules"},
-    "homogenization": {"core"},
-    "scripts": {"core", "datamodules", "lightning_modules", "training", "homogenization"},
-    "hydra_plugins": {"core", "training"},
-    "benchmarks": {"core", "datamodules", "lightning_modules", "training", "homogenization"},
-    "tests": set(PACKAGES),
+    "homogenization.core": set(),
+    "homogenization.conf": set(),
+    "datamodules": BASE,
+    "lightning_modules": BASE,
+    "homogenization.training": BASE | {"datamodules", "lightning_modules"},
+    "homogenization.analysis": BASE,
+    "homogenization.cli": BASE | {"homogenization.training", "homogenization.analysis"},
+    "scripts": {"homogenization.cli"},
+    "hydra_plugins": BASE | {"homogenization.training"},
+    "benchmarks": BASE | {"datamodules", "lightning_modules", "homogenization.training",
+                          "homogenization.analysis"},
+    "tests": set(LAYERS),
 }
+# Top-level import names the project installs: its own namespace and the two it may keep.
+INSTALLED_TOP_LEVEL = {"homogenization", "datamodules", "lightning_modules", "hydra_plugins"}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "homogenization" else parts[0]
 
 
 def project_imports() -> dict[str, set[str]]:
     """module name -> the project modules it imports (anywhere in the file)."""
     graph = defaultdict(set)
-    for package in PACKAGES:
-        for path in (REPO_ROOT / package).rglob("*.py"):
+    roots = sorted({name.split(".")[0] for name in LAYERS})
+    for root in roots:
+        for path in (REPO_ROOT / root).rglob("*.py"):
             module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
@@ -40,7 +55,7 @@ def project_imports() -> dict[str, set[str]]:
                     names = [f"{node.module}.{alias.name}" for alias in node.names]
                 else:
                     names = []
-                graph[module].update(n for n in names if n.split(".")[0] in PACKAGES)
+                graph[module].update(n for n in names if n.split(".")[0] in roots)
     return graph
 
 
@@ -49,16 +64,31 @@ def test_packages_import_only_the_layers_below_them():
     assert len(graph) > 60   # the walk found the code
     violations = sorted(f"{module} imports {target}" for module, targets in graph.items()
                         for target in targets
-                        if target.split(".")[0] != module.split(".")[0]
-                        and target.split(".")[0] not in MAY_IMPORT[module.split(".")[0]])
+                        if layer(module) in MAY_IMPORT and layer(target) != layer(module)
+                        and layer(target) not in MAY_IMPORT[layer(module)])
     assert not violations, violations
+    unknown = sorted(module for module in graph if layer(module) not in MAY_IMPORT
+                     and module != "homogenization")
+    assert not unknown, f"modules outside every layer of docs/architecture.md: {unknown}"
+
+
+def test_the_project_installs_no_generic_top_level_name():
+    """Nothing but the project's namespace (and the model and data packages users know) is
+    installed: a user's own core/ or training/ folder can never shadow the project's code."""
+    import tomllib
+
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    included = config["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {pattern.rstrip("*") for pattern in included} == INSTALLED_TOP_LEVEL
+    packages = {path.parent.name for path in REPO_ROOT.glob("*/__init__.py") if not path.parent.is_symlink()}
+    assert packages - {"tests"} <= INSTALLED_TOP_LEVEL, packages
 
 
 def test_modules_import_in_no_circle():
     graph = project_imports()
     modules = set(graph)
 
-    def resolve(name):   # "from core.errors import UserError" imports core.errors
+    def resolve(name):   # "from homogenization.core.errors import UserError" imports core.errors
         while name and name not in modules:
             name = name.rpartition(".")[0]
         return name
@@ -99,16 +129,17 @@ def test_every_cited_document_exists():
             text = (REPO_ROOT / name).read_text()
             cited.update(re.findall(r"\b((?:docs|conf)/[\w/.-]+\.(?:md|yaml|png))", text))
             cited.update(re.findall(r"\b([A-Z]+\.md)\b", text))   # top-level documents
-    ignored = subprocess.run(["git", "check-ignore", *sorted(cited)], cwd=REPO_ROOT, capture_output=True,
-                             text=True).stdout.split()   # files a user creates (conf/local/default.yaml)
-    missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file() and path not in ignored)
+    real = {path: str((REPO_ROOT / path).resolve().relative_to(REPO_ROOT.resolve())) for path in cited}
+    ignored = subprocess.run(["git", "check-ignore", *sorted(real.values())], cwd=REPO_ROOT,
+                             capture_output=True, text=True).stdout.split()   # files a user creates (conf/local/default.yaml)
+    missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file() and real[path] not in ignored)
     assert not missing, missing
 
 
 def test_the_analysis_defaults_have_one_source():
     import yaml
 
-    from homogenization.analysis import DEFAULTS_FILE, Settings
+    from homogenization.analysis.study import DEFAULTS_FILE, Settings
 
     configured = yaml.safe_load(DEFAULTS_FILE.read_text())
     assert dataclasses.asdict(Settings()) == {k: v for k, v in configured.items() if k != "group_by"}

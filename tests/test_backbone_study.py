@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from core.run_record import read_run_json
 from datamodules.demo_data import generate
+from homogenization.core.run_record import read_run_json
 from tests.helpers import FAST, REPO_ROOT
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserError
-from homogenization.analysis import Settings
-from homogenization.make_report import make_report
-from homogenization.synthetic_runs import write_run
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.core.errors import UserError
+from homogenization.training.recipe import train
 from tests.helpers import REPO_ROOT, compose_config
-from training.recipe import train
 
 
 class NotATensor:

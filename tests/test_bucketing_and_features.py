@@ -8,12 +8,12 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from core.errors import UserError
-from core.run_record import read_predictions, read_run_json
 from datamodules.sampling import EpochShuffleSampler
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_predictions, read_run_json
+from homogenization.training.recipe import build, train
 from lightning_modules.encoders.token_embedding import SHAPES, TokenEmbedding, token_shape
 from tests.helpers import compose_config
-from training.recipe import build, train
 
 
 def padding_fraction(order: list[int], lengths: list[int], batch_size: int) -> float:

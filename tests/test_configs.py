@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
+from homogenization.conf import CONFIG_MODULE
+from homogenization.training.recipe import build
 from tests.helpers import REPO_ROOT, compose_config, write_tsv
-from training.compose import CONF_DIR
-from training.recipe import build
 
 CONF = REPO_ROOT / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
@@ -23,7 +23,7 @@ GROUP_FILES = sorted(p.relative_to(CONF) for p in CONF.rglob("*.yaml") if p.pare
 
 
 def composed(*overrides: str, config: str = "train"):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         return compose(config, overrides=list(overrides), return_hydra_config=True)
 
 

@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 from hydra.utils import instantiate
 
-from core.errors import UserError
-from core.run_record import read_predictions, read_representations, read_run_json
 from datamodules.batching import PadWordBatch, TokenizedWords
 from datamodules.conll import TaggedSentences, iob1_to_iob2, read_conll
 from datamodules.token_classification import encode_words
 from datamodules.tokenization import WordPieceFromData
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_predictions, read_representations, read_run_json
+from homogenization.training.recipe import train
 from lightning_modules.entity_metrics import entity_scores, tag_scores
 from tests.helpers import compose_config
-from training.recipe import train
 
 # The real CoNLL-2003 (with the data) and the generated entity task (always): (sentences, words).
 TOKEN_DATA = {"conll2003": (3453, 46435), "demo_ner": (500, None)}

@@ -7,9 +7,9 @@ import numpy as np
 import pytorch_lightning as pl
 from omegaconf import OmegaConf
 
-from core.run_record import read_predictions, read_representations, read_run_json
+from homogenization.core.run_record import read_predictions, read_representations, read_run_json
+from homogenization.training.recipe import build
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
-from training.recipe import build
 
 
 def test_ddp_multirun_writes_one_complete_record_per_job(tmp_path):
@@ -48,7 +48,7 @@ def test_ddp_multirun_writes_one_complete_record_per_job(tmp_path):
 
 
 def test_ddp_launch_is_decided_by_lightnings_registry_not_by_name():
-    from training.ddp import uses_ddp
+    from homogenization.training.ddp import uses_ddp
 
     launched_here = ["ddp", "ddp_find_unused_parameters_true",
                      {"_target_": "pytorch_lightning.strategies.DDPStrategy"}]

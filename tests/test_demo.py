@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-from core.run_record import read_run_json
 from datamodules.demo_data import (
     NEGATIVE,
     POSITIVE,
@@ -18,6 +17,7 @@ from datamodules.demo_data import (
     generate,
     sentiment_example,
 )
+from homogenization.core.run_record import read_run_json
 from tests.helpers import REPO_ROOT
 
 

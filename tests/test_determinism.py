@@ -6,9 +6,9 @@ import sys
 
 import torch
 
+from homogenization.training.determinism import check_determinism
+from homogenization.training.recipe import build
 from tests.helpers import FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS, compose_config
-from training.determinism import check_determinism
-from training.recipe import build
 
 
 def test_check_determinism_command_reports_identical_weights(tmp_path):

@@ -6,11 +6,11 @@ import pytest
 from tokenizers import Tokenizer, models, trainers
 from transformers import AutoModel, PreTrainedTokenizerFast
 
-from core.errors import UserError
-from core.pretrained import checkpoint_positions, usable_positions
+from homogenization.core.errors import UserError
+from homogenization.core.pretrained import checkpoint_positions, usable_positions
+from homogenization.training.recipe import build, train
 from tests.helpers import compose_config
 from tests.tiny_backbones import FAMILIES, tiny_backbone
-from training.recipe import build, train
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from core.run_record import read_run_json
+from homogenization.core.run_record import read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 
 

@@ -5,11 +5,11 @@ the same fingerprint as the file readers, and one-line errors."""
 import datasets
 import pytest
 
-from core.errors import UserError
-from core.run_record import read_run_json
 from datamodules.demo_data import generate
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_run_json
+from homogenization.training.recipe import build, train
 from tests.helpers import compose_config
-from training.recipe import build, train
 
 
 @pytest.fixture(scope="module")

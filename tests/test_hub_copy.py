@@ -9,8 +9,8 @@ import sys
 import datasets
 import pytest
 
+from homogenization.training.recipe import build
 from tests.helpers import REPO_ROOT, compose_config
-from training.recipe import build
 
 POS, CHUNK = ["NN", "VB", "NNP", "DT"], ["O", "B-NP", "I-NP", "B-VP"]
 NER = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

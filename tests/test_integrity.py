@@ -12,12 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserError
-from core.run_record import RecordError, RunRecord, read_predictions, read_representations, read_run_json
-from core.run_record import write_test_record as write_test_record_
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import (
+    RecordError,
+    RunRecord,
+    read_predictions,
+    read_representations,
+    read_run_json,
+)
+from homogenization.core.run_record import write_test_record as write_test_record_
+from homogenization.training.recipe import train
+from homogenization.training.resume import RunDirBusy, run_dir_lock
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS, compose_config, write_tsv
-from training.recipe import train
-from training.resume import RunDirBusy, run_dir_lock
 
 SMALL = [*SMALL_MODELS["cnn_lstm"]]
 
@@ -341,7 +347,7 @@ def test_a_failed_job_can_be_rerun_with_a_fixed_config(tmp_path):
     run_dir = tmp_path / "run"
     with pytest.raises(UserError):
         train(compose_config(run_dir, ["data.bucket_batches=-1"]))
-    from training.failures import write_failed_record
+    from homogenization.training.failures import write_failed_record
     write_failed_record(run_dir, compose_config(run_dir, ["data.bucket_batches=-1"]), ValueError("bad"))
     assert read_run_json(run_dir)["status"] == "failed"
     assert train(compose_config(run_dir, ["data.bucket_batches=4"]))["status"] == "complete"

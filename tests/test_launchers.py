@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from core.run_record import read_run_json
+from homogenization.conf import CONFIG_MODULE
+from homogenization.core.run_record import read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
-from training.compose import CONF_DIR
 
 TRAIN = [sys.executable, "scripts/train.py"]
 
@@ -58,7 +58,7 @@ def test_submitit_local_launcher_completes_a_sweep(tmp_path):
 
 
 def test_slurm_config_makes_the_expected_sbatch_script(tmp_path, monkeypatch):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = compose("train", return_hydra_config=True, overrides=[
             "hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
             "hydra.launcher.partition=gpu", "hydra.launcher.setup=[module load cuda/12.4]",
@@ -152,7 +152,7 @@ def test_a_search_space_the_model_lacks_is_one_line_before_any_trial(tmp_path):
 
 @pytest.mark.parametrize("launcher", ["parallel", "processes", "slurm"])
 def test_launcher_configs_compose(launcher):
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+    with initialize_config_module(CONFIG_MODULE, version_base="1.3"):
         cfg = compose("train", overrides=[f"hydra/launcher={launcher}"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.startswith("hydra_plugins.")
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.run_record import read_predictions, read_run_json
+from homogenization.core.run_record import read_predictions, read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT
 from tests.wandb_records import run_summary
 

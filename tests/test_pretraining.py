@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.errors import UserError
-from core.run_record import read_run_json
 from datamodules.corpus import pack_blocks
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_run_json
+from homogenization.training.recipe import train
 from lightning_modules.encoders.bert import weights_sha256
 from tests.helpers import compose_config
-from training.recipe import train
 
 
 def test_pretraining_exports_a_checkpoint_that_loads_unchanged(tiny_bert):

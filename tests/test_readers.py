@@ -2,9 +2,9 @@
 
 import pytest
 
-from core.errors import UserError
 from datamodules.base import subsample
 from datamodules.readers import encode_labels, read_labelled_table, resolve_label_names
+from homogenization.core.errors import UserError
 from tests.helpers import write_tsv
 
 
@@ -99,8 +99,8 @@ def test_subsample_is_deterministic_and_respects_both_limits():
 @pytest.mark.parametrize("data, what", [("sst2", "nyu-mll/glue, config sst2"),
                                         ("conll2003", "eriktks/conll2003")])
 def test_a_missing_real_dataset_says_what_to_fetch_and_where(tmp_path, data, what):
+    from homogenization.training.recipe import train
     from tests.helpers import compose_config
-    from training.recipe import train
 
     message = rf"no_data/.*: data file not found\. .*{what}.*data=demo needs no files"
     with pytest.raises(UserError, match=message):

@@ -9,9 +9,9 @@ import zipfile
 
 import pytest
 
-from core.errors import UserError
 from datamodules.conll import read_conll
 from datamodules.readers import encode_labels, read_labelled_table, resolve_label_names
+from homogenization.core.errors import UserError
 from tests.helpers import write_tsv
 
 

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from core.run_record import read_predictions, read_representations, read_run_json
+from homogenization.core.run_record import read_predictions, read_representations, read_run_json
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 
 STEPS_PER_EPOCH, EPOCHS = 8, 3

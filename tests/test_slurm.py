@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import yaml
 
-from core.run_record import read_predictions, read_run_json
+from homogenization.core.run_record import read_predictions, read_run_json
+from homogenization.training.recipe import train
 from tests.helpers import REPO_ROOT, SMALL_MODELS, compose_config
 from tests.slurm_cluster import LocalSlurm
 from tests.wandb_records import records
-from training.recipe import train
 
 REASON = LocalSlurm.why_not()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no SLURM cluster here: {REASON}")

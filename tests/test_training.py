@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from core.errors import UserError
-from core.run_record import read_predictions, read_representations, read_run_json
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_predictions, read_representations, read_run_json
+from homogenization.training.recipe import train
 from tests.helpers import compose_config, write_tsv
-from training.recipe import train
 
 
 def sst2_test_fingerprint(data_dir) -> str:

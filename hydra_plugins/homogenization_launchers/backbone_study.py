@@ -82,7 +82,7 @@ class BackboneStudySweeper(Sweeper):
     @staticmethod
     def _export_of(run_dir: Path) -> Path | None:
         """The exported backbone of a complete pretraining run, or None."""
-        from core.run_record import read_record
+        from homogenization.core.run_record import read_record
 
         try:
             record = read_record(run_dir)

@@ -144,7 +144,7 @@ class SlurmLauncher(SubmititSlurmLauncher):
 
     def _ended_without_result(self, job, state: str, overrides: list[str], number: int) -> JobReturn:
         """Record the job as failed in its run directory, so the sweep's summary lists it."""
-        from training.failures import write_ended_record
+        from homogenization.training.failures import write_ended_record
 
         run_dir = job_run_dir(self.hydra_context, self.config, overrides, number)
         message = (f"SLURM job {job.job_id} ended {state} without a result (cancelled, or killed "

@@ -8,8 +8,8 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from core.errors import UserError
-from core.pretrained import check_pretrained, load_error, usable_positions
+from homogenization.core.errors import UserError
+from homogenization.core.pretrained import check_pretrained, load_error, usable_positions
 from lightning_modules.encoders.pooling import check_pooling, pool
 
 FINETUNE_METHODS = ("full", "probe", "bitfit")

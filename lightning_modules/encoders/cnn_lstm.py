@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 from lightning_modules.encoders.token_embedding import TokenEmbedding
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 
 POOLINGS = ("cls", "mean")
 

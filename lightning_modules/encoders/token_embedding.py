@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 
 SHAPES = ("special", "lower", "Title", "CAPS", "mixed", "digits", "alnum", "punct")
 # datamodules.tokenization.SPECIAL_TOKENS; not imported, as that module imports the encoders.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from core.errors import UserError
+from homogenization.core.errors import UserError
 from lightning_modules.encoders.pooling import check_pooling, pool
 from lightning_modules.encoders.token_embedding import TokenEmbedding
 
