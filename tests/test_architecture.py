@@ -130,8 +130,9 @@ def test_every_cited_document_exists():
             cited.update(re.findall(r"\b((?:docs|conf)/[\w/.-]+\.(?:md|yaml|png))", text))
             cited.update(re.findall(r"\b([A-Z]+\.md)\b", text))   # top-level documents
     real = {path: str((REPO_ROOT / path).resolve().relative_to(REPO_ROOT.resolve())) for path in cited}
+    # ignored: files a user creates (conf/local/default.yaml)
     ignored = subprocess.run(["git", "check-ignore", *sorted(real.values())], cwd=REPO_ROOT,
-                             capture_output=True, text=True).stdout.split()   # files a user creates (conf/local/default.yaml)
+                             capture_output=True, text=True).stdout.split()
     missing = sorted(path for path in cited if not (REPO_ROOT / path).is_file() and real[path] not in ignored)
     assert not missing, missing
 
