@@ -13,6 +13,7 @@ from homogenization.analysis.study import PAIR_COLUMNS, Settings
 from homogenization.analysis.synthetic_runs import noisy_copies, write_run
 from homogenization.core.errors import UserError
 from tests.helpers import REPO_ROOT
+from tests.wandb_records import logged_artifacts, run_summary
 
 FAST_SETTINGS = Settings(bootstrap=200, blocks=20)
 
@@ -111,16 +112,32 @@ def test_runs_on_different_test_data_are_refused(tmp_path):
 
 def test_cli_with_glob_group_by_and_wandb_offline(tmp_path):
     study(tmp_path / "sweep", n=300, seeds=2)
-    out = tmp_path / "report"
+    out, wandb_dir = tmp_path / "report", tmp_path / "wandb_files"
     command = [sys.executable, "scripts/analyze.py", f"runs={tmp_path / 'sweep'}/a-*", f"out={out}",
-               "group_by=[seed]", "bootstrap=100", "wandb={project: homogenization, group: test}"]
+               "group_by=[seed]", "bootstrap=100",
+               f"wandb={{project: homogenization, group: test, name: my-study, dir: {wandb_dir}}}"]
     env = {**__import__("os").environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert list(pd.read_csv(out / "groups.csv").group) == ["0", "1", "all (pooled)"]
-    tables = {p.name.split("_")[0] for p in out.glob("wandb/offline-run-*/files/media/table/*.table.json")}
-    assert {"pairs", "groups", "k"} <= tables
-    assert len(list(out.glob("wandb/offline-run-*/files/media/images/figures/*.png"))) == 4
+    assert not list(out.rglob("*.wandb"))   # W&B's files live outside the report
+    (run_file,) = wandb_dir.glob("wandb/offline-run-*/run-*.wandb")
+    tables = {p.name.rsplit("_", 2)[0] for p in run_file.parent.glob("files/media/table/*.table.json")}
+    assert {f.stem for f in out.glob("*.csv")} <= tables and {"pairs", "groups", "runs"} <= tables
+    assert len(list(run_file.parent.glob("files/media/images/figures/*.png"))) == 4
+    logged = run_summary(run_file)
+    assert logged["name"] == "my-study" and logged["job_type"] == "analysis"
+    # lineage offline: each analysed run's record artifact, by name and content digest
+    from homogenization.core.wandb_artifacts import record_artifact
+    analysed = sorted((tmp_path / "sweep").glob("a-*"))
+    expected = sorted((a.name, a.manifest.digest()) for a in map(record_artifact, analysed))
+    assert sorted((i["name"], i["digest"]) for i in logged["config"]["inputs"]) == expected
+    reports = [a for a in logged_artifacts(run_file) if a["type"] == "homogenization-report"]
+    assert [a["name"] for a in reports] == ["report-my-study"]
+    # re-making the report into the same out= keeps the unsynced W&B run
+    again = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0 and run_file.is_file()
+    assert len(list(wandb_dir.glob("wandb/offline-run-*/run-*.wandb"))) == 2
 
     bad = subprocess.run([sys.executable, "scripts/analyze.py", f"runs={tmp_path / 'sweep'}",
                           "group_by=[model.nope]"], cwd=REPO_ROOT, capture_output=True, text=True)

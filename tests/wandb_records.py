@@ -51,3 +51,10 @@ def run_summary(path: Path) -> dict:
                             for item in record.summary.update})
     return {"group": run.run_group, "job_type": run.job_type, "name": run.display_name,
             "tags": list(run.tags), "config": config, "summary": summary}
+
+
+def logged_artifacts(path: Path) -> list[dict]:
+    """The artifacts a run logged: name, type, content digest, aliases."""
+    return [{"name": r.artifact.name, "type": r.artifact.type, "digest": r.artifact.digest,
+             "aliases": list(r.artifact.aliases)}
+            for r in records(path) if r.WhichOneof("record_type") == "artifact"]

@@ -59,5 +59,6 @@ def report_from_config(cfg: DictConfig, runs=None, out: Path | None = None):
     if cfg.get("wandb"):
         from homogenization.analysis.wandb_report import log_report
 
-        log_report(analysis, Path(out), cfg.wandb.project, cfg.wandb.get("entity"), cfg.wandb.get("group"))
+        log_report(analysis, Path(out), cfg.wandb.project, cfg.wandb.get("entity"), cfg.wandb.get("group"),
+                   name=cfg.wandb.get("name"), wandb_dir=cfg.wandb.get("dir"))
     return analysis

@@ -43,4 +43,5 @@ class ReportAtSweepEnd(Callback):
 
             group = wandb_cfg.get("group") or sweep_group(config.get("study"), sweep_dir)
             log_report(analysis, sweep_dir / "report", project=wandb_cfg.project,
-                       entity=wandb_cfg.get("entity"), group=group)
+                       entity=wandb_cfg.get("entity"), group=group, name=config.get("study") or group,
+                       wandb_dir=sweep_dir)   # beside the report, not in it

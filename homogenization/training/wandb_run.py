@@ -3,7 +3,9 @@
 ``WandbLogger`` leaves the run open when training ends, so the next job of a multirun (same
 process) would log into it: :meth:`StudyWandbLogger.end_job` ends it, also when the job fails.
 The run id is kept in ``<run dir>/wandb_id.txt`` so a job requeued into the same directory
-(preemption, crash + resume) continues the same W&B run.
+(preemption, crash + resume) continues the same W&B run. A complete job logs its record and
+predictions as an artifact (``core.wandb_artifacts``; the analysis uses the same artifact, which
+links a report to its runs) and, with ``log_model: true``, its tested (best) checkpoint.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import WandbLogger
 
 from homogenization.core.run_record import read_predictions, read_record, read_texts
+from homogenization.core.wandb_artifacts import MODEL_TYPE, artifact_name, record_artifact
 from homogenization.core.wandb_group import sweep_group
 from homogenization.training.job_logger import JobLogger
 
@@ -55,6 +58,9 @@ class StudyWandbLogger(WandbLogger, JobLogger):
             kwargs["group"] = sweep_group(study, sweep_dir)
         self.id_file = Path(run_dir) / ID_FILE
         self._service_lost = False
+        # The tested checkpoint is logged once, at the end (Lightning's own log_model would upload
+        # every checkpoint file, last.ckpt included, at every save).
+        self.log_best_checkpoint = bool(kwargs.pop("log_model", False))
         if self.id_file.exists():
             kwargs.update(id=self.id_file.read_text().strip(), resume="allow")
         super().__init__(**kwargs)
@@ -89,6 +95,18 @@ class StudyWandbLogger(WandbLogger, JobLogger):
             return   # a task without test predictions (masked-LM pretraining)
         self.experiment.log({"test_predictions": wandb.Table(dataframe=prediction_table(run_dir))})
 
+    def _log_artifacts(self) -> None:
+        """The record and predictions, and with ``log_model`` the tested checkpoint."""
+        import wandb
+
+        run_dir = self.id_file.parent
+        self.experiment.log_artifact(record_artifact(run_dir))
+        checkpoint = read_record(run_dir).checkpoint
+        if self.log_best_checkpoint and checkpoint and (run_dir / checkpoint).is_file():
+            model = wandb.Artifact(artifact_name(f"model-{self.experiment.id}"), type=MODEL_TYPE)
+            model.add_file(str(run_dir / checkpoint), name=Path(checkpoint).name)
+            self.experiment.log_artifact(model, aliases=["best", "latest"])
+
     def end_job(self, outcome: str) -> None:
         """Finish the W&B run. An interrupted job is marked pre-empted, not failed (its next
         attempt resumes the same run), and the signal that interrupted it may have killed W&B's
@@ -98,6 +116,7 @@ class StudyWandbLogger(WandbLogger, JobLogger):
             return
         if outcome == "complete" and not self._service_lost:
             self._log_test_predictions()
+            self._log_artifacts()
         try:
             if outcome == "interrupted":
                 self.experiment.mark_preempting()
