@@ -170,3 +170,20 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     learning_rates = [r["config"]["model"]["optimizer"]["lr"] for r in records]
     assert results.best_params["model.optimizer.lr"] == pytest.approx(learning_rates[records.index(best)])
     assert len(set(learning_rates)) == 3
+
+
+def test_optuna_search_with_sqlite_storage_resumes_with_new_trials(tmp_path):
+    """Stopped after 2 trials, the same command continues the study to 4 (new points, not the first
+    two again); each trial's directory names its parameters."""
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'search.db'}"
+    command = [*TRAIN, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+               f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path / 'search'}", *tiny(tmp_path)]
+    run(command)
+    run(command)
+    trials = optuna.load_study(study_name="cnn_lstm-demo", storage=storage).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert len({t.params["model.optimizer.lr"] for t in trials}) == 4
+    names = complete_runs(tmp_path / "search")
+    assert len(names) == 4 and all("lr=" in name and "width=" in name for name in names)
