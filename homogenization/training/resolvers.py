@@ -73,8 +73,8 @@ def resumed_seed(seed: int, storage: str | None, study_name: str) -> int:
     return int(seed) + len(stored.trials)
 
 
-RESOLVERS = {"cwd": os.getcwd, "swept_params": swept_params, "resumed_seed": resumed_seed, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
-             "slurm_mem_gb": slurm_mem_gb}
+RESOLVERS = {"cwd": os.getcwd, "swept_params": swept_params, "resumed_seed": resumed_seed,
+             "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus, "slurm_mem_gb": slurm_mem_gb}
 
 
 def register() -> None:
