@@ -56,7 +56,7 @@ class MaskedLanguageModel(Task):
 
     def finish(self, trainer: pl.Trainer, datamodule, run_dir: Path, best: str | None) -> Finished:
         """Report the best checkpoint's held-out loss and export it with save_pretrained."""
-        metrics = trainer.validate(self, datamodule=datamodule, ckpt_path=best)[0]
+        metrics = trainer.validate(self, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
         export = None
         if trainer.is_global_zero:
             export = self.export(Path(run_dir) / "pretrained", datamodule.hf_tokenizer())

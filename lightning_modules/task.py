@@ -140,7 +140,7 @@ class ClassificationTask(Task):
 
     def finish(self, trainer: pl.Trainer, datamodule, run_dir: Path, best: str | None) -> Finished:
         """Test the best checkpoint; hand over the test rows."""
-        metrics = trainer.test(self, datamodule=datamodule, ckpt_path=best)[0]
+        metrics = trainer.test(self, datamodule=datamodule, ckpt_path=best, weights_only=True)[0]
         if trainer.is_global_zero and self.test_rows is None:
             raise RecordError("the test loop produced no rows (trainer.limit_test_batches=0?)")
         return Finished(metrics={name: float(value) for name, value in metrics.items()}, checkpoint=best,

@@ -36,13 +36,16 @@ def complete_runs(sweep_dir):
     return sorted(p.name for p in sweep_dir.iterdir() if (read_run_json(p) or {}).get("status") == "complete")
 
 
-UNACTIONABLE = ("ConfigStore schema", "litlogger", "srun` command is available")
+UNACTIONABLE = ("ConfigStore schema", "litlogger", "srun` command is available", "weights_only", "LeafSpec",
+                "is not available", "Warning")
 
 
 def test_joblib_launcher_runs_jobs_in_parallel_with_shared_threads(tmp_path):
     result = run([*TRAIN, "-m", "hydra/launcher=parallel", "seed=1,2", *tiny(tmp_path)])
-    assert not [text for text in UNACTIONABLE if text in result.stdout + result.stderr]
+    output = result.stdout + result.stderr
+    assert not [text for text in UNACTIONABLE if text in output]
     (sweep_dir,) = (tmp_path / "logs" / "multiruns").iterdir()   # one sweep directory for both jobs
+    assert f"sweep: 2 jobs in {sweep_dir}" in output and "sweep: 2 of 2 jobs done" in output
     assert complete_runs(sweep_dir) == ["0-cnn_lstm-seed1", "1-cnn_lstm-seed2"]
     threads = read_run_json(sweep_dir / "0-cnn_lstm-seed1")["training"]["torch_threads"]
     assert threads == max(1, (os.cpu_count() or 1) // 2)
@@ -52,7 +55,9 @@ def test_submitit_local_launcher_completes_a_sweep(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run([*TRAIN, "-m", "hydra/launcher=processes", "seed=1,2", f"hydra.sweep.dir={sweep_dir}",
                   *tiny(tmp_path)])
-    assert not [text for text in UNACTIONABLE if text in result.stdout + result.stderr]
+    output = result.stdout + result.stderr
+    assert not [text for text in UNACTIONABLE if text in output]
+    assert f"sweep: 2 jobs in {sweep_dir}" in output and "sweep: 2 of 2 jobs done" in output
     assert complete_runs(sweep_dir) == ["0-cnn_lstm-seed1", "1-cnn_lstm-seed2"]
     assert list((sweep_dir / ".submitit").glob("*/*_result.pkl"))
 
@@ -187,3 +192,23 @@ def test_optuna_search_with_sqlite_storage_resumes_with_new_trials(tmp_path):
     assert len({t.params["model.optimizer.lr"] for t in trials}) == 4
     names = complete_runs(tmp_path / "search")
     assert len(names) == 4 and all("lr=" in name and "width=" in name for name in names)
+
+
+def test_sweep_progress_counts_jobs_and_estimates_the_rest(tmp_path):
+    from omegaconf import OmegaConf
+
+    from homogenization.core.run_record import RunRecord, write_record
+    from homogenization.training.sweep_progress import ended_jobs, planned_jobs, progress_line
+
+    def sweep(*task):
+        return OmegaConf.create({"hydra": {"sweeper": {"_target_": "hydra._internal.core_plugins."
+                                                       "basic_sweeper.BasicSweeper"},
+                                           "overrides": {"task": list(task)}}})
+    assert planned_jobs(sweep("model=cnn_lstm,transformer", "seed=range(1,4)", "data=demo")) == 6
+    assert planned_jobs(OmegaConf.create({"hydra": {"sweeper": {"n_trials": 7}}})) == 7
+    for name, status in [("0", "complete"), ("1", "failed"), ("2", "interrupted")]:
+        write_record(tmp_path / name, RunRecord(status=status))
+    assert ended_jobs(tmp_path) == (2, 1)
+    line = progress_line(2, 1, 6, elapsed=120.0)
+    assert line == "sweep: 2 of 6 jobs done (1 failed), elapsed 2m00s, about 4m00s left"
+    assert progress_line(3, 0, 6, elapsed=60.0, already=2).endswith("about 3m00s left")   # resumed

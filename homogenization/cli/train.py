@@ -13,8 +13,10 @@ from omegaconf import DictConfig
 from homogenization.conf import HYDRA_CONFIG_PATH
 from homogenization.core.errors import UserError
 from homogenization.training import resolvers  # noqa: F401  (registers ${unique:}, ${cwd:})
+from homogenization.training.quiet import silence_unactionable
 
 log = logging.getLogger("train")
+silence_unactionable()   # before Hydra composes the config (its search-path warning)
 
 
 @hydra.main(version_base="1.3", config_path=HYDRA_CONFIG_PATH, config_name="train")

@@ -17,6 +17,10 @@ UNACTIONABLE_WARNINGS = (
     # On a SLURM machine when a job is not started by srun: our launcher starts jobs with sbatch
     # and srun itself when it needs several tasks (conf/hydra/launcher/slurm.yaml).
     r".*The `srun` command is available on your system but is not used.*",
+    # Lightning 2.6's own pytree helper on torch >= 2.10; nothing a user's code or config causes.
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    # train.yaml adds ./conf (a user's own configs) to Hydra's search path; most folders have none.
+    r"provider=hydra.searchpath in main, path=conf is not available.*",
 )
 
 

@@ -87,7 +87,7 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
     try:
         # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
         trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
-                    ckpt_path=resume_from)
+                    ckpt_path=resume_from, weights_only=True)   # SafeCheckpointIO loads it so
         finished = model.finish(trainer, datamodule, run_dir, best_checkpoint(trainer))
         record = (record_of(finished, new_record(cfg, datamodule, encoder, trainer, started), run_dir)
                   if trainer.is_global_zero else None)

@@ -88,7 +88,7 @@ class CheckpointOnSignal(pl.Callback):
         # Every rank stops; the signal number is rank 0's (others may not have received one).
         received = int(trainer.strategy.broadcast(received))
         path = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"
-        trainer.save_checkpoint(str(path))
+        trainer.save_checkpoint(str(path), weights_only=False)   # the full training state
         previous = self._previous.get(received) if received == signal.SIGUSR2 else None
         self._restore()
         log.warning("%s: saved %s at step %d; the same command resumes from it",
