@@ -1,0 +1,113 @@
+"""The report's figures (matplotlib, written as PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+TITLES = {"error_consistency": "Error consistency (kappa_err)", "linear_cka": "Linear CKA"}
+
+
+def save(fig, path: Path, tight: bool = True) -> None:
+    """Write a figure as PNG and free it (``tight=False``: crop to its content instead, for
+    figures whose colour bar spans several axes)."""
+    if tight:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    else:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title: str, path: Path) -> None:
+    """Runs x runs heatmap, runs ordered by group, with lines between groups."""
+    matrix = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)   # self-pairs are 1 by definition
+    size = max(4.0, 0.35 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(matrix, cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(names)), names, fontsize=7)
+    boundaries = [i + 0.5 for i in range(len(groups) - 1) if groups[i] != groups[i + 1]]
+    for boundary in boundaries:
+        ax.axhline(boundary, color="white", linewidth=1.5)
+        ax.axvline(boundary, color="white", linewidth=1.5)
+    fig.colorbar(image, ax=ax, fraction=0.046)
+    ax.set_title(title)
+    save(fig, path)
+
+
+def k_histogram(histograms: pd.DataFrame, path: Path) -> None:
+    """Fraction of units failed by exactly k runs, observed vs independent errors, per group."""
+    labels = list(dict.fromkeys(histograms["group"]))
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.6 * len(labels), 3.2), squeeze=False)
+    for ax, label in zip(axes[0], labels):
+        part = histograms[histograms["group"] == label]
+        ax.bar(part["k"] - 0.2, part["observed"], width=0.4, label="observed")
+        ax.bar(part["k"] + 0.2, part["independent"], width=0.4, label="independent errors")
+        ax.set_title(label)
+        ax.set_xlabel("k = runs that fail the unit")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("fraction of units")
+    axes[0][0].legend(fontsize=8)
+    save(fig, path)
+
+
+def task_metric(groups: pd.DataFrame, path: Path) -> None:
+    """Mean task metric per group with its 95% multi-bootstrap interval."""
+    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2, 3.2))
+    low = groups["metric_mean"] - groups["metric_ci_low"]
+    high = groups["metric_ci_high"] - groups["metric_mean"]
+    ax.errorbar(range(len(groups)), groups["metric_mean"], yerr=[low, high], fmt="o", capsize=4)
+    ax.set_xticks(range(len(groups)), groups["group"])
+    ax.set_ylabel(groups["metric"].iloc[0])
+    ax.set_title("Task metric (mean over seeds, 95% multi-bootstrap interval)", fontsize=9)
+    save(fig, path)
+
+
+def layer_heatmaps(maps: dict[tuple[str, str], np.ndarray], path: Path) -> None:
+    """One layer x layer CKA map per group (within) and per pair of groups (across)."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps) + 0.8, 3.4), squeeze=False)
+    for ax, ((first, second), matrix) in zip(axes[0], maps.items()):
+        image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, origin="lower")
+        ax.set_title(first if first == second else f"{first} vs {second}", fontsize=9)
+        ax.set_xlabel(f"layer of {second}")
+        ax.set_ylabel(f"layer of {first}")
+    fig.colorbar(image, ax=list(axes[0]), fraction=0.03)
+    fig.suptitle("Linear CKA between layers (mean over pairs of runs)", fontsize=10)
+    save(fig, path, tight=False)
+
+
+def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
+    """Layer k vs the mean CKA of layer k between runs, within groups and across, with intervals."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for (first, second), part in curves.groupby(["group_a", "group_b"], sort=False):
+        label = first if first == second else f"{first} vs {second}"
+        ax.plot(part["layer"], part["linear_cka"], marker="o", label=label,
+                linestyle="-" if first == second else "--")
+        ax.fill_between(part["layer"], part["ci_low"], part["ci_high"], alpha=0.2)
+    ax.set_xlabel("layer (0 = embedding output)")
+    ax.set_ylabel("linear CKA at the same layer")
+    ax.set_title("Where do runs converge? (95% multi-bootstrap intervals)", fontsize=9)
+    ax.legend(fontsize=7)
+    save(fig, path)
+
+
+def over_training(curves: pd.DataFrame, path: Path) -> None:
+    """Error consistency and linear CKA against epoch, within and across groups, with intervals."""
+    metrics = list(dict.fromkeys(curves["metric"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for side, part in curves[curves["metric"] == metric].groupby("side", sort=False):
+            ax.plot(part["epoch"], part["value"], marker="o", label=f"{side} groups")
+            ax.fill_between(part["epoch"], part["ci_low"], part["ci_high"], alpha=0.2)
+        ax.set_title(TITLES[metric], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.suptitle("Homogenization over training (95% multi-bootstrap intervals)", fontsize=10)
+    save(fig, path)

@@ -1,0 +1,307 @@
+"""Write an analysis to a report directory: csv tables, homogenization.json, figures, report.md.
+
+The directory is built next to its destination and renamed into place, so a reader never sees a
+half-written report (and a failed analysis leaves the previous report untouched).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from homogenization.analysis import figures
+from homogenization.analysis.nested import KINDS as NESTED_KINDS
+from homogenization.analysis.study import HEADLINE, POOLED, Analysis
+from homogenization.analysis.units import systemic_failures
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import staging_dir
+
+EXPLAIN = {
+    "error_consistency": "kappa_err (Geirhos et al. 2020): agreement on which units are right or wrong, "
+                         "beyond what two runs with these accuracies agree by chance; 0 = independent "
+                         "errors, 1 = identical.",
+    "homogenization_ratio": "P(both wrong) / (P(a wrong) P(b wrong)) (Bommasani et al. 2022): 1 = "
+                            "independent errors, 2 = the pair fails together twice as often as chance.",
+    "linear_cka": "linear CKA of the test representations (Kornblith et al. 2019): 1 = identical up to "
+                  "rotation and scale.",
+    "debiased_cka": "linear CKA with HSIC's unbiased estimator (Song et al. 2012; Kornblith et al. 2019): "
+                    "plain CKA is biased upwards with few units (unrelated representations score above 0); "
+                    "this removes that bias.",
+    "mutual_knn": "mutual k-NN (Huh et al. 2024): the fraction of each unit's k nearest neighbours the two "
+                  "runs share.",
+}
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}"
+
+
+def _interval(values: list[float]) -> str:
+    return f"[{_fmt(values[0])}, {_fmt(values[1])}]"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    cells = [[_fmt(v) if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(False)]
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+NAMES = {"error_consistency": "error consistency (κ_err)", "homogenization_ratio": "homogenization ratio",
+         "linear_cka": "linear CKA", "debiased_cka": "debiased CKA", "mutual_knn": "mutual k-NN",
+ "procrustes": "Procrustes distance (rad)",
+         "svcca": "SVCCA", "pwcca": "PWCCA", "rsa": "RSA (Spearman)", "jsd": "JS divergence",
+         "disagreement": "disagreement"}
+PLURAL = {"entity": "entities", "example": "examples", "word": "words"}
+
+
+def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> pd.DataFrame:
+    """The group table as a reader wants it: named columns, observed beside independent."""
+    def both(row, observed: str) -> str:
+        return f"{_fmt(row[observed])} / {_fmt(row[observed + '_independent'])}"
+
+    return pd.DataFrame([{
+        "group": row["group"], "runs": row["runs"],
+        f"{metric}: mean ± sd [95% CI]": f"{_fmt(row['metric_mean'])} ± {_fmt(row['metric_std'])} "
+                                          f"[{_fmt(row['metric_ci_low'])}, {_fmt(row['metric_ci_high'])}]",
+        **{NAMES[name]: row[name] for name in ("error_consistency", "homogenization_ratio", "linear_cka",
+                                               "mutual_knn", *measures)},
+        "all wrong: observed / independent": both(row, "all_wrong"),
+        "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
+        "Fleiss' κ": row["fleiss_kappa"], "pairs": row["pairs"],
+    } for _, row in groups.iterrows()])
+
+
+def headline_markdown(headline: dict) -> str:
+    lines = ["| metric | within groups | across groups | within - across | pairs (within, across) |",
+             "|---|---|---|---|---|"]
+    for name in HEADLINE:
+        entry = headline[name]
+        lines.append(f"| {NAMES[name]} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
+                     f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
+                     f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} "
+                     f"| {_pairs(entry, 'within')}, {_pairs(entry, 'across')} |")
+    return "\n".join(lines)
+
+
+def _pairs(entry: dict, side: str) -> str:
+    """``n`` pairs, or ``n of m`` when the metric is undefined for some (shown in bold)."""
+    defined, total = entry[f"{side}_pairs"], entry[f"{side}_pairs_total"]
+    return str(total) if defined == total else f"**{defined} of {total}**"
+
+
+def _nested(analysis: Analysis) -> list[str]:
+    if analysis.nested is None:
+        return []
+    lines = ["| metric | within a backbone | across backbones (same recipe) | across architectures "
+             "| backbone effect | recipe effect | pairs |", "|---|---|---|---|---|---|---|"]
+    for name, entry in analysis.nested.items():
+        cells = [f"{_fmt(entry[kind])} {_interval(entry[f'{kind}_ci'])}"
+                 for kind in (*NESTED_KINDS, "backbone_effect", "recipe_effect")]
+        pairs = ", ".join(str(entry[f"{kind}_pairs"]) for kind in NESTED_KINDS)
+        lines.append(f"| {NAMES[name]} | {' | '.join(cells)} | {pairs} |")
+    return ["## Does a shared backbone homogenize?",
+            "Pairs of runs fine-tuned from the same backbone, from different backbones pretrained the "
+            "same way, and of different architectures. *Backbone effect* = within a backbone - across "
+            "backbones; *recipe effect* = across backbones - across architectures. Intervals: hierarchical "
+            "multi-bootstrap (backbones resampled within each recipe, then fine-tuning seeds within each "
+            "drawn backbone, then test items).", "\n".join(lines)]
+
+
+def _run_flags(analysis: Analysis) -> list[str]:
+    flagged = analysis.run_table[analysis.run_table["flags"] != ""]
+    if flagged.empty:
+        return []
+    return ["## Flagged runs",
+            "Runs that did not learn the task agree with each other for trivial reasons; read their "
+            "groups' figures with that in mind. *near chance*: the run's 95% interval (test items "
+            "resampled) reaches the chance level (majority-class rate; 0 for entity F1). *untrained*: "
+            "0 training steps (a legitimate baseline).",
+            markdown_table(flagged[["run", "group", "metric", "value", "ci_low", "ci_high", "chance",
+                                    "flags"]])]
+
+
+def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
+    outcomes, settings = analysis.outcomes, analysis.settings
+    n_units = outcomes.errors.shape[1]
+    table = markdown_table(readable_groups(analysis.group_table, outcomes.metric_name, settings.measures))
+    undefined = [f"- **{row.group}**: {row.undefined}" for row in analysis.group_table.itertuples()
+                 if row.undefined]
+    parts = [
+        "# Homogenization report",
+        f"{len(analysis.runs)} runs in {len(analysis.groups)} groups ({', '.join(analysis.groups)}), "
+        f"task {outcomes.task}, {n_units} test units ({PLURAL[outcomes.unit]}) in {outcomes.n_items} items. "
+        f"Intervals are 95% multi-bootstrap intervals (B = {settings.bootstrap}; seeds resampled within "
+        f"each group and test items resampled in {min(settings.blocks, outcomes.n_items)} random blocks, "
+        "jointly).",
+        "## Headline: are runs of the same group more alike than runs of different groups?",
+        headline_markdown(analysis.headline),
+        "\n".join(f"- **{name}**: {text}" for name, text in EXPLAIN.items()),
+        *_nested(analysis),
+        *_run_flags(analysis),
+        "## Groups",
+        table,
+        *(["Metrics undefined for some pairs (e.g. error consistency of runs that fail every unit, or "
+           "similarities of degenerate representations); the figures above rest on the other pairs:",
+           "\n".join(undefined)] if undefined else []),
+        f"- **{outcomes.metric_name}**: per run, mean and standard deviation over the group's "
+        "runs, with its multi-bootstrap interval. Pair metrics are means over the group's pairs of runs; "
+        f"**{POOLED}** pools every run, whatever its group.\n"
+        "- **all wrong**: fraction of units every run of the group gets wrong, observed / if the runs "
+        "erred independently (product of error rates).\n"
+        "- **same outcome for all**: fraction of units all runs get right or all get wrong, observed / "
+        "under independence (Poisson-binomial).\n"
+        "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
+        + "".join(f"\n- **{NAMES[name]}**: see `homogenization/measures.py`; per pair in `pairs.csv`."
+                  for name in settings.measures),
+        *_layers(analysis),
+        *_over_training(analysis),
+        *_systemic_failures(analysis),
+        *_entity_types(analysis),
+        "## Figures",
+        "![Error consistency per pair](figures/error_consistency.png)",
+        "![Linear CKA per pair](figures/linear_cka.png)",
+        "Number of runs failing each unit, observed and under independent errors (log scale): "
+        "homogenized runs pile up at k = 0 and k = all.",
+        "![Failure histogram](figures/k_histogram.png)",
+        "![Task metric per group](figures/task_metric.png)",
+        "## Files",
+        "`pairs.csv` (one row per pair of runs), `groups.csv`, `runs.csv` (task metric and flags per run), "
+        f"`units.csv` (one row per test unit: text, gold, per group the runs that got it wrong and their "
+        f"predictions, `wrong_all` = K), {'`entity_types.csv`, ' if not analysis.entity_types.empty else ''}"
+        "`k_histograms.csv`, `homogenization.json`.",
+    ]
+    if skipped:
+        parts += ["## Skipped runs", *[f"- `{path}`: {reason}" for path, reason in skipped]]
+    return "\n\n".join(parts) + "\n"
+
+
+def _systemic_failures(analysis: Analysis) -> list[str]:
+    units = analysis.outcomes.unit
+    worst = systemic_failures(analysis.units)
+    header = ["## Systemic failures",
+              f"The {PLURAL[units]} most runs get wrong (at least half of the {len(analysis.runs)} runs), "
+              f"most-failed first; all of them are in `units.csv`."]
+    if worst.empty:
+        return header + ["No unit is failed by half of the runs or more."]
+    shown = [c for c in ("unit", "text", units if units != "example" else None, "gold", "wrong_all")
+             if c in worst.columns]
+    shown += [f"wrong_{group}" for group in analysis.groups]
+    table = worst[shown].copy()
+    if "text" in table:
+        table["text"] = [text if len(text) <= 120 else text[:117] + "..." for text in table["text"]]
+    return header + [markdown_table(table.astype(str))]
+
+
+def _layers(analysis: Analysis) -> list[str]:
+    if analysis.layers is None:
+        return []
+    curves = analysis.layers.curves
+    within = curves[curves.group_a == curves.group_b]
+    table = pd.DataFrame({"layer": within.layer, "group": within.group_a,
+                          "linear CKA [95% CI]": [f"{_fmt(v)} {_interval([lo, hi])}" for v, lo, hi in
+                                                  zip(within.linear_cka, within.ci_low, within.ci_high)],
+                          "pairs": within.pairs})
+    return ["## Layer by layer",
+            "Linear CKA between the same layer of different runs (layer 0 = the embedding output), within "
+            "each group; `layer_curves.csv` also has groups of the same depth against each other, "
+            "`layer_pairs.csv` every layer pair of every pair of runs.",
+            markdown_table(table.astype(str)),
+            "![Same-layer CKA](figures/same_layer_cka.png)",
+            "![Layer x layer CKA](figures/layer_heatmaps.png)"]
+
+
+def _over_training(analysis: Analysis) -> list[str]:
+    if analysis.epochs.empty:
+        return []
+    table = analysis.epochs.pivot_table(index="epoch", columns=["metric", "side"], values="value")
+    table.columns = [f"{NAMES[metric]}, {side}" for metric, side in table.columns]
+    since = analysis.units.get("systemic_since_epoch")
+    counts = "" if since is None else (
+        f" {int(since.notna().sum())} units are failed by every run from some epoch on to the end "
+        "(`systemic_since_epoch` in `units.csv`).")
+    return ["## Over training",
+            "Pairwise error consistency and linear CKA of each epoch's test predictions and "
+            "representations, within and across groups (intervals in `epochs.csv`)." + counts,
+            markdown_table(table.reset_index().astype(str)),
+            "![Homogenization over training](figures/over_training.png)"]
+
+
+def _entity_types(analysis: Analysis) -> list[str]:
+    if analysis.entity_types.empty:
+        return []
+    return ["## Per entity type",
+            "Outcome metrics per gold entity type: the mean error rate over runs, error consistency of "
+            "pairs within and across groups, and the share of the type's entities every run fails, "
+            "observed and under independent errors.",
+            markdown_table(analysis.entity_types)]
+
+
+MARKER = "homogenization.json"
+
+
+def check_report_destination(out_dir: Path) -> None:
+    """Refuse ``out=`` that is a file, or a directory holding something other than a report: the
+    report replaces its destination, and nothing but an earlier report may be lost."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"out={out_dir}: is a file; the report is a directory. Choose another out=.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MARKER).is_file():
+        raise UserError(f"out={out_dir}: this directory holds files that are not a report, and the report "
+                        "would replace them. Choose a new or empty directory (e.g. out=<sweep>/report).")
+
+
+def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, str]]) -> Path:
+    """Write the report to ``out_dir`` (replacing a previous report, never anything else)."""
+    out_dir = Path(out_dir)
+    check_report_destination(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(out_dir.parent, out_dir.name)
+    try:
+        (staging / "figures").mkdir()
+        analysis.pairs.to_csv(staging / "pairs.csv", index=False)
+        analysis.group_table.to_csv(staging / "groups.csv", index=False)
+        analysis.run_table.to_csv(staging / "runs.csv", index=False)
+        analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
+        analysis.units.to_csv(staging / "units.csv", index=False)
+        if not analysis.epochs.empty:
+            analysis.epochs.to_csv(staging / "epochs.csv", index=False)
+            figures.over_training(analysis.epochs, staging / "figures" / "over_training.png")
+        if analysis.layers is not None:
+            analysis.layers.pairs.to_csv(staging / "layer_pairs.csv", index=False)
+            analysis.layers.curves.to_csv(staging / "layer_curves.csv", index=False)
+            if analysis.layers.heatmaps:
+                figures.layer_heatmaps(analysis.layers.heatmaps, staging / "figures" / "layer_heatmaps.png")
+            if not analysis.layers.curves.empty:
+                figures.same_layer_curve(analysis.layers.curves, staging / "figures" / "same_layer_cka.png")
+        if not analysis.entity_types.empty:
+            analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
+        summary = {
+            "headline": analysis.headline,
+            "nested": analysis.nested,
+            "groups": analysis.group_table.to_dict(orient="records"),
+            "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in
+                     zip(analysis.runs, analysis.run_table.drop(columns="run").to_dict("records"))],
+            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
+            "task": analysis.outcomes.task, "unit": analysis.outcomes.unit,
+            "test_fingerprint": analysis.runs[0].test_fingerprint,
+            "settings": asdict(analysis.settings),
+        }
+        (staging / MARKER).write_text(json.dumps(summary, indent=2, default=float))
+        names = [run.name for run in analysis.runs]
+        run_groups = [run.group for run in analysis.runs]
+        for name, matrix in analysis.matrices.items():
+            figures.pair_heatmap(matrix, names, run_groups, figures.TITLES[name],
+                                 staging / "figures" / f"{name}.png")
+        figures.k_histogram(analysis.k_histograms, staging / "figures" / "k_histogram.png")
+        figures.task_metric(analysis.group_table, staging / "figures" / "task_metric.png")
+        (staging / "report.md").write_text(_markdown(analysis, skipped))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir

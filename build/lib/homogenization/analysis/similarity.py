@@ -1,0 +1,236 @@
+"""Representation similarity between runs: linear CKA (plain and debiased) and mutual k-NN.
+
+Linear CKA (Kornblith et al. 2019) on centred representations X [N, H] and Y [N, G]:
+    CKA = ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)
+computed in feature space (H x G products), never as N x N Gram matrices. For the block
+bootstrap, the cross-covariance is accumulated per block of units: with C_m = X_m^T Y_m, the
+numerator under block weights w is w^T G w, G[m, m'] = <C_m, C_m'>_F, so each bootstrap replicate
+costs M^2 instead of N H G. Replicates keep the full-sample centring (its bootstrap shift is of
+order 1/sqrt(N) and changes CKA only at order 1/N). A block drawn w times contributes its internal
+pairs w times, not w^2: pairing units with their own copies is what biases the naive unit
+bootstrap of CKA upwards (by 0.017 on a pair with CKA 0.51 in our check), while this replicate
+distribution is centred on the estimate with the same spread.
+
+Debiased CKA replaces HSIC by its unbiased estimator (Song et al. 2012), which for a linear
+kernel on centred data needs only ||Y^T X||_F^2 and the rows' squared norms.
+
+Mutual k-NN (Huh et al. 2024): for each unit, the fraction of its k nearest neighbours (cosine,
+the unit itself excluded) that the two runs share. Its neighbours depend on which other units are
+in the sample, so each bootstrap replicate finds them again among the units it drew
+(``ReplicatedKNN``); reusing the full sample's neighbours in every replicate gave intervals 0.7-1.0
+of the right width (87-94% coverage).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def centred(representations, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Each column minus its mean, as a ``dtype`` tensor [N, H]."""
+    values = torch.as_tensor(np.asarray(representations), dtype=dtype)
+    return values - values.mean(dim=0, keepdim=True)
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA of two representations of the same N units (rows)."""
+    xc, yc = centred(x).double(), centred(y).double()
+    cross = torch.linalg.matrix_norm(yc.T @ xc) ** 2
+    return float(cross / (torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)))
+
+
+def unbiased_hsic(cross: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray, n: int) -> np.ndarray:
+    """Unbiased HSIC of linear kernels on centred data.
+
+    ``cross`` = ||X_b^T X_a||_F^2, ``norms_*`` = per-unit squared norms ||x_i||^2 [.., N]. With
+    K~ = XX^T minus its diagonal and centred X: tr(K~L~) = cross - sum_i |x_i|^2|y_i|^2,
+    1^T K~ 1 = -sum_i |x_i|^2 and 1^T K~ L~ 1 = sum_i |x_i|^2 |y_i|^2.
+    """
+    both = norms_a @ norms_b.T
+    trace = cross - both
+    ones = norms_a.sum(-1)[:, None] * norms_b.sum(-1)[None, :]
+    return (trace + ones / ((n - 1) * (n - 2)) - 2 * both / (n - 2)) / (n * (n - 3))
+
+
+class BlockCKA:
+    """Per-block cross-covariance statistics of all runs, for CKA and its block bootstrap.
+
+    ``representations``: one [N, H_r] array per run (rows = units, same order for every run),
+    ``blocks``: int [N] block of each row. Holds G [R, R, M, M] (see the module docstring) and the
+    row norms needed by debiased CKA.
+    """
+
+    def __init__(self, representations: list[np.ndarray], blocks: np.ndarray, n_blocks: int):
+        order = np.argsort(blocks, kind="stable")
+        sizes = np.bincount(blocks, minlength=n_blocks)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        slot = np.arange(len(blocks)) - np.repeat(starts, sizes)   # position within its block, sorted
+        padded = []
+        for values in representations:
+            x = centred(values)
+            grid = torch.zeros(n_blocks, max(int(sizes.max()), 1), x.shape[1])
+            grid[blocks[order], slot] = x[order]
+            padded.append(grid)
+        self.n = len(blocks)
+        self.row_norms = np.stack([(grid**2).sum(-1)[blocks[order], slot].double().numpy()
+                                   for grid in padded])
+        # Per-block sums for debiased CKA under block weights: sum |x_i|^2 [R, M], sum |x_i|^2 |y_i|^2
+        # [R, R, M], units per block [M].
+        in_block = np.eye(n_blocks)[blocks[order]]                          # [N, M]
+        self.block_norms = self.row_norms @ in_block
+        self.block_norm_products = np.einsum("an,bn,nm->abm", self.row_norms, self.row_norms, in_block)
+        self.block_sizes = sizes.astype(np.float64)
+        runs, rows_per_block = len(padded), padded[0].shape[1]
+        widths = [grid.shape[2] for grid in padded]
+        pairs = runs * (runs + 1) // 2
+        feature_cost = pairs * (self.n + n_blocks**2) * float(np.mean(widths)) ** 2
+        sample_cost = (n_blocks * rows_per_block) ** 2 * (sum(widths) + pairs)
+        kernel_bytes = 4 * runs * rows_per_block**2 * n_blocks
+        # Feature-space products run at higher efficiency (large bmm), hence the factor 4.
+        use_samples = 4 * sample_cost < feature_cost and kernel_bytes < 2**29
+        self.gram = (self._gram_in_sample_space(padded) if use_samples
+                     else self._gram_in_feature_space(padded))
+
+    @staticmethod
+    def _gram_in_feature_space(padded: list[torch.Tensor]) -> np.ndarray:
+        """G from the per-block cross-covariances X_a,m^T X_b,m (cheap when units >> width)."""
+        runs, n_blocks = len(padded), padded[0].shape[0]
+        gram = np.zeros((runs, runs, n_blocks, n_blocks))
+        for a in range(runs):
+            for b in range(a, runs):
+                per_block = torch.bmm(padded[a].transpose(1, 2), padded[b]).reshape(n_blocks, -1)
+                gram[a, b] = (per_block @ per_block.T).double().numpy()
+                gram[b, a] = gram[a, b].T
+        return gram
+
+    @staticmethod
+    def _gram_in_sample_space(padded: list[torch.Tensor]) -> np.ndarray:
+        """The same G as sums of K_a * K_b over pairs of units, K = X X^T (cheap for few units):
+        G[m, m'] = sum over i in m, j in m' of K_a(i, j) K_b(i, j)."""
+        runs, (n_blocks, rows, _) = len(padded), padded[0].shape
+        flat = [grid.reshape(n_blocks * rows, -1) for grid in padded]
+        gram = np.zeros((runs, runs, n_blocks, n_blocks))
+        for block in range(n_blocks):
+            kernel = torch.stack([grid[block] @ all_rows.T for grid, all_rows in zip(padded, flat)])
+            per_block = kernel.reshape(runs, rows, n_blocks, rows).permute(2, 0, 1, 3).reshape(
+                n_blocks, runs, rows * rows)
+            gram[:, :, block, :] = torch.bmm(per_block, per_block.transpose(1, 2)).double().permute(
+                1, 2, 0).numpy()
+        return gram
+
+    def cross(self, block_weights: np.ndarray | None = None) -> np.ndarray:
+        """||X_b^T W X_a||_F^2 for all pairs: [R, R], or [B, R, R] for weights [B, M]."""
+        if block_weights is None:
+            return self.gram.sum(axis=(2, 3))
+        runs, _, blocks, _ = self.gram.shape
+        flat = self.gram.reshape(runs * runs, blocks, blocks)
+        out = np.empty((len(block_weights), runs * runs))
+        for start in range(0, len(block_weights), 64):      # chunks keep memory to ~100 MB
+            weights = block_weights[start:start + 64].T        # [M, b]
+            out[start:start + 64] = ((flat @ weights) * weights[None]).sum(axis=1).T
+        # A block drawn w times pairs each of its units with its own copies: count its internal
+        # pairs w times, not w^2, or duplicated units inflate CKA (the replicates' bias).
+        diagonal = np.diagonal(flat, axis1=1, axis2=2)                     # [R*R, M]
+        out -= (block_weights**2 - block_weights) @ diagonal.T
+        return out.reshape(len(block_weights), runs, runs)
+
+    def cka(self, block_weights: np.ndarray | None = None) -> np.ndarray:
+        cross = self.cross(block_weights)
+        self_norms = np.sqrt(np.diagonal(cross, axis1=-2, axis2=-1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return cross / (self_norms[..., :, None] * self_norms[..., None, :])
+
+    def debiased_cka(self, block_weights: np.ndarray | None = None) -> np.ndarray:
+        """CKA with HSIC's unbiased estimator: [R, R], or [B, R, R] under block weights (a block
+        drawn w times counts w times in every sum, as in ``cross``)."""
+        weights = np.ones((1, len(self.block_sizes))) if block_weights is None else block_weights
+        cross = self.cross(weights)                                               # [B, R, R]
+        n = weights @ self.block_sizes                                            # [B]
+        sums = weights @ self.block_norms.T                                       # [B, R]
+        both = np.einsum("abm,km->kab", self.block_norm_products, weights)      # [B, R, R]
+        n = n[:, None, None]
+        ones = sums[:, :, None] * sums[:, None, :]
+        hsic = (cross - both + ones / ((n - 1) * (n - 2)) - 2 * both / (n - 2)) / (n * (n - 3))
+        scale = np.sqrt(np.clip(np.diagonal(hsic, axis1=-2, axis2=-1), 0, None))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result = hsic / (scale[..., :, None] * scale[..., None, :])
+        return result[0] if block_weights is None else result
+
+
+def nearest_neighbours(representations: np.ndarray, k: int) -> torch.Tensor:
+    """Indices [N, k] of each row's k nearest rows by cosine similarity, itself excluded."""
+    x = torch.nn.functional.normalize(torch.as_tensor(np.asarray(representations, np.float32)), dim=1)
+    similarity = x @ x.T
+    similarity.fill_diagonal_(-float("inf"))
+    return similarity.topk(k, dim=1).indices
+
+
+def mutual_knn(neighbours: list[torch.Tensor]) -> np.ndarray:
+    """Per-unit shared-neighbour fraction for every pair: float [R, R, N] (diagonal = 1)."""
+    runs = len(neighbours)
+    n, k = neighbours[0].shape
+    overlap = np.ones((runs, runs, n))
+    for a in range(runs):
+        for b in range(a + 1, runs):
+            shared = (neighbours[a][:, :, None] == neighbours[b][:, None, :]).sum(dim=(1, 2))
+            overlap[a, b] = overlap[b, a] = shared.double().numpy() / k
+    return overlap
+
+
+UNITS_PER_CHUNK = 500   # ReplicatedKNN: units whose neighbour groups are counted in one product
+
+
+class ReplicatedKNN:
+    """Mutual k-NN of every pair of runs, its neighbours found within each bootstrap replicate.
+
+    A replicate draws blocks of units with multiplicities; a unit's k nearest neighbours are then
+    the k nearest among the units drawn (its own copies excluded), and the statistic is the mean
+    over drawn units, each counted as often as drawn. Each run's ``spare`` x k nearest candidates
+    are found once on the full sample; a replicate keeps the first k of them that were drawn (a
+    replicate draws about 63% of the blocks; were the 40 candidates of k = 10 in independent
+    blocks, fewer than 10 would be drawn with a probability of about 1e-7; a unit short of k
+    drawn candidates counts the shared ones of those it has, out of k)."""
+
+    def __init__(self, representations: list[np.ndarray], blocks: np.ndarray, k: int, spare: int = 4):
+        self.k = k
+        self.candidates = torch.stack([nearest_neighbours(values, min(len(blocks) - 1, spare * k))
+                                       for values in representations])                  # [R, n, C]
+        self.blocks = torch.as_tensor(np.asarray(blocks))
+        self.candidate_blocks = self.blocks[self.candidates]                            # [R, n, C]
+
+    def overlap(self, block_weights: np.ndarray) -> np.ndarray:
+        """Mean shared-neighbour fraction for every pair of runs: [B, R, R] for weights [B, M]."""
+        return np.stack([self._one(torch.as_tensor(weights, dtype=torch.float64))
+                         for weights in np.atleast_2d(block_weights)])
+
+    def _one(self, weights: torch.Tensor) -> np.ndarray:
+        runs, n, _ = self.candidates.shape
+        counts = weights[self.blocks]                                                    # [n]
+        drawn = (weights > 0)[self.candidate_blocks]                                     # [R, n, C]
+        rank = drawn.cumsum(dim=2) - 1                          # among the drawn candidates
+        slot = torch.where(drawn & (rank < self.k), rank, self.k)   # slot k: not chosen, dropped
+        absent = torch.iinfo(torch.int64).max
+        first_k = torch.full((runs, n, self.k + 1), absent).scatter_(2, slot, self.candidates)[:, :, :self.k]
+        # Per unit, every run's neighbours in one sorted row: a neighbour several runs share is a
+        # run of equal ids. With Y[g, r] = 1 when run r has neighbour group g (one group per unit
+        # and id), the shared counts of all pairs are Y^T diag(counts) Y, one product per chunk.
+        total = torch.zeros(runs, runs, dtype=torch.float64)
+        labels = torch.arange(runs).repeat_interleave(self.k)
+        for start in range(0, n, UNITS_PER_CHUNK):
+            ids = first_k[:, start:start + UNITS_PER_CHUNK].permute(1, 0, 2).reshape(-1, runs * self.k)
+            ids, order = ids.sort(dim=1)
+            members = labels[order]                                                       # [u, L]
+            new = torch.ones_like(ids, dtype=torch.bool)
+            new[:, 1:] = ids[:, 1:] != ids[:, :-1]
+            group = new.flatten().cumsum(0) - 1                                          # [u * L]
+            keep = (ids != absent).flatten()
+            y = torch.zeros(int(group[-1]) + 1, runs)
+            y[group[keep], members.flatten()[keep]] = 1.0
+            unit_of_group = torch.arange(len(ids)).repeat_interleave(ids.shape[1])[new.flatten()]
+            group_weight = counts[start:start + UNITS_PER_CHUNK].float()[unit_of_group]
+            total += (y.T @ (y * group_weight[:, None])).double()
+        shared = total - torch.diag(torch.diagonal(total))
+        overlap = (shared / (self.k * counts.sum())).numpy()
+        np.fill_diagonal(overlap, 1.0)
+        return overlap

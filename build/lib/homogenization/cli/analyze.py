@@ -1,0 +1,26 @@
+"""Compare finished runs and write a homogenization report: ``homog-analyze`` (``homog-analyze --help``)."""
+
+import logging
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from homogenization.analysis.make_report import report_from_config
+from homogenization.conf import HYDRA_CONFIG_PATH
+from homogenization.core.errors import UserError
+
+log = logging.getLogger("analyze")
+
+
+@hydra.main(version_base="1.3", config_path=HYDRA_CONFIG_PATH, config_name="analyze")
+def main(cfg: DictConfig) -> None:
+    try:
+        report_from_config(cfg)
+    except UserError as error:
+        log.error("error: %s", error)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

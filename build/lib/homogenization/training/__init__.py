@@ -1,0 +1,1 @@
+"""The training recipe: config in, run directory out."""

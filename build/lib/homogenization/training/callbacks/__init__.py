@@ -1,0 +1,1 @@
+"""Lightning callbacks and the checkpoint-IO plugin of the training recipe (conf/callbacks)."""

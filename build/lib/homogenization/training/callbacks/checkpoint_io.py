@@ -1,0 +1,63 @@
+"""Checkpoints written atomically and loaded without executing pickled code.
+
+A job killed while writing ``last.ckpt`` must not leave a truncated file that breaks the resume:
+the checkpoint is staged in a temporary file in the same directory (so on the same filesystem),
+then renamed over the old one. A full disk is one line, and the old checkpoint stays intact.
+Loading uses ``torch.load(weights_only=True)``; a checkpoint that would need arbitrary code to
+unpickle is refused with a message instead of being trusted.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from homogenization.core.errors import UserError
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            super().save_checkpoint(checkpoint, temporary, storage_options)
+            os.replace(temporary, path)
+        except (OSError, RuntimeError) as error:
+            if isinstance(error, OSError) and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise
+            if isinstance(error, RuntimeError) and "write" not in str(error).lower():
+                raise
+            free = shutil.disk_usage(path.parent).free / 2**20
+            raise UserError(f"{path}: no room to write this checkpoint ({free:.0f} MB free on its disk; "
+                            f"{error}). The previous checkpoint is intact: free space (or set "
+                            "hydra.run.dir on a larger disk) and run the same command to resume.") from None
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None):
+        return self._safely(path, lambda: super(SafeCheckpointIO, self).load_checkpoint(
+            path, map_location=map_location, weights_only=True))
+
+    def peek(self, path) -> dict[str, Any]:
+        """The checkpoint memory-mapped: its metadata and tensor shapes without reading the weights
+        (the resume checks look before Lightning loads it)."""
+        return self._safely(path, lambda: torch.load(path, map_location="cpu", weights_only=True, mmap=True))
+
+    @staticmethod
+    def _safely(path, load):
+        try:
+            return load()
+        except pickle.UnpicklingError as error:
+            raise UserError(f"{path}: refused to load this checkpoint: it needs to execute pickled code "
+                            f"({str(error).splitlines()[0][:200]}). Only load checkpoints you made, or "
+                            "re-save its state_dict with plain tensors.") from None
+        except (EOFError, RuntimeError) as error:
+            raise UserError(f"{path}: the checkpoint is truncated or corrupted ({error}); delete it to "
+                            "start fresh, or point ckpt_path= at another one") from None

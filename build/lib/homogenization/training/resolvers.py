@@ -1,0 +1,88 @@
+"""OmegaConf resolvers used by conf/ (registered when scripts/train.py or the tests import this).
+
+``${unique:}`` is a short random token, fixed for the process and cached like Hydra's ``${now:}``
+(Hydra copies the resolver cache into every job's config), so output directories of sweeps
+started in the same second never collide.
+
+``${cwd:}`` is the directory the command runs from (absolute): the default root of ``logs/``,
+caches and generated data, so nothing is ever written inside the installed package.
+
+``${swept_params:}`` is the job's values of the keys its sweeper searches (``hydra.sweeper.params``),
+``key=value`` joined by ``,``: the readable part of an Optuna trial's directory name.
+
+``${resumed_seed:seed,storage,study}`` is the sampler's seed for an Optuna study: ``seed`` for a new
+study, ``seed`` + the number of trials already stored for a resumed one, so a resumed search draws
+new points instead of replaying the first ones (a seeded sampler restarts its random stream).
+
+``${slurm_gpus:}``, ``${slurm_cpus:}`` and ``${slurm_mem_gb:}`` derive a SLURM job's resources
+from the trainer and the job's settings (conf/hydra/launcher/slurm.yaml): GPUs only when the
+trainer uses GPUs (a GPU request on a CPU-only node is an sbatch error; a request of 0 GPUs leaves
+the job pending), CPUs for torch's threads plus the data-loading workers, memory per task.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+from omegaconf import OmegaConf
+
+TOKEN = uuid.uuid4().hex[:6]
+
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+DEFAULT_TORCH_THREADS_ON_SLURM = 1
+
+
+def slurm_gpus(accelerator: str, devices) -> int | None:
+    """GPUs per node: the trainer's devices when it trains on GPUs, else none requested."""
+    return int(devices) if str(accelerator).lower() in GPU_ACCELERATORS else None
+
+
+def slurm_cpus(torch_threads: int | None, num_workers: int | None) -> int:
+    """CPUs per task: torch's threads (``torch_threads``, 1 when unset) plus the data workers."""
+    return int(torch_threads or DEFAULT_TORCH_THREADS_ON_SLURM) + int(num_workers or 0)
+
+
+def slurm_mem_gb(tasks_per_node, per_task_gb) -> int:
+    """Memory per node: ``per_task_gb`` for each task (device) on it."""
+    return int(tasks_per_node) * int(per_task_gb)
+
+
+def swept_params() -> str:
+    """``lr=0.0012,width=128``: the job's overrides of the keys in ``hydra.sweeper.params`` (the
+    last part of each key, which keeps directory names short)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra = HydraConfig.get()
+    searched = set((hydra.sweeper.get("params") or {}).keys())
+    chosen = [override.split("=", 1) for override in hydra.overrides.task if "=" in override]
+    return ",".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in chosen
+                    if key.lstrip("+~") in searched) or "defaults"
+
+
+def resumed_seed(seed: int, storage: str | None, study_name: str) -> int:
+    if not storage:
+        return int(seed)
+    import optuna
+
+    try:
+        stored = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:   # no such study yet
+        return int(seed)
+    return int(seed) + len(stored.trials)
+
+
+RESOLVERS = {"cwd": os.getcwd, "swept_params": swept_params, "resumed_seed": resumed_seed,
+             "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus, "slurm_mem_gb": slurm_mem_gb}
+
+
+def register() -> None:
+    if not OmegaConf.has_resolver("unique"):
+        OmegaConf.register_new_resolver("unique", lambda: TOKEN, use_cache=True)
+    for name, function in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
+
+
+register()

@@ -1,0 +1,34 @@
+"""Check a hyper-parameter search's space against the model before the first trial.
+
+``hparams_search=optuna`` tunes config keys (``hydra.sweeper.params``). A key the chosen model
+does not have (``model.width`` for a pretrained model, say) would fail inside the sweeper, trial
+after trial; this Hydra callback stops the sweep first, with one line naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def missing_keys(config: DictConfig) -> list[str]:
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    return [key for key in params if OmegaConf.select(config, key, default="<missing>") == "<missing>"]
+
+
+class SearchSpaceCheck(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        missing = missing_keys(config)
+        if missing:
+            model = OmegaConf.select(config, "model.name")
+            log.error("error: hparams_search: model=%s has no %s to tune. Give it its own search: a copy "
+                      "of conf/hparams_search/optuna.yaml whose params this model has, chosen with "
+                      "hparams_search=<copy>; or search a model that has these keys.",
+                      model, ", ".join(missing))
+            sys.exit(2)
