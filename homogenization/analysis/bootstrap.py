@@ -29,3 +29,15 @@ def interval(replicates: np.ndarray) -> list[float]:
     if len(finite) == 0:
         return [float("nan"), float("nan")]
     return [float(v) for v in np.percentile(finite, [2.5, 97.5])]
+
+
+def level_draws(level_columns: list[np.ndarray], replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each run is drawn in each replicate when the *levels* of every factor are
+    resampled independently (the pigeonhole bootstrap of crossed designs, Owen 2007): a run's
+    count is the product of its levels' counts. ``level_columns``: per factor, each run's level
+    index [R]. Returns [B, R]."""
+    counts = np.ones((replicates, len(level_columns[0]) if level_columns else 0))
+    for levels in level_columns:
+        n = int(levels.max()) + 1
+        counts *= rng.multinomial(n, np.full(n, 1 / n), size=replicates)[:, levels]
+    return counts

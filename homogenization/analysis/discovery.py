@@ -7,6 +7,8 @@ be run directories, sweep directories (searched recursively) or glob patterns.
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -50,20 +52,45 @@ def find_runs(patterns: list[str]) -> tuple[list[Run], list[tuple[Path, str]]]:
                             "directories or glob patterns")
         for match in matches:
             dirs.extend(d for d in _run_dirs(Path(match)) if d not in dirs)
-    complete, skipped = [], []
+    complete, skipped, seen = [], [], {}
     for run_dir in dirs:
         try:
             record = read_record(run_dir)
         except (ValueError, TypeError) as error:
             skipped.append((run_dir, f"{run_dir / RUN_FILE} is not a run record ({error})"))
             continue
-        reason = skip_reason(record)
+        reason = skip_reason(record) or same_run(run_dir, record, seen)
         if reason:
             skipped.append((run_dir, reason))
         else:
             complete.append(Run(run_dir, record))
     _name_runs(complete)
     return complete, skipped
+
+
+def _file_digest(run_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for name in (RUN_FILE, "predictions/test.npz"):
+        path = run_dir / name
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()
+
+
+def same_run(run_dir: Path, record: RunRecord, seen: dict[str, Path]) -> str | None:
+    """Why ``run_dir`` is a run already found (counted once, never as a second seed), else None:
+    the same directory reached twice (a symlink), a byte-identical copy, or a job with the same
+    resolved config and seeds. ``seen`` collects the keys of the runs kept so far."""
+    keys = {"path": str(run_dir.resolve()), "files": _file_digest(run_dir)}
+    if record.config_digest:
+        keys["config"] = json.dumps([record.config_digest, record.seeds, record.seed], default=str)
+    what = {"path": "the same directory as", "files": "a byte-identical copy of",
+            "config": "the same job (same resolved config and seeds) as"}
+    for kind, key in keys.items():
+        if f"{kind}:{key}" in seen:
+            return f"{what[kind]} {seen[f'{kind}:{key}']}: counted once"
+    for kind, key in keys.items():
+        seen[f"{kind}:{key}"] = run_dir
+    return None
 
 
 def skip_reason(record: RunRecord | None) -> str | None:

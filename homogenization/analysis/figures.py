@@ -111,3 +111,26 @@ def over_training(curves: pd.DataFrame, path: Path) -> None:
         ax.legend(fontsize=7)
     fig.suptitle("Homogenization over training (95% multi-bootstrap intervals)", fontsize=10)
     save(fig, path)
+
+
+def factor_effects(factors: pd.DataFrame, names: dict[str, str], path: Path) -> None:
+    """What makes two runs agree: each factor's effect of being shared, with its 95% interval,
+    one panel per metric (factors.csv)."""
+    estimable = factors[(factors["note"] == "") & factors["effect"].notna()]
+    metrics = list(dict.fromkeys(estimable["metric"]))
+    if not metrics:
+        return
+    height = 0.5 + 0.45 * estimable["factor"].nunique()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), height), sharey=True,
+                             squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        rows = estimable[estimable["metric"] == metric]
+        y = np.arange(len(rows))
+        spread = [rows["effect"] - rows["ci_low"], rows["ci_high"] - rows["effect"]]
+        ax.errorbar(rows["effect"], y, xerr=spread, fmt="o", color="tab:blue", capsize=3)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(y, rows["factor"])
+        ax.set_title(names.get(metric, metric), fontsize=9)
+        ax.set_xlabel("effect of sharing it", fontsize=8)
+    axes[0][0].invert_yaxis()
+    save(fig, path)

@@ -93,6 +93,69 @@ def _pairs(entry: dict, side: str) -> str:
     return str(total) if defined == total else f"**{defined} of {total}**"
 
 
+def _design(analysis: Analysis) -> list[str]:
+    """What the runs are: the factors that vary, their levels, and how they relate to the grouping."""
+    if analysis.design.empty:
+        return ["## Design", "No config key varies across these runs except the grouping's: every pair "
+                "differs in the grouping alone."]
+    return ["## Design",
+            "The config keys whose values vary across the runs (bookkeeping such as paths and loggers "
+            "excluded; keys that split the runs identically are one factor, listed together). "
+            "*aliased with the grouping*: the grouping itself; *crossed*: every combination of its levels "
+            "and the groups was run; *nested*: each level belongs to one group.",
+            markdown_table(analysis.design[["factor", "keys", "levels", "runs_per_level", "relation"]])]
+
+
+def _matching(analysis: Analysis) -> list[str]:
+    """How the headline's two sides were made comparable, and what would confound them."""
+    weighting = ("every pair weighs the same" if analysis.settings.pair_weighting else
+                 "every group (within) and every pair of groups (across) weighs the same")
+    lines = [f"Means over pairs: {weighting}."]
+    if analysis.matched_on:
+        lines.append(f"**Matched on {', '.join(analysis.matched_on)}**: across pairs are re-weighted so that "
+                     "they share these factors as often as the within pairs do; the headline compares pairs "
+                     "that differ in the grouping alone."
+                     + (f" {analysis.dropped_within} within pairs have a sharing pattern no across pair "
+                        "has and are left out." if analysis.dropped_within else ""))
+        raw = analysis.headline["error_consistency"]
+        lines.append(f"Unmatched (every pair as it comes), error consistency would read within "
+                     f"{_fmt(raw['raw_within'])}, across {_fmt(raw['raw_across'])}, difference "
+                     f"{_fmt(raw['raw_difference'])} {_interval(raw['raw_difference_ci'])}.")
+    for item in analysis.confounds.get("error_consistency", []):
+        if item["side"] == "across" and 0 < item["sharing"] < item["pairs"]:
+            lines.append(f"**Confound: {item['sharing']} of {item['pairs']} across pairs share "
+                         f"{item['factor']}**; they agree at {_fmt(item['mean_sharing'])} (κ_err), the "
+                         f"others at {_fmt(item['mean_not_sharing'])}.")
+        elif item["side"] == "within" and 0 < item["sharing"] < item["pairs"]:
+            lines.append(f"{item['sharing']} of {item['pairs']} within pairs share {item['factor']}; they "
+                         f"agree at {_fmt(item['mean_sharing'])} (κ_err), the others at "
+                         f"{_fmt(item['mean_not_sharing'])}.")
+    groups = analysis.group_table
+    singles = groups[(groups["runs"] == 1) & (groups["group"] != POOLED)]
+    for group in singles["group"]:
+        lines.append(f"Group **{group}** has one run: it has no within pairs (its within values are n/a) and "
+                     "its task-metric interval holds test-item variance only, no seed variance.")
+    return ["\n".join(f"- {line}" for line in lines)]
+
+
+def _attribution(analysis: Analysis) -> list[str]:
+    if analysis.factors.empty:
+        return []
+    table = analysis.factors.copy()
+    table["metric"] = table["metric"].map(lambda m: NAMES.get(m, m))
+    table["effect [95% CI]"] = [f"{_fmt(r.effect)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
+                                for r in table.itertuples()]
+    table["pairs sharing"] = [f"{r.pairs_sharing} of {r.pairs}" for r in table.itertuples()]
+    return ["## What makes two runs agree?",
+            "Each pair metric regressed on which factors the pair's runs share (least squares over pairs): "
+            "a factor's effect is how much more two runs agree when they share it, the other factors held "
+            "fixed; *(no factor shared)* is the agreement of two runs that share nothing. *same group* is "
+            "the grouping. Intervals: levels of every factor and test items resampled jointly (conservative "
+            "in simulation, `benchmarks/attribution_coverage.py`). Also in `factors.csv`.",
+            markdown_table(table[["metric", "factor", "effect [95% CI]", "pairs sharing", "note"]]),
+            "![Effects of sharing each factor](figures/factor_effects.png)"]
+
+
 def _nested(analysis: Analysis) -> list[str]:
     if analysis.nested is None:
         return []
@@ -137,9 +200,12 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         f"Intervals are 95% multi-bootstrap intervals (B = {settings.bootstrap}; seeds resampled within "
         f"each group and test items resampled in {min(settings.blocks, outcomes.n_items)} random blocks, "
         "jointly).",
+        *_design(analysis),
         "## Headline: are runs of the same group more alike than runs of different groups?",
         headline_markdown(analysis.headline),
+        *_matching(analysis),
         "\n".join(f"- **{name}**: {text}" for name, text in EXPLAIN.items()),
+        *_attribution(analysis),
         *_nested(analysis),
         *_run_flags(analysis),
         "## Groups",
@@ -169,7 +235,8 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "![Failure histogram](figures/k_histogram.png)",
         "![Task metric per group](figures/task_metric.png)",
         "## Files",
-        "`pairs.csv` (one row per pair of runs), `groups.csv`, `runs.csv` (task metric and flags per run), "
+        "`pairs.csv` (one row per pair of runs), `design.csv` (the factors), `factors.csv` (what makes "
+        "runs agree), `groups.csv`, `runs.csv` (task metric and flags per run), "
         f"`units.csv` (one row per test unit: text, gold, per group the runs that got it wrong and their "
         f"predictions, `wrong_all` = K), {'`entity_types.csv`, ' if not analysis.entity_types.empty else ''}"
         "`k_histograms.csv`, `homogenization.json`.",
@@ -266,6 +333,9 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         analysis.run_table.to_csv(staging / "runs.csv", index=False)
         analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
         analysis.units.to_csv(staging / "units.csv", index=False)
+        analysis.design.to_csv(staging / "design.csv", index=False)
+        analysis.factors.to_csv(staging / "factors.csv", index=False)
+        figures.factor_effects(analysis.factors, NAMES, staging / "figures" / "factor_effects.png")
         if not analysis.epochs.empty:
             analysis.epochs.to_csv(staging / "epochs.csv", index=False)
             figures.over_training(analysis.epochs, staging / "figures" / "over_training.png")
@@ -280,6 +350,10 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
             analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
         summary = {
             "headline": analysis.headline,
+            "design": analysis.design.to_dict(orient="records"),
+            "matched_on": analysis.matched_on,
+            "confounds": analysis.confounds,
+            "factors": analysis.factors.to_dict(orient="records"),
             "nested": analysis.nested,
             "groups": analysis.group_table.to_dict(orient="records"),
             "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in

@@ -11,6 +11,7 @@ statistic is therefore computed from per-block sums, once, and each replicate is
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -19,7 +20,9 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
-from homogenization.analysis.bootstrap import interval, pair_mean, seed_draws_within
+from homogenization.analysis.attribution import attribute, compare, confounds, side_estimates
+from homogenization.analysis.bootstrap import interval, level_draws, pair_mean, seed_draws_within
+from homogenization.analysis.design import Factor, design_table, other_factors, read_factors
 from homogenization.analysis.discovery import Run
 from homogenization.analysis.epochs import common_epochs, over_training, systemic_since
 from homogenization.analysis.layers import LayerAnalysis, layer_analysis
@@ -78,9 +81,13 @@ class Settings:
     measures: list[str] = field(default_factory=lambda: list(_DEFAULTS.measures))
     nest: str | None = _DEFAULTS.nest        # a group_by key nested in the others (backbone)
     rsa_max_units: int = _DEFAULTS.rsa_max_units
+    factors: list[str] | None = field(default_factory=lambda: _DEFAULTS.factors)   # None: every varying key
+    pair_weighting: bool = _DEFAULTS.pair_weighting
 
     def __post_init__(self) -> None:
         self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
+        if self.factors is not None:
+            self.factors = [self.factors] if isinstance(self.factors, str) else list(self.factors)
         unknown = [name for name in self.measures if name not in MEASURES]
         if unknown:
             raise UserError(f"analysis.measures: {', '.join(unknown)} unknown; choose from "
@@ -103,6 +110,11 @@ class Analysis:
     nested: dict | None = None                                        # analysis.nest
     epochs: pd.DataFrame = field(default_factory=pd.DataFrame)        # runs with record.every_epoch
     units: pd.DataFrame = field(default_factory=pd.DataFrame)          # units.csv
+    design: pd.DataFrame = field(default_factory=pd.DataFrame)         # design.csv: factors and levels
+    factors: pd.DataFrame = field(default_factory=pd.DataFrame)        # factors.csv: attribution
+    confounds: list[dict] = field(default_factory=list)                # per headline metric name
+    matched_on: list[str] = field(default_factory=list)
+    dropped_within: int = 0
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
 
 
@@ -186,12 +198,15 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
             nesting: Nesting | None = None) -> Analysis:
     """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group);
     with ``nesting``, also the nested headline (within / across backbones / across recipes)."""
+    started = time.monotonic()
+    log.info("analysis: reading the outcomes and representations of %d runs", len(runs))
     outcomes = load_outcomes(runs, settings.unit)
     stats = BlockStatistics(runs, outcomes, settings)
+    log.info("analysis: %d pairs x %d bootstrap replicates (mutual k-NN: %d replicates over %d units) "
+             "[%.0f s]", len(runs) * (len(runs) - 1) // 2, settings.bootstrap, settings.knn_bootstrap,
+             min(len(outcomes.row_items), settings.knn_max_units), time.monotonic() - started)
     group_index = np.array([groups.index(run.group) for run in runs])
-    same_group = group_index[:, None] == group_index[None, :]
     off_diagonal = ~np.eye(len(runs), dtype=bool)
-    within, across = same_group & off_diagonal, ~same_group
 
     ones = np.ones((1, stats.n_blocks))
     point = {name: values[0] for name, values in stats.pair_metrics(ones).items()}
@@ -209,19 +224,30 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
 
     measured = pairwise(settings.measures, stats.representations, stats.degenerate, outcomes.probs,
                         outcomes.preds, settings.rsa_max_units, settings.seed)
+    log.info("design: reading the factors of %d runs", len(runs))
+    factors = read_factors(runs, settings.factors)
+    others = other_factors(factors, group_index)
+    equal_groups = not settings.pair_weighting
+    everyone = off_diagonal[None].astype(float)
+    matched = (compare(everyone, group_index, others, equal_groups),
+               compare(pair_draws, group_index, others, equal_groups))
+    raw = compare(everyone, group_index, [], equal_groups), compare(pair_draws, group_index, [], equal_groups)
     headline = {}
     for name in HEADLINE:
-        entry = {}
-        for label, mask in (("within", within), ("across", across)):
-            entry[label] = float(pair_mean(point[name], mask.astype(float)))
-            entry[f"{label}_pairs"] = int((mask & ~np.isnan(point[name])).sum() // 2)
-            entry[f"{label}_pairs_total"] = int(mask.sum() // 2)
-            entry[f"{label}_ci"] = interval(pair_mean(replicated[name], pair_draws * mask))
-        difference = (pair_mean(replicated[name], pair_draws * within)
-                      - pair_mean(replicated[name], pair_draws * across))
-        entry["difference"] = entry["within"] - entry["across"]
-        entry["difference_ci"] = interval(difference)
+        entry = side_estimates(point[name], replicated[name], *matched)
+        entry.update({f"raw_{key}": value for key, value in
+                      side_estimates(point[name], replicated[name], *raw).items()})
         headline[name] = entry
+    grouping = Factor(["same group"], group_index, list(groups))
+    log.info("attribution: %d factors, %d metrics, %d replicates", len(others) + 1, len(HEADLINE),
+             settings.bootstrap)
+    # Crossed factors: resample the levels of every factor (not runs within groups), jointly with
+    # the test blocks of ``replicated``.
+    run_draws = level_draws([f.levels for f in (grouping, *others)], settings.bootstrap,
+                            np.random.default_rng(settings.seed + 3))
+    attribution = attribute(point, replicated, run_draws[:, :, None] * run_draws[:, None, :],
+                            [grouping, *others], list(HEADLINE))
+    confounded = {name: confounds(point[name], group_index, others) for name in HEADLINE}
 
     upper = np.triu_indices(len(runs), k=1)
     pairs = pd.DataFrame({
@@ -257,6 +283,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
             "undefined": "; ".join(f"{name} undefined for {count} of {pairs_total} pairs"
                                    for name, count in undefined.items() if count),
         })
+    log.info("analysis: per-unit tables, layers and epochs where recorded [%.0f s]",
+             time.monotonic() - started)
     order = np.argsort(group_index, kind="stable")
     matrices = {name: point[name][np.ix_(order, order)] for name in ("error_consistency", "linear_cka")}
     run_table = run_flags(runs, outcomes, run_metric, replicated_metric)
@@ -278,7 +306,9 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
                         point, replicated, nesting, HEADLINE, settings.bootstrap,
                         np.random.default_rng(settings.seed + 2)),
                     epochs=epoch_curves, units=units,
-                    entity_types=per_type_outcomes(outcomes, run_groups))
+                    entity_types=per_type_outcomes(outcomes, run_groups),
+                    design=design_table(factors, group_index), factors=attribution, confounds=confounded,
+                    matched_on=matched[0].matched_on, dropped_within=matched[0].dropped_within)
 
 
 def chance_level(outcomes: Outcomes) -> float:

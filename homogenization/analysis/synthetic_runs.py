@@ -58,3 +58,61 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
 def noisy_copies(label: np.ndarray, error_rate: float, runs: int, rng: np.random.Generator) -> list:
     """Binary predictions with independent errors at ``error_rate``."""
     return [np.where(rng.random(len(label)) < error_rate, 1 - label, label) for _ in range(runs)]
+
+
+def factorial_errors(levels: dict[str, list[int]], variances: dict[str, float], n_units: int,
+                     error_rate: float, rng: np.random.Generator, level_spread: float = 0.0,
+                     ) -> tuple[list[tuple[dict, np.ndarray]], dict]:
+    """A synthetic factorial study with known sources of shared errors: one run per combination of
+    ``levels`` (factor -> its level values). Each unit's error propensity in a run is a sum of unit
+    effects, one per factor *level* the run has (variance ``variances[factor]``), plus the run's own
+    (the remaining variance); the run errs where the propensity exceeds the quantile of
+    ``error_rate``. Two runs sharing the factors S then have propensities correlated by
+    rho_S = sum of S's variances: the truth that ``bivariate_error_consistency`` turns into
+    kappa_err. ``level_spread``: levels differ in how much they share (real seeds do): level l of
+    factor f carries variance ``variances[f] * g`` with g ~ Gamma(mean 1, coefficient of variation
+    ``level_spread``). Returns [(factor values, errors [n_units] bool)] per run and the realized
+    variance of every (factor, level)."""
+    from itertools import product
+    from statistics import NormalDist
+
+    threshold = NormalDist().inv_cdf(1 - error_rate)
+    effects = {f: {value: rng.standard_normal(n_units) for value in values} for f, values in levels.items()}
+    shape = 1 / level_spread**2 if level_spread > 0 else None
+    realized = {(f, value): variances.get(f, 0.0) * (rng.gamma(shape, 1 / shape) if shape else 1.0)
+                for f, values in levels.items() for value in values}
+    runs = []
+    for combination in product(*levels.values()):
+        values = dict(zip(levels, combination))
+        shared = sum(realized[(f, value)] for f, value in values.items())
+        if shared > 1:
+            raise ValueError("the factors' variances sum to more than 1 for a run; lower them")
+        propensity = np.sqrt(1.0 - shared) * rng.standard_normal(n_units)
+        for factor, value in values.items():
+            propensity += np.sqrt(realized[(factor, value)]) * effects[factor][value]
+        runs.append((values, propensity > threshold))
+    return runs, realized
+
+
+def write_factorial_study(root: Path, levels: dict[str, list[int]], variances: dict[str, float],
+                          n_units: int, error_rate: float, rng: np.random.Generator,
+                          hidden: int = 8) -> list[Path]:
+    """``factorial_errors`` as run directories: factor keys in each config (``model.name`` sets the
+    model), binary labels, representations that carry the same shared structure."""
+    label = rng.integers(0, 2, n_units)
+    paths = []
+    runs, _ = factorial_errors(levels, variances, n_units, error_rate, rng)
+    for index, (values, errors) in enumerate(runs):
+        config: dict = {}
+        for key, value in values.items():
+            node = config
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        model = str(values.get("model.name", "m"))
+        pred = np.where(errors, 1 - label, label)
+        representations = rng.standard_normal((n_units, hidden)) + errors[:, None]
+        paths.append(write_run(Path(root) / f"run{index:03d}", pred, label, representations, model=model,
+                               seed=index, config=config))
+    return paths

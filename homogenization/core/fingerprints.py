@@ -56,14 +56,15 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _resumable(key: str) -> bool:
+def is_bookkeeping(key: str) -> bool:
+    """Whether a config key is one of RESUMABLE_KEYS (or below one): it never changes a result."""
     return any(key == k or key.startswith(f"{k}.") or fnmatch.fnmatchcase(key, k) for k in RESUMABLE_KEYS)
 
 
 def job_identity(config: Mapping[str, Any]) -> dict[str, str]:
     """The resolved config's keys that define what the job computes, values as JSON text."""
     return {key: json.dumps(value, sort_keys=True, default=str)
-            for key, value in sorted(flatten(config).items()) if not _resumable(key)}
+            for key, value in sorted(flatten(config).items()) if not is_bookkeeping(key)}
 
 
 def config_digest(identity: Mapping[str, str]) -> str:

@@ -14,6 +14,10 @@ caches and generated data, so nothing is ever written inside the installed packa
 study, ``seed`` + the number of trials already stored for a resumed one, so a resumed search draws
 new points instead of replaying the first ones (a seeded sampler restarts its random stream).
 
+``${seed_for:name,seed}`` is a seed of its own for each ``name`` (an architecture): seed k of
+cnn_lstm and seed k of transformer share neither initial weights nor data order, so a study over
+architectures is not confounded with data order. Stable across machines (crc32 of the name).
+
 ``${slurm_gpus:}``, ``${slurm_cpus:}`` and ``${slurm_mem_gb:}`` derive a SLURM job's resources
 from the trainer and the job's settings (conf/hydra/launcher/slurm.yaml): GPUs only when the
 trainer uses GPUs (a GPU request on a CPU-only node is an sbatch error; a request of 0 GPUs leaves
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import zlib
 
 from omegaconf import OmegaConf
 
@@ -73,8 +78,13 @@ def resumed_seed(seed: int, storage: str | None, study_name: str) -> int:
     return int(seed) + len(stored.trials)
 
 
-RESOLVERS = {"cwd": os.getcwd, "swept_params": swept_params, "resumed_seed": resumed_seed,
-             "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus, "slurm_mem_gb": slurm_mem_gb}
+def seed_for(name: str, seed: int) -> int:
+    return int(seed) + 100_000 * (zlib.crc32(str(name).encode("utf-8")) % 10_000)
+
+
+RESOLVERS = {"cwd": os.getcwd, "seed_for": seed_for, "swept_params": swept_params,
+             "resumed_seed": resumed_seed, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
+             "slurm_mem_gb": slurm_mem_gb}
 
 
 def register() -> None:

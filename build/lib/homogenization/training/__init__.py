@@ -1,1 +1,0 @@
-"""The training recipe: config in, run directory out."""

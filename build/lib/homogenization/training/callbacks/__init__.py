@@ -1,1 +1,0 @@
-"""Lightning callbacks and the checkpoint-IO plugin of the training recipe (conf/callbacks)."""

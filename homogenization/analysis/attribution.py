@@ -1,0 +1,207 @@
+"""Like with like: the matched within/across comparison, its confounds, and what makes runs agree.
+
+**Matched comparison.** "Within" pairs (same group) and "across" pairs (different groups) are
+compared only where they differ in the grouping alone. Each pair has a *sharing signature*: which
+of the other factors (``design.other_factors``) its two runs share. Across pairs are re-weighted so
+that their signatures are distributed like the within pairs' (signatures found on one side only
+are dropped), and every group (within) or pair of groups (across) carries equal weight unless
+``analysis.pair_weighting`` says each pair does. Example: models x seeds, where ``seed`` also fixes
+the data order: within-model pairs never share a seed, so the across side keeps only the pairs of
+different seeds.
+
+**Attribution.** Each pair metric is regressed on the pair's sharing indicators (the grouping's and
+every other factor's) by least squares over pairs: the coefficient of a factor is how much more two
+runs agree when they share it, the others held fixed. The intervals come from a multi-bootstrap
+for crossed designs: each replicate resamples the levels of every factor (a run counts as often as
+the product of its levels' draws; Owen's pigeonhole bootstrap) and the test blocks, and solves the
+regression again. In simulation (benchmarks/attribution_coverage.py) these intervals are
+conservative: they cover the truth at least as often as they claim, and are wider than needed when
+levels do not differ in how much they share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from homogenization.analysis.bootstrap import interval, pair_mean
+from homogenization.analysis.design import Factor
+
+
+@dataclass
+class Comparison:
+    """The pair weights of the two sides, [B, R, R] each (replicate 0 of a point estimate is all
+    ones), and what was matched."""
+
+    within: np.ndarray
+    across: np.ndarray
+    matched_on: list[str]
+    dropped_within: int      # within pairs whose signature no across pair has
+
+
+def upper(n: int) -> np.ndarray:
+    return np.triu(np.ones((n, n), dtype=bool), k=1)
+
+
+def sharing_strata(others: list[Factor], n_runs: int) -> np.ndarray:
+    """[R, R] int: pairs with the same signature (which other factors they share) get one id."""
+    if not others:
+        return np.zeros((n_runs, n_runs), dtype=np.int64)
+    bits = np.stack([f.shared() for f in others], axis=-1).astype(np.int64)
+    return bits @ (1 << np.arange(len(others)))
+
+
+def cells(group_index: np.ndarray) -> np.ndarray:
+    """[R, R] int: a within pair's cell is its group, an across pair's its (unordered) pair of groups."""
+    g = len(np.unique(group_index))
+    low = np.minimum(group_index[:, None], group_index[None, :])
+    high = np.maximum(group_index[:, None], group_index[None, :])
+    return np.where(low == high, low, g + low * g + high)
+
+
+def _sum_by(ids: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """Sum weights [B, R, R] over the pairs of each id [R, R] in 0..n-1: [B, n]."""
+    onehot = np.zeros((ids.size, n))
+    onehot[np.arange(ids.size), ids.ravel()] = 1.0
+    return weights.reshape(len(weights), -1) @ onehot
+
+
+def _equal_cells(weights: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    n = int(cell.max()) + 1
+    totals = _sum_by(cell, weights, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(totals > 0, 1.0 / totals, 0.0)
+    return weights * scale[:, cell]
+
+
+def compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor],
+            equal_groups: bool = True) -> Comparison:
+    """The matched weights of the within and across sides under ``pair_draws`` [B, R, R]."""
+    n = len(group_index)
+    same = group_index[:, None] == group_index[None, :]
+    top = upper(n)
+    within = pair_draws * (same & top)
+    across = pair_draws * (~same & top)
+    if equal_groups:
+        cell = cells(group_index)
+        within, across = _equal_cells(within, cell), _equal_cells(across, cell)
+    strata = sharing_strata(others, n)
+    _, strata = np.unique(strata, return_inverse=True)
+    strata = strata.reshape(n, n)
+    s = int(strata.max()) + 1
+    w_share, a_share = _sum_by(strata, within, s), _sum_by(strata, across, s)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w_share = w_share / w_share.sum(1, keepdims=True)
+        a_share = a_share / a_share.sum(1, keepdims=True)
+        ratio = np.where(a_share > 0, w_share / a_share, 0.0)
+    ratio = np.nan_to_num(ratio)
+    kept = (np.nan_to_num(a_share) > 0).astype(float)
+    point_signatures = strata[same & top]
+    dropped = int((kept[0][point_signatures] == 0).sum()) if len(point_signatures) else 0
+    matched = [f.name for f in others if len(np.unique(f.shared()[top])) > 1]
+    return Comparison(within * kept[:, strata], across * ratio[:, strata], matched, dropped)
+
+
+def confounds(values: np.ndarray, group_index: np.ndarray, others: list[Factor]) -> list[dict]:
+    """Factors shared by a different share of within and across pairs, with how the pairs that
+    share them and the others agree (on one metric's point values [R, R])."""
+    n = len(group_index)
+    same = group_index[:, None] == group_index[None, :]
+    top = upper(n)
+    found = []
+    for factor in others:
+        shared = factor.shared()
+        rates = {}
+        for side, mask in (("within", same & top), ("across", ~same & top)):
+            total = int(mask.sum())
+            rates[side] = (int((mask & shared).sum()), total)
+        (w_share, w_total), (a_share, a_total) = rates["within"], rates["across"]
+        if not w_total or not a_total or w_share / w_total == a_share / a_total:
+            continue
+        for side, mask in (("within", same & top), ("across", ~same & top)):
+            sharing, total = rates[side]
+            if 0 < sharing < total:
+                found.append({"factor": factor.name, "side": side, "sharing": sharing, "pairs": total,
+                              "mean_sharing": float(np.nanmean(values[mask & shared])),
+                              "mean_not_sharing": float(np.nanmean(values[mask & ~shared]))})
+            else:
+                found.append({"factor": factor.name, "side": side, "sharing": sharing, "pairs": total,
+                              "mean_sharing": float("nan"), "mean_not_sharing": float("nan")})
+    return found
+
+
+def side_estimates(values: np.ndarray, replicated: np.ndarray, point: Comparison,
+                   replicates: Comparison) -> dict:
+    """within, across, difference with intervals, and the pairs each side rests on."""
+    entry = {}
+    for side in ("within", "across"):
+        weights = getattr(point, side)[0]
+        entry[side] = float(pair_mean(values, weights))
+        entry[f"{side}_pairs"] = int(((weights > 0) & ~np.isnan(values)).sum())
+        entry[f"{side}_pairs_total"] = int((weights > 0).sum())
+        entry[f"{side}_ci"] = interval(pair_mean(replicated, getattr(replicates, side)))
+    entry["difference"] = entry["within"] - entry["across"]
+    entry["difference_ci"] = interval(pair_mean(replicated, replicates.within)
+                                      - pair_mean(replicated, replicates.across))
+    return entry
+
+
+def _solve(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weighted least squares for each replicate: design [P, K], weights and values [B, P] -> [B, K].
+    A replicate whose drawn runs cannot separate the factors (e.g. no drawn pair shares one) has
+    no estimate (NaN), rather than a zero that would drag the interval towards it."""
+    xtwx = np.einsum("bp,pk,pl->bkl", weights, design, design)
+    xtwy = np.einsum("bp,pk,bp->bk", weights, design, values)
+    solved = np.einsum("bkl,bl->bk", np.linalg.pinv(xtwx, hermitian=True), xtwy)
+    scale = np.abs(xtwx).max(axis=(1, 2), keepdims=True)
+    rank = np.linalg.matrix_rank(xtwx / np.where(scale > 0, scale, 1.0), hermitian=True)
+    solved[rank < design.shape[1]] = np.nan
+    return solved
+
+
+def attribute(point: dict[str, np.ndarray], replicated: dict[str, np.ndarray], pair_draws: np.ndarray,
+              factors: list[Factor], metrics: list[str]) -> pd.DataFrame:
+    """factors.csv: for each metric and factor, the effect of sharing it on the pair metric (the
+    others held fixed), its 95% interval, and the pairs that share it. ``factors``: the grouping
+    and the other factors; a factor whose sharing is constant over the pairs, or the same as
+    another's, is listed as not estimable."""
+    n = len(factors[0].levels) if factors else 0
+    top = upper(n)
+    columns, names, notes = [], [], {}
+    for factor in factors:
+        shared = factor.shared()[top].astype(float)
+        if shared.min() == shared.max():
+            state = "shares" if shared.max() else "differs in"
+            notes[factor.name] = f"not estimable: every pair {state} it"
+            continue
+        if any(np.array_equal(shared, c) for c in columns):
+            notes[factor.name] = "not estimable: shared by exactly the pairs that share " + \
+                names[next(i for i, c in enumerate(columns) if np.array_equal(shared, c))]
+            continue
+        columns.append(shared)
+        names.append(factor.name)
+    design = np.column_stack([np.ones(int(top.sum())), *columns]) if n else np.zeros((0, 1))
+    rows = []
+    for metric in metrics:
+        values, draws = point[metric][top], replicated[metric][:, top]
+        defined = ~np.isnan(values)
+        estimate = _solve(design[defined], np.ones((1, int(defined.sum()))), values[defined][None])[0]
+        reps_defined = ~np.isnan(draws)
+        weights = np.where(reps_defined, pair_draws[:, top], 0.0)
+        effects = _solve(design, weights, np.nan_to_num(draws))
+        rows.append({"metric": metric, "factor": "(no factor shared)", "effect": float(estimate[0]),
+                     **dict(zip(("ci_low", "ci_high"), interval(effects[:, 0]))),
+                     "pairs_sharing": 0, "pairs": int(defined.sum()), "note": "baseline"})
+        for index, name in enumerate(names, start=1):
+            rows.append({"metric": metric, "factor": name, "effect": float(estimate[index]),
+                         **dict(zip(("ci_low", "ci_high"), interval(effects[:, index]))),
+                         "pairs_sharing": int(design[defined, index].sum()), "pairs": int(defined.sum()),
+                         "note": ""})
+        for name, note in notes.items():
+            rows.append({"metric": metric, "factor": name, "effect": float("nan"), "ci_low": float("nan"),
+                         "ci_high": float("nan"), "pairs_sharing": 0, "pairs": int(defined.sum()),
+                         "note": note})
+    return pd.DataFrame(rows, columns=["metric", "factor", "effect", "ci_low", "ci_high", "pairs_sharing",
+                                       "pairs", "note"])
