@@ -205,6 +205,9 @@ def test_sweep_progress_counts_jobs_and_estimates_the_rest(tmp_path):
                                                        "basic_sweeper.BasicSweeper"},
                                            "overrides": {"task": list(task)}}})
     assert planned_jobs(sweep("model=cnn_lstm,transformer", "seed=range(1,4)", "data=demo")) == 6
+    from_experiment = sweep("seed=1,2")
+    from_experiment.hydra.sweeper.params = {"model": "cnn_lstm,transformer,bert", "seed": "1,2,3,4,5"}
+    assert planned_jobs(from_experiment) == 6   # the command line's seed=1,2 wins over the experiment's
     assert planned_jobs(OmegaConf.create({"hydra": {"sweeper": {"n_trials": 7}}})) == 7
     for name, status in [("0", "complete"), ("1", "failed"), ("2", "interrupted")]:
         write_record(tmp_path / name, RunRecord(status=status))

@@ -35,7 +35,12 @@ def planned_jobs(config: DictConfig) -> int | None:
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        task = list(config.hydra.overrides.task)
+        given = {override.split("=", 1)[0].lstrip("+~") for override in task}
+        # hydra.sweeper.params (an experiment's sweep) unless the command line sets the same key
+        params = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()
+                  if key not in given]
+        overrides = OverridesParser.create().parse_overrides(params + task)
         return sum(len(batch) for batch in BasicSweeper.split_arguments(overrides, None))
     return None
 
