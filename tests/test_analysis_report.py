@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from homogenization.analysis.make_report import make_report
-from homogenization.analysis.study import PAIR_COLUMNS, Settings
+from homogenization.analysis.metrics import METRICS
+from homogenization.analysis.study import Settings
 from homogenization.analysis.synthetic_runs import noisy_copies, write_run
 from homogenization.core.errors import UserError
 from tests.helpers import REPO_ROOT
@@ -66,7 +67,8 @@ def test_report_separates_a_homogenized_group(tmp_path):
 
     pairs = pd.read_csv(report / "pairs.csv")
     assert len(pairs) == 45
-    assert {"run_a", "run_b", "group_a", "group_b", *PAIR_COLUMNS} <= set(pairs.columns)
+    assert {"run_a", "run_b", "group_a", "group_b", *(m for m in METRICS if not METRICS[m].optional)} \
+        <= set(pairs.columns)
     groups = pd.read_csv(report / "groups.csv").set_index("group")
     assert list(groups.index) == ["a", "b", "all (pooled)"]
     assert groups.loc["a", "homogenization_ratio"] > 2 > groups.loc["b", "homogenization_ratio"] > 0.8

@@ -122,7 +122,8 @@ def confounds(values: np.ndarray, group_index: np.ndarray, others: list[Factor])
             continue
         for side, mask in (("within", same & top), ("across", ~same & top)):
             sharing, total = rates[side]
-            if 0 < sharing < total:
+            defined = ~np.isnan(values)
+            if 0 < sharing < total and (mask & shared & defined).any() and (mask & ~shared & defined).any():
                 found.append({"factor": factor.name, "side": side, "sharing": sharing, "pairs": total,
                               "mean_sharing": float(np.nanmean(values[mask & shared])),
                               "mean_not_sharing": float(np.nanmean(values[mask & ~shared]))})

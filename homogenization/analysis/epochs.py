@@ -17,6 +17,7 @@ import pandas as pd
 
 from homogenization.analysis.bootstrap import interval, pair_mean
 from homogenization.analysis.discovery import Run
+from homogenization.analysis.metrics import METRICS
 from homogenization.analysis.outcomes import Outcomes, load_outcomes
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,15 @@ def over_training(runs: list[Run], groups: list[str], unit: str, epochs: list[in
         split = f"test_epoch{epoch}"
         outcomes: Outcomes = load_outcomes(runs, unit, split)
         stats = statistics(outcomes, split)
-        point = stats.pair_metrics(np.ones((1, stats.n_blocks)))
-        replicated = stats.pair_metrics(block_draws)
         for name in OVER_TRAINING:
+            point = METRICS[name].values(stats, np.ones((1, stats.n_blocks)))
+            replicated = METRICS[name].values(stats, block_draws)
             for side, mask in masks.items():
                 if not mask.any():
                     continue
-                low, high = interval(pair_mean(replicated[name], pair_draws * mask))
+                low, high = interval(pair_mean(replicated, pair_draws * mask))
                 rows.append({"epoch": epoch, "metric": name, "side": side,
-                             "value": float(pair_mean(point[name][0], mask.astype(float))),
+                             "value": float(pair_mean(point[0], mask.astype(float))),
                              "ci_low": low, "ci_high": high})
         errors.append(outcomes.errors)
     return pd.DataFrame(rows), np.stack(errors)

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-TITLES = {"error_consistency": "Error consistency (kappa_err)", "linear_cka": "Linear CKA"}
+from homogenization.analysis.metrics import METRICS  # noqa: E402
 
 
 def save(fig, path: Path, tight: bool = True) -> None:
@@ -106,7 +106,7 @@ def over_training(curves: pd.DataFrame, path: Path) -> None:
         for side, part in curves[curves["metric"] == metric].groupby("side", sort=False):
             ax.plot(part["epoch"], part["value"], marker="o", label=f"{side} groups")
             ax.fill_between(part["epoch"], part["ci_low"], part["ci_high"], alpha=0.2)
-        ax.set_title(TITLES[metric], fontsize=9)
+        ax.set_title(METRICS[metric].label, fontsize=9)
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     fig.suptitle("Homogenization over training (95% multi-bootstrap intervals)", fontsize=10)
@@ -126,7 +126,9 @@ def factor_effects(factors: pd.DataFrame, names: dict[str, str], path: Path) -> 
     for ax, metric in zip(axes[0], metrics):
         rows = estimable[estimable["metric"] == metric]
         y = np.arange(len(rows))
-        spread = [rows["effect"] - rows["ci_low"], rows["ci_high"] - rows["effect"]]
+        # a percentile interval need not contain its point estimate: draw what lies on each side
+        below, above = rows["effect"] - rows["ci_low"], rows["ci_high"] - rows["effect"]
+        spread = np.nan_to_num(np.clip([below, above], 0, None))
         ax.errorbar(rows["effect"], y, xerr=spread, fmt="o", color="tab:blue", capsize=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, rows["factor"])

@@ -14,26 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from homogenization.analysis import figures
+from homogenization.analysis.metrics import METRICS, computed
+from homogenization.analysis.metrics import headline as headline_metrics
 from homogenization.analysis.nested import KINDS as NESTED_KINDS
-from homogenization.analysis.study import HEADLINE, POOLED, Analysis
+from homogenization.analysis.study import POOLED, Analysis
 from homogenization.analysis.units import systemic_failures
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import staging_dir
-
-EXPLAIN = {
-    "error_consistency": "kappa_err (Geirhos et al. 2020): agreement on which units are right or wrong, "
-                         "beyond what two runs with these accuracies agree by chance; 0 = independent "
-                         "errors, 1 = identical.",
-    "homogenization_ratio": "P(both wrong) / (P(a wrong) P(b wrong)) (Bommasani et al. 2022): 1 = "
-                            "independent errors, 2 = the pair fails together twice as often as chance.",
-    "linear_cka": "linear CKA of the test representations (Kornblith et al. 2019): 1 = identical up to "
-                  "rotation and scale.",
-    "debiased_cka": "linear CKA with HSIC's unbiased estimator (Song et al. 2012; Kornblith et al. 2019): "
-                    "plain CKA is biased upwards with few units (unrelated representations score above 0); "
-                    "this removes that bias.",
-    "mutual_knn": "mutual k-NN (Huh et al. 2024): the fraction of each unit's k nearest neighbours the two "
-                  "runs share.",
-}
 
 
 def _fmt(value: float) -> str:
@@ -50,11 +37,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
-NAMES = {"error_consistency": "error consistency (κ_err)", "homogenization_ratio": "homogenization ratio",
-         "linear_cka": "linear CKA", "debiased_cka": "debiased CKA", "mutual_knn": "mutual k-NN",
- "procrustes": "Procrustes distance (rad)",
-         "svcca": "SVCCA", "pwcca": "PWCCA", "rsa": "RSA (Spearman)", "jsd": "JS divergence",
-         "disagreement": "disagreement"}
+NAMES = {name: metric.label for name, metric in METRICS.items()}   # the registry's labels
 PLURAL = {"entity": "entities", "example": "examples", "word": "words"}
 
 
@@ -67,8 +50,7 @@ def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> p
         "group": row["group"], "runs": row["runs"],
         f"{metric}: mean ± sd [95% CI]": f"{_fmt(row['metric_mean'])} ± {_fmt(row['metric_std'])} "
                                           f"[{_fmt(row['metric_ci_low'])}, {_fmt(row['metric_ci_high'])}]",
-        **{NAMES[name]: row[name] for name in ("error_consistency", "homogenization_ratio", "linear_cka",
-                                               "mutual_knn", *measures)},
+        **{NAMES[name]: row[name] for name in (*headline_metrics(), *measures)},
         "all wrong: observed / independent": both(row, "all_wrong"),
         "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
         "Fleiss' κ": row["fleiss_kappa"], "pairs": row["pairs"],
@@ -78,7 +60,7 @@ def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> p
 def headline_markdown(headline: dict) -> str:
     lines = ["| metric | within groups | across groups | within - across | pairs (within, across) |",
              "|---|---|---|---|---|"]
-    for name in HEADLINE:
+    for name in headline_metrics():
         entry = headline[name]
         lines.append(f"| {NAMES[name]} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
                      f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
@@ -91,6 +73,12 @@ def _pairs(entry: dict, side: str) -> str:
     """``n`` pairs, or ``n of m`` when the metric is undefined for some (shown in bold)."""
     defined, total = entry[f"{side}_pairs"], entry[f"{side}_pairs_total"]
     return str(total) if defined == total else f"**{defined} of {total}**"
+
+
+def _point_estimates(analysis: Analysis) -> list[str]:
+    """Which computed metrics have no interval (no block-weighted replicate in the registry)."""
+    names = [m.label for m in computed(analysis.settings.measures) if m.replicate is None]
+    return [f"Point estimates without an interval: {', '.join(names)}."] if names else []
 
 
 def _design(analysis: Analysis) -> list[str]:
@@ -204,7 +192,8 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "## Headline: are runs of the same group more alike than runs of different groups?",
         headline_markdown(analysis.headline),
         *_matching(analysis),
-        "\n".join(f"- **{name}**: {text}" for name, text in EXPLAIN.items()),
+        "\n".join(f"- **{METRICS[name].label}**: {METRICS[name].definition}" for name in headline_metrics()),
+        *_point_estimates(analysis),
         *_attribution(analysis),
         *_nested(analysis),
         *_run_flags(analysis),
@@ -221,7 +210,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "- **same outcome for all**: fraction of units all runs get right or all get wrong, observed / "
         "under independence (Poisson-binomial).\n"
         "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
-        + "".join(f"\n- **{NAMES[name]}**: see `homogenization/measures.py`; per pair in `pairs.csv`."
+        + "".join(f"\n- **{METRICS[name].label}**: {METRICS[name].definition} Per pair in `pairs.csv`."
                   for name in settings.measures),
         *_layers(analysis),
         *_over_training(analysis),
@@ -367,7 +356,7 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         names = [run.name for run in analysis.runs]
         run_groups = [run.group for run in analysis.runs]
         for name, matrix in analysis.matrices.items():
-            figures.pair_heatmap(matrix, names, run_groups, figures.TITLES[name],
+            figures.pair_heatmap(matrix, names, run_groups, METRICS[name].label,
                                  staging / "figures" / f"{name}.png")
         figures.k_histogram(analysis.k_histograms, staging / "figures" / "k_histogram.png")
         figures.task_metric(analysis.group_table, staging / "figures" / "task_metric.png")

@@ -19,17 +19,17 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
-from homogenization.analysis.attribution import attribute, compare, confounds, side_estimates
+from homogenization.analysis.attribution import Comparison, attribute, compare, confounds, side_estimates
+from homogenization.analysis.block_statistics import BlockStatistics
 from homogenization.analysis.bootstrap import interval, level_draws, pair_mean, seed_draws_within
 from homogenization.analysis.design import Factor, design_table, other_factors, read_factors
 from homogenization.analysis.discovery import Run
 from homogenization.analysis.epochs import common_epochs, over_training, systemic_since
 from homogenization.analysis.layers import LayerAnalysis, layer_analysis
-from homogenization.analysis.measures import MEASURES, pairwise
+from homogenization.analysis.metrics import Metric, computed, heatmaps, optional
+from homogenization.analysis.metrics import headline as headline_metrics
 from homogenization.analysis.nested import Nesting, nested_headline
-from homogenization.analysis.outcomes import Outcomes, load_outcomes, load_representations, task_metric
-from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
+from homogenization.analysis.outcomes import Outcomes, load_outcomes
 from homogenization.analysis.systemic import systemic_failure
 from homogenization.analysis.units import per_type_outcomes, unit_table
 from homogenization.conf import config_file
@@ -38,28 +38,7 @@ from homogenization.core.run_record import read_texts
 
 log = logging.getLogger(__name__)
 
-HEADLINE = ("error_consistency", "homogenization_ratio", "linear_cka", "debiased_cka", "mutual_knn")
-PAIR_COLUMNS = ("agreement", "cohen_kappa", "error_consistency", "both_wrong", "error_jaccard",
-                "homogenization_ratio", "linear_cka", "debiased_cka", "mutual_knn")
-
-
-SIMILARITY = ("linear_cka", "debiased_cka", "mutual_knn")
 POOLED = "all (pooled)"   # the group-table row of every run together, whatever its group
-
-
-def degenerate_representations(runs: list[Run], representations: list[np.ndarray]) -> np.ndarray:
-    """bool [R]: runs whose test representations are not all finite, or identical for every unit.
-    Their representation similarities are undefined (NaN), never a number; one warning each."""
-    flags = []
-    for run, values in zip(runs, representations):
-        finite = bool(np.isfinite(values).all())
-        constant = finite and bool((values.max(axis=0) - values.min(axis=0)).max(initial=0) == 0)
-        if not finite or constant:
-            state = "not finite" if not finite else "the same for every unit"
-            log.warning("%s: its test representations are %s; every representation similarity of this "
-                        "run is undefined (NaN)", run.name, state)
-        flags.append(not finite or constant)
-    return np.array(flags, dtype=bool)
 
 
 DEFAULTS_FILE = config_file("analysis", "default.yaml")
@@ -88,10 +67,10 @@ class Settings:
         self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
         if self.factors is not None:
             self.factors = [self.factors] if isinstance(self.factors, str) else list(self.factors)
-        unknown = [name for name in self.measures if name not in MEASURES]
+        unknown = [name for name in self.measures if name not in optional()]
         if unknown:
             raise UserError(f"analysis.measures: {', '.join(unknown)} unknown; choose from "
-                            f"{', '.join(MEASURES)} (e.g. measures=[procrustes,jsd]).")
+                            f"{', '.join(optional())} (e.g. measures=[procrustes,jsd]).")
 
 
 @dataclass
@@ -118,69 +97,6 @@ class Analysis:
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
 
 
-def block_sums(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
-    """Sum ``values`` [..., N] over the units of each block: [..., M]."""
-    return values.astype(np.float64) @ np.eye(n_blocks)[blocks]
-
-
-class BlockStatistics:
-    """Per-block sums from which every pairwise statistic is computed under block weights."""
-
-    def __init__(self, runs: list[Run], outcomes: Outcomes, settings: Settings, split: str = "test",
-                 with_knn: bool = True):
-        rng = np.random.default_rng(settings.seed)
-        self.n_blocks = min(settings.blocks, outcomes.n_items)
-        item_block = rng.permutation(outcomes.n_items) % self.n_blocks
-        unit_blocks = item_block[outcomes.unit_items]
-        row_blocks = item_block[outcomes.row_items]
-        self.row_blocks = row_blocks
-        self.units = np.bincount(unit_blocks, minlength=self.n_blocks).astype(np.float64)
-        self.errors = block_sums(outcomes.errors, unit_blocks, self.n_blocks)            # [R, M]
-        self.co_errors = co_errors(outcomes.errors, unit_blocks, self.n_blocks)          # [R, R, M]
-        self.task_counts = block_sums(outcomes.task_counts.transpose(0, 2, 1), item_block,
-                                      self.n_blocks).transpose(0, 2, 1)                  # [R, M, c]
-
-        representations = load_representations(runs, len(outcomes.row_items), split)
-        self.degenerate = degenerate_representations(runs, representations)
-        representations = [np.zeros_like(r) if bad else r for r, bad in zip(representations, self.degenerate)]
-        self.representations = representations
-        self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
-        rows = len(row_blocks)
-        knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
-        k = min(settings.knn_k, len(knn_rows) - 1)
-        self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k) \
-            if with_knn else None
-        self.knn_bootstrap = settings.knn_bootstrap
-
-    def pair_metrics(self, weights: np.ndarray) -> dict[str, np.ndarray]:
-        """The headline pairwise metrics under block weights [B, M]: each [B, R, R]."""
-        units = weights @ self.units
-        error_rate = (weights @ self.errors.T) / units[:, None]
-        both_wrong = np.einsum("abm,km->kab", self.co_errors, weights) / units[:, None, None]
-        metrics = error_pair_stats(error_rate, both_wrong)
-        metrics["linear_cka"] = self.cka.cka(weights)
-        metrics["debiased_cka"] = self.cka.debiased_cka(weights)
-        # The first knn_bootstrap replicates find neighbours again (the costly part); the rest NaN.
-        metrics["mutual_knn"] = np.full((len(weights), *metrics["linear_cka"].shape[1:]), np.nan)
-        replicated = min(len(weights), self.knn_bootstrap)
-        if self.knn is not None:
-            metrics["mutual_knn"][:replicated] = self.knn.overlap(weights[:replicated])
-        for name in SIMILARITY:
-            metrics[name] = self.undefined_for_degenerate(metrics[name])
-        return metrics
-
-    def undefined_for_degenerate(self, values: np.ndarray) -> np.ndarray:
-        """NaN for every pair [.., R, R] involving a run whose representations are degenerate."""
-        values = values.copy()
-        values[..., self.degenerate, :] = np.nan
-        values[..., :, self.degenerate] = np.nan
-        return values
-
-    def run_metric(self, weights: np.ndarray) -> np.ndarray:
-        """Task metric of every run under block weights [B, M]: [B, R]."""
-        return task_metric(np.einsum("rmc,km->krc", self.task_counts, weights))
-
-
 def centred_on(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Replicates [B, R, R] shifted so that their mean is the point estimate [R, R], pair by pair.
 
@@ -194,6 +110,19 @@ def centred_on(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
     return replicates - np.nan_to_num(shift)
 
 
+@dataclass
+class Draws:
+    """The multi-bootstrap's draws, shared by every table: block weights [B, M], runs drawn
+    within their groups [B, R] and the pair weights they give [B, R, R]."""
+
+    blocks: np.ndarray
+    seeds: np.ndarray
+
+    @property
+    def pairs(self) -> np.ndarray:
+        return self.seeds[:, :, None] * self.seeds[:, None, :]
+
+
 def analyze(runs: list[Run], groups: list[str], settings: Settings,
             nesting: Nesting | None = None) -> Analysis:
     """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group);
@@ -202,92 +131,35 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     log.info("analysis: reading the outcomes and representations of %d runs", len(runs))
     outcomes = load_outcomes(runs, settings.unit)
     stats = BlockStatistics(runs, outcomes, settings)
+    group_index = np.array([groups.index(run.group) for run in runs])
+    rng = np.random.default_rng(settings.seed + 1)
+    draws = Draws(rng.multinomial(stats.n_blocks, np.full(stats.n_blocks, 1 / stats.n_blocks),
+                                  size=settings.bootstrap).astype(np.float64),
+                  seed_draws_within(group_index, settings.bootstrap, rng))
     log.info("analysis: %d pairs x %d bootstrap replicates (mutual k-NN: %d replicates over %d units) "
              "[%.0f s]", len(runs) * (len(runs) - 1) // 2, settings.bootstrap, settings.knn_bootstrap,
              min(len(outcomes.row_items), settings.knn_max_units), time.monotonic() - started)
-    group_index = np.array([groups.index(run.group) for run in runs])
-    off_diagonal = ~np.eye(len(runs), dtype=bool)
+    metrics = computed(settings.measures)
+    point = {m.name: m.values(stats) for m in metrics}
+    replicated = {m.name: m.values(stats, draws.blocks) for m in metrics}
+    if "mutual_knn" in replicated:
+        replicated["mutual_knn"] = centred_on(replicated["mutual_knn"], point["mutual_knn"])
+    run_metric = stats.run_metric(np.ones((1, stats.n_blocks)))[0]
+    replicated_metric = stats.run_metric(draws.blocks)
 
-    ones = np.ones((1, stats.n_blocks))
-    point = {name: values[0] for name, values in stats.pair_metrics(ones).items()}
-    point["agreement"], point["cohen_kappa"] = label_agreement(outcomes.preds, len(outcomes.labels))
-    run_metric = stats.run_metric(ones)[0]
-
-    rng = np.random.default_rng(settings.seed + 1)
-    block_draws = rng.multinomial(stats.n_blocks, np.full(stats.n_blocks, 1 / stats.n_blocks),
-                                  size=settings.bootstrap).astype(np.float64)
-    seed_draws = seed_draws_within(group_index, settings.bootstrap, rng)
-    replicated = stats.pair_metrics(block_draws)
-    replicated["mutual_knn"] = centred_on(replicated["mutual_knn"], point["mutual_knn"])
-    pair_draws = seed_draws[:, :, None] * seed_draws[:, None, :]
-    replicated_metric = stats.run_metric(block_draws)
-
-    measured = pairwise(settings.measures, stats.representations, stats.degenerate, outcomes.probs,
-                        outcomes.preds, settings.rsa_max_units, settings.seed)
-    log.info("design: reading the factors of %d runs", len(runs))
+    log.info("analysis: the design, the matched headline and the attribution [%.0f s]",
+             time.monotonic() - started)
     factors = read_factors(runs, settings.factors)
     others = other_factors(factors, group_index)
-    equal_groups = not settings.pair_weighting
-    everyone = off_diagonal[None].astype(float)
-    matched = (compare(everyone, group_index, others, equal_groups),
-               compare(pair_draws, group_index, others, equal_groups))
-    raw = compare(everyone, group_index, [], equal_groups), compare(pair_draws, group_index, [], equal_groups)
-    headline = {}
-    for name in HEADLINE:
-        entry = side_estimates(point[name], replicated[name], *matched)
-        entry.update({f"raw_{key}": value for key, value in
-                      side_estimates(point[name], replicated[name], *raw).items()})
-        headline[name] = entry
-    grouping = Factor(["same group"], group_index, list(groups))
-    log.info("attribution: %d factors, %d metrics, %d replicates", len(others) + 1, len(HEADLINE),
-             settings.bootstrap)
-    # Crossed factors: resample the levels of every factor (not runs within groups), jointly with
-    # the test blocks of ``replicated``.
-    run_draws = level_draws([f.levels for f in (grouping, *others)], settings.bootstrap,
-                            np.random.default_rng(settings.seed + 3))
-    attribution = attribute(point, replicated, run_draws[:, :, None] * run_draws[:, None, :],
-                            [grouping, *others], list(HEADLINE))
-    confounded = {name: confounds(point[name], group_index, others) for name in HEADLINE}
+    matched = matched_comparisons(group_index, others, draws, settings)
+    headline = headline_table(point, replicated, matched)
+    attribution = attribution_table(point, replicated, group_index, groups, others, settings)
+    group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, metrics, run_metric,
+                                           replicated_metric, draws)
 
-    upper = np.triu_indices(len(runs), k=1)
-    pairs = pd.DataFrame({
-        "run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
-        "group_a": [runs[a].group for a in upper[0]], "group_b": [runs[b].group for b in upper[1]],
-        **{name: point[name][upper] for name in PAIR_COLUMNS},
-        **{name: values[upper] for name, values in measured.items()},
-    })
-
-    rows, histograms = [], []
-    for label, members in [(g, group_index == i) for i, g in enumerate(groups)] + [(POOLED, None)]:
-        members = np.ones(len(runs), bool) if members is None else members
-        draws = seed_draws * members
-        with np.errstate(invalid="ignore", divide="ignore"):
-            metric_draws = (replicated_metric * draws).sum(1) / draws.sum(1)
-        pair_mask = members[:, None] & members[None, :] & off_diagonal
-        systemic = systemic_failure(outcomes.errors[members])
-        k_observed, k_independent = systemic.pop("k_observed"), systemic.pop("k_independent")
-        histograms.extend({"group": label, "k": k, "observed": o, "independent": e}
-                          for k, (o, e) in enumerate(zip(k_observed, k_independent)))
-        values = run_metric[members]
-        pairs_total = int(pair_mask.sum() // 2)
-        undefined = {name: int((pair_mask & np.isnan(point[name])).sum() // 2) for name in PAIR_COLUMNS}
-        rows.append({
-            "group": label, "runs": int(members.sum()), "metric": outcomes.metric_name,
-            "metric_mean": float(values.mean()),
-            "metric_std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-            **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
-            **{name: float(pair_mean(point[name], pair_mask.astype(float))) for name in PAIR_COLUMNS},
-            **systemic,
-            **{name: float(pair_mean(found, pair_mask.astype(float))) for name, found in measured.items()},
-            "pairs": pairs_total,
-            "undefined": "; ".join(f"{name} undefined for {count} of {pairs_total} pairs"
-                                   for name, count in undefined.items() if count),
-        })
     log.info("analysis: per-unit tables, layers and epochs where recorded [%.0f s]",
              time.monotonic() - started)
     order = np.argsort(group_index, kind="stable")
-    matrices = {name: point[name][np.ix_(order, order)] for name in ("error_consistency", "linear_cka")}
-    run_table = run_flags(runs, outcomes, run_metric, replicated_metric)
     run_groups = [run.group for run in runs]
     units = unit_table(outcomes, run_groups, groups, read_texts(runs[0].path))
     epoch_curves = pd.DataFrame()
@@ -296,19 +168,106 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
         epoch_curves, errors_by_epoch = over_training(
             runs, groups, settings.unit, epochs,
             lambda found, split: BlockStatistics(runs, found, settings, split, with_knn=False),
-            block_draws, seed_draws)
+            draws.blocks, draws.seeds)
         units["systemic_since_epoch"] = systemic_since(errors_by_epoch, epochs)
-    return Analysis(runs, groups, outcomes, settings, pairs, pd.DataFrame(rows), pd.DataFrame(histograms),
-                    headline, run_table, matrices,
+    return Analysis(runs, groups, outcomes, settings, pair_table(runs, point, metrics), group_table,
+                    histograms, headline, run_flags(runs, outcomes, run_metric, replicated_metric),
+                    {name: point[name][np.ix_(order, order)] for name in heatmaps()},
                     layers=layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks,
-                                          stats.n_blocks, block_draws, seed_draws),
+                                          stats.n_blocks, draws.blocks, draws.seeds),
                     nested=None if nesting is None else nested_headline(
-                        point, replicated, nesting, HEADLINE, settings.bootstrap,
+                        point, replicated, nesting, tuple(headline_metrics()), settings.bootstrap,
                         np.random.default_rng(settings.seed + 2)),
                     epochs=epoch_curves, units=units,
                     entity_types=per_type_outcomes(outcomes, run_groups),
-                    design=design_table(factors, group_index), factors=attribution, confounds=confounded,
-                    matched_on=matched[0].matched_on, dropped_within=matched[0].dropped_within)
+                    design=design_table(factors, group_index), factors=attribution,
+                    confounds={name: confounds(point[name], group_index, others)
+                               for name in headline_metrics()},
+                    matched_on=matched["matched"][0].matched_on,
+                    dropped_within=matched["matched"][0].dropped_within)
+
+
+def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Draws,
+                        settings: Settings) -> dict[str, tuple[Comparison, Comparison]]:
+    """(point, replicates) pair weights of the headline's sides: matched on the other factors, and
+    raw (every pair as it comes)."""
+    equal_groups = not settings.pair_weighting
+    everyone = (~np.eye(len(group_index), dtype=bool))[None].astype(float)
+    return {"matched": (compare(everyone, group_index, others, equal_groups),
+                        compare(draws.pairs, group_index, others, equal_groups)),
+            "raw": (compare(everyone, group_index, [], equal_groups),
+                    compare(draws.pairs, group_index, [], equal_groups))}
+
+
+def headline_table(point: dict, replicated: dict, matched: dict) -> dict:
+    """Per headline metric: within, across and their difference on matched pairs (``raw_*``: on
+    every pair), with intervals and the pairs each side rests on."""
+    headline = {}
+    for name in headline_metrics():
+        entry = side_estimates(point[name], replicated[name], *matched["matched"])
+        entry.update({f"raw_{key}": value for key, value in
+                      side_estimates(point[name], replicated[name], *matched["raw"]).items()})
+        headline[name] = entry
+    return headline
+
+
+def attribution_table(point: dict, replicated: dict, group_index: np.ndarray, groups: list[str],
+                      others: list[Factor], settings: Settings) -> pd.DataFrame:
+    """factors.csv. Crossed factors: the levels of every factor are resampled (not runs within
+    groups), jointly with the test blocks of ``replicated``."""
+    grouping = Factor(["same group"], group_index, list(groups))
+    run_draws = level_draws([f.levels for f in (grouping, *others)], settings.bootstrap,
+                            np.random.default_rng(settings.seed + 3))
+    return attribute(point, replicated, run_draws[:, :, None] * run_draws[:, None, :],
+                     [grouping, *others], headline_metrics())
+
+
+def pair_table(runs: list[Run], point: dict, metrics: list[Metric]) -> pd.DataFrame:
+    """pairs.csv: one row per pair of runs, a column per computed metric."""
+    upper = np.triu_indices(len(runs), k=1)
+    return pd.DataFrame({
+        "run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
+        "group_a": [runs[a].group for a in upper[0]], "group_b": [runs[b].group for b in upper[1]],
+        **{m.name: point[m.name][upper] for m in metrics},
+    })
+
+
+def group_tables(runs: list[Run], groups: list[str], group_index: np.ndarray, outcomes: Outcomes,
+                 point: dict, metrics: list[Metric], run_metric: np.ndarray, replicated_metric: np.ndarray,
+                 draws: Draws) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """groups.csv (task metric, pair metrics, systemic failure per group and pooled) and
+    k_histograms.csv."""
+    off_diagonal = ~np.eye(len(runs), dtype=bool)
+    rows, histograms = [], []
+    for label, members in [(g, group_index == i) for i, g in enumerate(groups)] + [(POOLED, None)]:
+        members = np.ones(len(runs), bool) if members is None else members
+        seeds = draws.seeds * members
+        with np.errstate(invalid="ignore", divide="ignore"):
+            metric_draws = (replicated_metric * seeds).sum(1) / seeds.sum(1)
+        pair_mask = members[:, None] & members[None, :] & off_diagonal
+        systemic = systemic_failure(outcomes.errors[members])
+        k_observed, k_independent = systemic.pop("k_observed"), systemic.pop("k_independent")
+        histograms.extend({"group": label, "k": k, "observed": o, "independent": e}
+                          for k, (o, e) in enumerate(zip(k_observed, k_independent)))
+        values = run_metric[members]
+        pairs_total = int(pair_mask.sum() // 2)
+        undefined = {m.name: int((pair_mask & np.isnan(point[m.name])).sum() // 2)
+                     for m in metrics if not m.optional}
+        rows.append({
+            "group": label, "runs": int(members.sum()), "metric": outcomes.metric_name,
+            "metric_mean": float(values.mean()),
+            "metric_std": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
+            **{m.name: float(pair_mean(point[m.name], pair_mask.astype(float)))
+               for m in metrics if not m.optional},
+            **systemic,
+            **{m.name: float(pair_mean(point[m.name], pair_mask.astype(float)))
+               for m in metrics if m.optional},
+            "pairs": pairs_total,
+            "undefined": "; ".join(f"{name} undefined for {count} of {pairs_total} pairs"
+                                   for name, count in undefined.items() if count),
+        })
+    return pd.DataFrame(rows), pd.DataFrame(histograms)
 
 
 def chance_level(outcomes: Outcomes) -> float:

@@ -1,0 +1,124 @@
+"""Per-block sums of a set of runs, from which every block-weighted pair metric is computed.
+
+The multi-bootstrap (``analysis.study``) deals the test items into blocks; a replicate re-weights
+blocks, so a statistic that is a function of per-block sums (error counts, co-error counts, CKA's
+cross products) is recomputed for a replicate without touching the N x H arrays again. The
+registry of metrics (``analysis.metrics``) reads these sums through the methods below.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.analysis.discovery import Run
+from homogenization.analysis.measures import pairwise
+from homogenization.analysis.outcomes import Outcomes, load_representations, task_metric
+from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
+
+log = logging.getLogger(__name__)
+
+
+def degenerate_representations(runs: list[Run], representations: list[np.ndarray]) -> np.ndarray:
+    """bool [R]: runs whose test representations are not all finite, or identical for every unit.
+    Their representation similarities are undefined (NaN), never a number; one warning each."""
+    flags = []
+    for run, values in zip(runs, representations):
+        finite = bool(np.isfinite(values).all())
+        constant = finite and bool((values.max(axis=0) - values.min(axis=0)).max(initial=0) == 0)
+        if not finite or constant:
+            state = "not finite" if not finite else "the same for every unit"
+            log.warning("%s: its test representations are %s; every representation similarity of this "
+                        "run is undefined (NaN)", run.name, state)
+        flags.append(not finite or constant)
+    return np.array(flags, dtype=bool)
+
+
+def block_sums(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Sum ``values`` [..., N] over the units of each block: [..., M]."""
+    return values.astype(np.float64) @ np.eye(n_blocks)[blocks]
+
+
+class BlockStatistics:
+    """Per-block sums from which every pairwise statistic is computed under block weights
+    (``settings``: the analysis.study.Settings of the analysis)."""
+
+    def __init__(self, runs: list[Run], outcomes: Outcomes, settings, split: str = "test",
+                 with_knn: bool = True):
+        rng = np.random.default_rng(settings.seed)
+        self.n_blocks = min(settings.blocks, outcomes.n_items)
+        item_block = rng.permutation(outcomes.n_items) % self.n_blocks
+        unit_blocks = item_block[outcomes.unit_items]
+        row_blocks = item_block[outcomes.row_items]
+        self.row_blocks = row_blocks
+        self.units = np.bincount(unit_blocks, minlength=self.n_blocks).astype(np.float64)
+        self.errors = block_sums(outcomes.errors, unit_blocks, self.n_blocks)            # [R, M]
+        self.co_errors = co_errors(outcomes.errors, unit_blocks, self.n_blocks)          # [R, R, M]
+        self.task_counts = block_sums(outcomes.task_counts.transpose(0, 2, 1), item_block,
+                                      self.n_blocks).transpose(0, 2, 1)                  # [R, M, c]
+
+        representations = load_representations(runs, len(outcomes.row_items), split)
+        self.degenerate = degenerate_representations(runs, representations)
+        representations = [np.zeros_like(r) if bad else r for r, bad in zip(representations, self.degenerate)]
+        self.representations = representations
+        self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
+        rows = len(row_blocks)
+        knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
+        k = min(settings.knn_k, len(knn_rows) - 1)
+        self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k) \
+            if with_knn else None
+        self.knn_bootstrap = settings.knn_bootstrap
+        self.outcomes, self.rsa_max_units, self.seed = outcomes, settings.rsa_max_units, settings.seed
+        self._errors_of, self._error_stats, self._agreement = None, {}, None
+        self._measured: dict[str, np.ndarray] = {}
+
+    def error_stats(self, weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Error consistency, co-error rate, Jaccard and homogenization ratio under block weights
+        [B, M]: each [B, R, R] (computed once per weights array; the registry asks per metric)."""
+        if self._errors_of is not weights:
+            units = weights @ self.units
+            error_rate = (weights @ self.errors.T) / units[:, None]
+            both_wrong = np.einsum("abm,km->kab", self.co_errors, weights) / units[:, None, None]
+            self._errors_of, self._error_stats = weights, error_pair_stats(error_rate, both_wrong)
+        return self._error_stats
+
+    def linear_cka(self, weights: np.ndarray) -> np.ndarray:
+        return self.undefined_for_degenerate(self.cka.cka(weights))
+
+    def debiased_cka(self, weights: np.ndarray) -> np.ndarray:
+        return self.undefined_for_degenerate(self.cka.debiased_cka(weights))
+
+    def mutual_knn(self, weights: np.ndarray) -> np.ndarray:
+        """The first ``knn_bootstrap`` replicates find neighbours again (the costly part); the rest
+        are NaN, and a point estimate (one all-ones weight row) always finds them."""
+        found = np.full((len(weights), *self.cka.cka(weights[:1]).shape[1:]), np.nan)
+        replicated = len(weights) if len(weights) == 1 else min(len(weights), self.knn_bootstrap)
+        if self.knn is not None:
+            found[:replicated] = self.knn.overlap(weights[:replicated])
+        return self.undefined_for_degenerate(found)
+
+    def label_agreement(self) -> tuple[np.ndarray, np.ndarray]:
+        """Agreement and Cohen's kappa of the predicted labels [R, R] (point estimates)."""
+        if self._agreement is None:
+            self._agreement = label_agreement(self.outcomes.preds, len(self.outcomes.labels))
+        return self._agreement
+
+    def measure(self, name: str) -> np.ndarray:
+        """An optional measure of ``analysis.measures`` (``measures.py``) for every pair [R, R]."""
+        if name not in self._measured:
+            self._measured.update(pairwise([name], self.representations, self.degenerate, self.outcomes.probs,
+                                           self.outcomes.preds, self.rsa_max_units, self.seed))
+        return self._measured[name]
+
+    def undefined_for_degenerate(self, values: np.ndarray) -> np.ndarray:
+        """NaN for every pair [.., R, R] involving a run whose representations are degenerate."""
+        values = values.copy()
+        values[..., self.degenerate, :] = np.nan
+        values[..., :, self.degenerate] = np.nan
+        return values
+
+    def run_metric(self, weights: np.ndarray) -> np.ndarray:
+        """Task metric of every run under block weights [B, M]: [B, R]."""
+        return task_metric(np.einsum("rmc,km->krc", self.task_counts, weights))

@@ -1,0 +1,195 @@
+"""The registry of pair metrics: each declared once, read by the analysis, the report, the figures
+and W&B.
+
+A metric has a name (its column in pairs.csv and groups.csv), a label and a one-line definition
+(the report), a point function (``stats`` -> [R, R]) and, when it is a function of per-block sums,
+a replicate function (``stats``, block weights [B, M] -> [B, R, R]) that gives it a multi-bootstrap
+interval; without one it is a point estimate, and the report says so. ``headline`` puts it in the
+headline and the attribution, ``heatmap`` draws its runs x runs figure, ``optional`` computes it
+only when ``analysis.measures`` lists it. ``stats`` is a ``block_statistics.BlockStatistics``.
+
+Adding a metric: ``register(Metric(...))`` here (or from your own module before the analysis
+runs), with its functions; docs/architecture.md ("Extending: an analysis measure").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Point = Callable[..., np.ndarray]
+Replicate = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    definition: str
+    point: Point
+    replicate: Replicate | None = None
+    headline: bool = False
+    heatmap: bool = False
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        if not callable(self.point):
+            raise TypeError(f"metric {self.name}: its point function is missing (point=...)")
+        if self.replicate is not None and not callable(self.replicate):
+            raise TypeError(f"metric {self.name}: replicate must be a function or None (no interval)")
+
+    def values(self, stats, weights: np.ndarray | None = None) -> np.ndarray:
+        """[R, R] point values, or [B, R, R] under block ``weights`` (NaN without a replicate)."""
+        if weights is None:
+            return self.point(stats)
+        if self.replicate is None:
+            return np.full((len(weights), *stats.degenerate.shape * 2), np.nan)
+        return self.replicate(stats, weights)
+
+
+METRICS: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    METRICS[metric.name] = metric
+    return metric
+
+
+def blockwise(replicate: Replicate) -> tuple[Point, Replicate]:
+    """(point, replicate) of a block-weighted statistic: the point is all blocks weighted once."""
+    return (lambda stats: replicate(stats, np.ones((1, stats.n_blocks)))[0]), replicate
+
+
+def _error(name: str) -> tuple[Point, Replicate]:
+    return blockwise(lambda stats, weights: stats.error_stats(weights)[name])
+
+
+def headline() -> list[str]:
+    return [m.name for m in METRICS.values() if m.headline]
+
+
+def heatmaps() -> list[str]:
+    return [m.name for m in METRICS.values() if m.heatmap]
+
+
+def computed(measures: list[str]) -> list[Metric]:
+    """The metrics of an analysis: every non-optional one and the optional ones asked for."""
+    return [m for m in METRICS.values() if not m.optional or m.name in measures]
+
+
+def optional() -> list[str]:
+    return [m.name for m in METRICS.values() if m.optional]
+
+
+register(
+    Metric(
+        "agreement",
+        "agreement",
+        "the fraction of units the two runs predict the same label for.",
+        point=lambda stats: stats.label_agreement()[0],
+    )
+)
+register(
+    Metric(
+        "cohen_kappa",
+        "Cohen's κ",
+        "agreement beyond what each run's label distribution gives by chance.",
+        point=lambda stats: stats.label_agreement()[1],
+    )
+)
+register(
+    Metric(
+        "error_consistency",
+        "error consistency (κ_err)",
+        "κ_err (Geirhos et al. 2020): agreement on which units are right or wrong, beyond what two runs "
+        "with these accuracies agree by chance; 0 = independent errors, 1 = identical.",
+        *_error("error_consistency"),
+        headline=True,
+        heatmap=True,
+    )
+)
+register(
+    Metric("both_wrong", "both wrong", "the fraction of units both runs get wrong.", *_error("both_wrong"))
+)
+register(
+    Metric(
+        "error_jaccard",
+        "error Jaccard",
+        "the overlap of the two runs' error sets (intersection over union).",
+        *_error("error_jaccard"),
+    )
+)
+register(
+    Metric(
+        "homogenization_ratio",
+        "homogenization ratio",
+        "P(both wrong) / (P(a wrong) P(b wrong)) (Bommasani et al. 2022): 1 = independent errors, 2 = "
+        "the pair fails together twice as often as chance.",
+        *_error("homogenization_ratio"),
+        headline=True,
+    )
+)
+register(
+    Metric(
+        "linear_cka",
+        "linear CKA",
+        "linear CKA of the test representations (Kornblith et al. 2019): "
+        "1 = identical up to rotation and scale.",
+        *blockwise(lambda stats, weights: stats.linear_cka(weights)),
+        headline=True,
+        heatmap=True,
+    )
+)
+register(
+    Metric(
+        "debiased_cka",
+        "debiased CKA",
+        "linear CKA with HSIC's unbiased estimator (Song et al. 2012): "
+        "plain CKA is biased upwards with few units; this removes that bias.",
+        *blockwise(lambda stats, weights: stats.debiased_cka(weights)),
+        headline=True,
+    )
+)
+register(
+    Metric(
+        "mutual_knn",
+        "mutual k-NN",
+        "mutual k-NN (Huh et al. 2024): the fraction of each unit's k nearest neighbours the two runs share.",
+        *blockwise(lambda stats, weights: stats.mutual_knn(weights)),
+        headline=True,
+    )
+)
+for _name, _label, _definition in (
+    (
+        "procrustes",
+        "Procrustes distance (rad)",
+        "angular Procrustes shape distance (Williams et al. 2021): "
+        "0 = the same up to rotation, reflection and scale.",
+    ),
+    ("svcca", "SVCCA", "mean canonical correlation of the 99%-variance subspaces (Raghu et al. 2017)."),
+    (
+        "pwcca",
+        "PWCCA",
+        "canonical correlations weighted by the units they account for (Morcos et al. "
+        "2018), both directions averaged.",
+    ),
+    (
+        "rsa",
+        "RSA (Spearman)",
+        "Spearman correlation of the two runs' unit dissimilarity matrices, on a "
+        "subsample of analysis.rsa_max_units units.",
+    ),
+    (
+        "jsd",
+        "JS divergence",
+        "mean Jensen-Shannon divergence (base 2) of the two runs' predicted distributions: 0 = identical.",
+    ),
+    ("disagreement", "disagreement", "the fraction of units the two runs predict differently."),
+):
+    register(
+        Metric(
+            _name, _label, _definition, point=lambda stats, _name=_name: stats.measure(_name), optional=True
+        )
+    )
