@@ -8,6 +8,10 @@ os.environ.setdefault("WANDB_MODE", "offline")
 
 from tests.helpers import REPO_ROOT, pretrain_tiny_bert  # noqa: E402
 
+# Jobs started by the tests (scripts/train.py, sweeps) load test helpers as callbacks
+# (e.g. +callbacks.signal._target_=tests.crash.SignalAtStep): they import from the repository.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 if "HOMOG_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["HOMOG_DATA_DIR"] = str(SHARED_DATA)

@@ -78,7 +78,8 @@ def test_one_job_per_run_directory(tmp_path):
 def test_lock_left_by_a_dead_process_is_taken_over(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    script = ("import sys, time\nfrom pathlib import Path\nfrom training.resume import run_dir_lock\n"
+    script = ("import sys, time\nfrom pathlib import Path\n"
+              "from homogenization.training.resume import run_dir_lock\n"
               "with run_dir_lock(Path(sys.argv[1])):\n    print('locked', flush=True)\n    time.sleep(600)")
     holder = subprocess.Popen([sys.executable, "-c", script, str(run_dir)], cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, text=True)

@@ -1,7 +1,7 @@
 """Synthetic run directories with chosen predictions and representations, for the analysis's
 tests and benchmarks (the analysis reads run directories only; real training runs feed it in
 tests/test_multirun.py). The files are written as they
-are given, without the checks of core.run_record.write_test_record, so the analysis's own
+are given, without the checks of homogenization.core.run_record.write_test_record, so the analysis's own
 defences against bad records can be tested too.
 """
 

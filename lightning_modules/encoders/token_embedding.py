@@ -60,7 +60,7 @@ class TokenEmbedding(nn.Module):
                             "model.encoder.token_dropout).")
         if (shape_embedding or token_dropout) and vocabulary is None:
             raise UserError("model.encoder.shape_embedding / token_dropout need the tokenizer's "
-                            "vocabulary; build the encoder with training.recipe.build.")
+                            "vocabulary; build the encoder with homogenization.training.recipe.build.")
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=pad_token_id)
         self.shape_embedding = nn.Embedding(2 * len(SHAPES), dim) if shape_embedding else None
         self.token_dropout = token_dropout
