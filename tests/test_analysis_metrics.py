@@ -212,3 +212,50 @@ def test_entity_units_follow_conlleval(tmp_path):
     assert f1 == pytest.approx(f1_score([gold[:4], gold[4:]], [pred[:4], pred[4:]]))
     words = load_outcomes(runs, unit="word")
     assert words.errors[0].tolist() == [g != p for g, p in zip(gold, pred)]
+
+
+def test_a_metric_added_to_the_registry_reaches_every_table(tmp_path):
+    """docs/architecture.md, "Extending: an analysis measure": one Metric in the registry, and it is
+    in pairs.csv, groups.csv, the headline, the attribution, the report and the W&B summary's
+    source (the headline)."""
+    import pandas as pd
+
+    from homogenization.analysis.make_report import make_report
+    from homogenization.analysis.metrics import METRICS, Metric, blockwise, register
+    from homogenization.analysis.study import Settings
+    from homogenization.analysis.synthetic_runs import write_run
+    from homogenization.core.run_record import read_predictions
+
+    with pytest.raises(TypeError, match="point function is missing"):
+        Metric("broken", "broken", "declared without its function", point=None)
+
+    def both_right(stats, weights):   # the fraction of units both runs get right, block-weighted
+        units = weights @ stats.units
+        rate = (weights @ stats.errors.T) / units[:, None]
+        both_wrong = np.einsum("abm,km->kab", stats.co_errors, weights) / units[:, None, None]
+        return 1 - rate[:, :, None] - rate[:, None, :] + both_wrong
+
+    register(Metric("both_right", "both right", "the fraction of units both runs get right.",
+                    *blockwise(both_right), headline=True))
+    try:
+        rng = np.random.default_rng(0)
+        label = rng.integers(0, 2, 400)
+        for model in ("a", "b"):
+            for seed in (1, 2):
+                pred = np.where(rng.random(400) < 0.2, 1 - label, label)
+                write_run(tmp_path / "runs" / f"{model}{seed}", pred, label, rng.normal(size=(400, 4)),
+                          model=model, seed=seed)
+        analysis = make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                               Settings(bootstrap=50, knn_bootstrap=2, measures=[]))
+        pairs = pd.read_csv(tmp_path / "report" / "pairs.csv")
+        first = pairs.iloc[0]
+        a, b = (read_predictions(tmp_path / "runs" / name) for name in (first.run_a, first.run_b))
+        expected = np.mean((a["pred"] == a["label"]) & (b["pred"] == b["label"]))
+        assert first.both_right == pytest.approx(expected)
+        entry = analysis.headline["both_right"]
+        assert entry["within_ci"][0] <= entry["within"] <= entry["within_ci"][1]
+        assert "both_right" in set(analysis.factors.metric) and "both_right" in analysis.group_table
+        report = (tmp_path / "report" / "report.md").read_text()
+        assert "| both right |" in report and "the fraction of units both runs get right." in report
+    finally:
+        METRICS.pop("both_right")

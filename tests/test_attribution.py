@@ -45,7 +45,7 @@ def test_a_confounded_sweep_is_matched_and_its_confound_named(tmp_path):
     assert design.loc["seed_data", "relation"] == "crossed with the grouping"
     assert design.loc["model.name", "relation"] == "aliased with the grouping"
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "**Confound: 3 of 9 across pairs share seed_data**" in report
+    assert "**Confound: seed_data** is shared by 3 of 9 across pairs and 0 of 6 within pairs" in report
     factors = pd.read_csv(tmp_path / "report" / "factors.csv")
     kappa_rows = factors[factors.metric == "error_consistency"].set_index("factor")
     assert kappa_rows.loc["seed_data", "ci_low"] > 0.15                 # truth: kappa(0.5) = 0.30

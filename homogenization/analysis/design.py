@@ -142,7 +142,9 @@ def design_table(factors: list[Factor], grouping: np.ndarray) -> pd.DataFrame:
     for factor in factors:
         counts = np.bincount(factor.levels, minlength=len(factor.level_names))
         more = " ..." if len(counts) > 8 else ""
-        rows.append({"factor": factor.name, "keys": ", ".join(factor.keys),
+        extra = len(factor.keys) - 4
+        keys = ", ".join(factor.keys[:4]) + (f" and {extra} more" if extra > 0 else "")
+        rows.append({"factor": factor.name, "keys": keys,
                      "levels": len(factor.level_names),
                      "level_names": ", ".join(factor.level_names[:8]) + more,
                      "runs_per_level": ", ".join(str(c) for c in counts[:8]) + more,

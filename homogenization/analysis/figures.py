@@ -113,7 +113,7 @@ def over_training(curves: pd.DataFrame, path: Path) -> None:
     save(fig, path)
 
 
-def factor_effects(factors: pd.DataFrame, names: dict[str, str], path: Path) -> None:
+def factor_effects(factors: pd.DataFrame, path: Path) -> None:
     """What makes two runs agree: each factor's effect of being shared, with its 95% interval,
     one panel per metric (factors.csv)."""
     estimable = factors[(factors["note"] == "") & factors["effect"].notna()]
@@ -132,7 +132,7 @@ def factor_effects(factors: pd.DataFrame, names: dict[str, str], path: Path) -> 
         ax.errorbar(rows["effect"], y, xerr=spread, fmt="o", color="tab:blue", capsize=3)
         ax.axvline(0, color="grey", lw=0.8)
         ax.set_yticks(y, rows["factor"])
-        ax.set_title(names.get(metric, metric), fontsize=9)
+        ax.set_title(METRICS[metric].label, fontsize=9)
         ax.set_xlabel("effect of sharing it", fontsize=8)
     axes[0][0].invert_yaxis()
     save(fig, path)

@@ -37,7 +37,10 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
-NAMES = {name: metric.label for name, metric in METRICS.items()}   # the registry's labels
+def label(name: str) -> str:
+    """The registry's label of a metric."""
+    return METRICS[name].label if name in METRICS else name
+
 PLURAL = {"entity": "entities", "example": "examples", "word": "words"}
 
 
@@ -50,7 +53,7 @@ def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> p
         "group": row["group"], "runs": row["runs"],
         f"{metric}: mean ± sd [95% CI]": f"{_fmt(row['metric_mean'])} ± {_fmt(row['metric_std'])} "
                                           f"[{_fmt(row['metric_ci_low'])}, {_fmt(row['metric_ci_high'])}]",
-        **{NAMES[name]: row[name] for name in (*headline_metrics(), *measures)},
+        **{label(name): row[name] for name in (*headline_metrics(), *measures)},
         "all wrong: observed / independent": both(row, "all_wrong"),
         "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
         "Fleiss' κ": row["fleiss_kappa"], "pairs": row["pairs"],
@@ -62,7 +65,7 @@ def headline_markdown(headline: dict) -> str:
              "|---|---|---|---|---|"]
     for name in headline_metrics():
         entry = headline[name]
-        lines.append(f"| {NAMES[name]} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
+        lines.append(f"| {label(name)} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
                      f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
                      f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} "
                      f"| {_pairs(entry, 'within')}, {_pairs(entry, 'across')} |")
@@ -109,15 +112,8 @@ def _matching(analysis: Analysis) -> list[str]:
         lines.append(f"Unmatched (every pair as it comes), error consistency would read within "
                      f"{_fmt(raw['raw_within'])}, across {_fmt(raw['raw_across'])}, difference "
                      f"{_fmt(raw['raw_difference'])} {_interval(raw['raw_difference_ci'])}.")
-    for item in analysis.confounds.get("error_consistency", []):
-        if item["side"] == "across" and 0 < item["sharing"] < item["pairs"]:
-            lines.append(f"**Confound: {item['sharing']} of {item['pairs']} across pairs share "
-                         f"{item['factor']}**; they agree at {_fmt(item['mean_sharing'])} (κ_err), the "
-                         f"others at {_fmt(item['mean_not_sharing'])}.")
-        elif item["side"] == "within" and 0 < item["sharing"] < item["pairs"]:
-            lines.append(f"{item['sharing']} of {item['pairs']} within pairs share {item['factor']}; they "
-                         f"agree at {_fmt(item['mean_sharing'])} (κ_err), the others at "
-                         f"{_fmt(item['mean_not_sharing'])}.")
+    confounding = _confounding(analysis.confounds.get("error_consistency", []))
+    lines += [_confound_line(found) for found in confounding]
     groups = analysis.group_table
     singles = groups[(groups["runs"] == 1) & (groups["group"] != POOLED)]
     for group in singles["group"]:
@@ -126,11 +122,38 @@ def _matching(analysis: Analysis) -> list[str]:
     return ["\n".join(f"- {line}" for line in lines)]
 
 
+CONFOUNDING_GAP = 0.2   # a factor whose share of pairs differs this much between the sides is named
+
+
+def _confounding(items: list[dict]) -> list[dict]:
+    """Per factor, the within and across entries when their shares of pairs differ by at least
+    CONFOUNDING_GAP (a balanced factorial design differs a little and is not listed)."""
+    by_factor: dict[str, dict] = {}
+    for item in items:
+        by_factor.setdefault(item["factor"], {})[item["side"]] = item
+    def share(item: dict) -> float:
+        return item["sharing"] / item["pairs"]
+
+    return [sides for sides in by_factor.values()
+            if len(sides) == 2 and abs(share(sides["within"]) - share(sides["across"])) >= CONFOUNDING_GAP]
+
+
+def _confound_line(sides: dict) -> str:
+    within, across = sides["within"], sides["across"]
+    line = (f"**Confound: {across['factor']}** is shared by {across['sharing']} of {across['pairs']} across "
+            f"pairs and {within['sharing']} of {within['pairs']} within pairs")
+    for side in (across, within):
+        if 0 < side["sharing"] < side["pairs"]:
+            line += (f"; {side['side']} pairs that share it agree at {_fmt(side['mean_sharing'])} (κ_err), "
+                     f"the others at {_fmt(side['mean_not_sharing'])}")
+    return line + ". The headline above is matched on it."
+
+
 def _attribution(analysis: Analysis) -> list[str]:
     if analysis.factors.empty:
         return []
     table = analysis.factors.copy()
-    table["metric"] = table["metric"].map(lambda m: NAMES.get(m, m))
+    table["metric"] = table["metric"].map(label)
     table["effect [95% CI]"] = [f"{_fmt(r.effect)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
                                 for r in table.itertuples()]
     table["pairs sharing"] = [f"{r.pairs_sharing} of {r.pairs}" for r in table.itertuples()]
@@ -153,7 +176,7 @@ def _nested(analysis: Analysis) -> list[str]:
         cells = [f"{_fmt(entry[kind])} {_interval(entry[f'{kind}_ci'])}"
                  for kind in (*NESTED_KINDS, "backbone_effect", "recipe_effect")]
         pairs = ", ".join(str(entry[f"{kind}_pairs"]) for kind in NESTED_KINDS)
-        lines.append(f"| {NAMES[name]} | {' | '.join(cells)} | {pairs} |")
+        lines.append(f"| {label(name)} | {' | '.join(cells)} | {pairs} |")
     return ["## Does a shared backbone homogenize?",
             "Pairs of runs fine-tuned from the same backbone, from different backbones pretrained the "
             "same way, and of different architectures. *Backbone effect* = within a backbone - across "
@@ -274,7 +297,7 @@ def _over_training(analysis: Analysis) -> list[str]:
     if analysis.epochs.empty:
         return []
     table = analysis.epochs.pivot_table(index="epoch", columns=["metric", "side"], values="value")
-    table.columns = [f"{NAMES[metric]}, {side}" for metric, side in table.columns]
+    table.columns = [f"{label(metric)}, {side}" for metric, side in table.columns]
     since = analysis.units.get("systemic_since_epoch")
     counts = "" if since is None else (
         f" {int(since.notna().sum())} units are failed by every run from some epoch on to the end "
@@ -324,7 +347,7 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         analysis.units.to_csv(staging / "units.csv", index=False)
         analysis.design.to_csv(staging / "design.csv", index=False)
         analysis.factors.to_csv(staging / "factors.csv", index=False)
-        figures.factor_effects(analysis.factors, NAMES, staging / "figures" / "factor_effects.png")
+        figures.factor_effects(analysis.factors, staging / "figures" / "factor_effects.png")
         if not analysis.epochs.empty:
             analysis.epochs.to_csv(staging / "epochs.csv", index=False)
             figures.over_training(analysis.epochs, staging / "figures" / "over_training.png")
