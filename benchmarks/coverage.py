@@ -13,7 +13,12 @@ The value an interval should cover, per measure:
   being biased upwards at few units);
 - mutual k-NN: its expectation at this test-set size (it depends on the sample: neighbours are
   denser in a larger one), estimated as the mean estimate of as many separate studies.
-Coverage is the share of studies whose interval holds that value.
+- error consistency: errors come from a unit propensity shared by the group (variance 0.3) and
+  by everyone (0.1) plus each run's own, thresholded at a 20% error rate; two runs' propensities
+  then correlate by 0.4 (same group) or 0.1, and the target is the bivariate-normal kappa_err of
+  that correlation (``attribution_coverage.bivariate_kappa``).
+Coverage is the share of studies whose interval holds that value. Seeds are distinct across
+groups, so the headline needs no matching.
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.attribution_coverage import bivariate_kappa  # noqa: E402
 from homogenization.analysis.discovery import assign_groups, find_runs  # noqa: E402
 from homogenization.analysis.study import Settings, analyze  # noqa: E402
 from homogenization.analysis.synthetic_runs import write_run  # noqa: E402
 
 LATENT, WIDTH = 8, 32
-MEASURES = ("linear_cka", "debiased_cka", "mutual_knn")
+MEASURES = ("error_consistency", "linear_cka", "debiased_cka", "mutual_knn")
+SHARED_BY_GROUP, SHARED_BY_ALL, ERROR_RATE = 0.3, 0.1, 0.2
 
 
 def population(rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -46,14 +53,22 @@ def representations(maps, group: str, units: np.ndarray, rng: np.random.Generato
 
 
 def study(maps, units: int, runs: int, bootstrap: int, rng: np.random.Generator) -> dict:
+    from statistics import NormalDist
+
     z = rng.normal(size=(units, LATENT))
     label = rng.integers(0, 2, units)
+    everyone = rng.normal(size=units)
+    threshold = NormalDist().inv_cdf(1 - ERROR_RATE)
     with tempfile.TemporaryDirectory() as root:
-        for group in ("a", "b"):
+        for offset, group in enumerate(("a", "b")):
+            by_group = rng.normal(size=units)
             for seed in range(runs):
-                pred = np.where(rng.random(units) < 0.2, 1 - label, label)
+                own = np.sqrt(1 - SHARED_BY_GROUP - SHARED_BY_ALL) * rng.normal(size=units)
+                propensity = np.sqrt(SHARED_BY_GROUP) * by_group + np.sqrt(SHARED_BY_ALL) * everyone + own
+                errors = propensity > threshold
+                pred = np.where(errors, 1 - label, label)
                 write_run(Path(root) / f"{group}{seed}", pred, label, representations(maps, group, z, rng),
-                          model=group, seed=seed)
+                          model=group, seed=100 * offset + seed)
         found, _ = find_runs([root])
         groups = assign_groups(found, ["model"])
         result = analyze(found, groups, Settings(bootstrap=bootstrap, blocks=25, seed=int(rng.integers(1e9)),
@@ -85,6 +100,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     maps = population(rng)
     truth = population_cka(maps, rng)
+    truth["error_consistency"] = {"within": bivariate_kappa(SHARED_BY_GROUP + SHARED_BY_ALL, ERROR_RATE),
+                                  "across": bivariate_kappa(SHARED_BY_ALL, ERROR_RATE)}
     calibration = [study(maps, args.units, args.runs, 20, rng) for _ in range(args.studies)]
     truth["mutual_knn"] = {side: float(np.mean([h["mutual_knn"][side] for h in calibration]))
                            for side in ("within", "across")}
