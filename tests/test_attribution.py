@@ -136,4 +136,7 @@ def test_a_trained_crossed_sweep_reports_its_design(tmp_path):
     assert design.loc["seed_init", "keys"] == "seed_init, seed_data"
     assert design.loc["seed_init", "relation"] == "crossed with the grouping"
     assert analysis.matched_on == ["seed_init"]
-    assert "Matched on seed_init" in (tmp_path / "report" / "report.md").read_text()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Matched on seed_init" in report
+    assert "**Confound: seed_init** is shared by 2 of 4 across pairs and 0 of 2 within pairs" in report
+    assert set(analysis.factors.factor) == {"(no factor shared)", "same group", "seed_init"}
