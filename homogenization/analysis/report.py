@@ -125,17 +125,18 @@ def _matching(analysis: Analysis) -> list[str]:
 CONFOUNDING_GAP = 0.2   # a factor whose share of pairs differs this much between the sides is named
 
 
+def _share(item: dict) -> float:
+    return item["sharing"] / item["pairs"]
+
+
 def _confounding(items: list[dict]) -> list[dict]:
     """Per factor, the within and across entries when their shares of pairs differ by at least
     CONFOUNDING_GAP (a balanced factorial design differs a little and is not listed)."""
     by_factor: dict[str, dict] = {}
     for item in items:
         by_factor.setdefault(item["factor"], {})[item["side"]] = item
-    def share(item: dict) -> float:
-        return item["sharing"] / item["pairs"]
-
     return [sides for sides in by_factor.values()
-            if len(sides) == 2 and abs(share(sides["within"]) - share(sides["across"])) >= CONFOUNDING_GAP]
+            if len(sides) == 2 and abs(_share(sides["within"]) - _share(sides["across"])) >= CONFOUNDING_GAP]
 
 
 def _confound_line(sides: dict) -> str:

@@ -91,7 +91,7 @@ class Analysis:
     units: pd.DataFrame = field(default_factory=pd.DataFrame)          # units.csv
     design: pd.DataFrame = field(default_factory=pd.DataFrame)         # design.csv: factors and levels
     factors: pd.DataFrame = field(default_factory=pd.DataFrame)        # factors.csv: attribution
-    confounds: list[dict] = field(default_factory=list)                # per headline metric name
+    confounds: dict[str, list[dict]] = field(default_factory=dict)     # per headline metric
     matched_on: list[str] = field(default_factory=list)
     dropped_within: int = 0
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
