@@ -52,7 +52,8 @@ def representations(maps, group: str, units: np.ndarray, rng: np.random.Generato
     return units @ (maps[group] + 0.8 * own) + 0.7 * rng.normal(size=(len(units), WIDTH))
 
 
-def study(maps, units: int, runs: int, bootstrap: int, rng: np.random.Generator) -> dict:
+def study(maps, units: int, runs: int, bootstrap: int, rng: np.random.Generator,
+          knn_bootstrap: int | None = None) -> dict:
     from statistics import NormalDist
 
     z = rng.normal(size=(units, LATENT))
@@ -72,7 +73,7 @@ def study(maps, units: int, runs: int, bootstrap: int, rng: np.random.Generator)
         found, _ = find_runs([root])
         groups = assign_groups(found, ["model"])
         result = analyze(found, groups, Settings(bootstrap=bootstrap, blocks=25, seed=int(rng.integers(1e9)),
-                                                 measures=[], knn_bootstrap=bootstrap))
+                                                 measures=[], knn_bootstrap=knn_bootstrap or bootstrap))
     return result.headline
 
 
@@ -96,20 +97,23 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--knn-bootstrap", type=int, default=None,
+                        help="mutual k-NN replicates (default: --bootstrap); small = skip k-NN coverage")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     maps = population(rng)
     truth = population_cka(maps, rng)
     truth["error_consistency"] = {"within": bivariate_kappa(SHARED_BY_GROUP + SHARED_BY_ALL, ERROR_RATE),
                                   "across": bivariate_kappa(SHARED_BY_ALL, ERROR_RATE)}
-    calibration = [study(maps, args.units, args.runs, 20, rng) for _ in range(args.studies)]
+    calibration = [study(maps, args.units, args.runs, 20, rng, args.knn_bootstrap)
+                   for _ in range(args.studies)]
     truth["mutual_knn"] = {side: float(np.mean([h["mutual_knn"][side] for h in calibration]))
                            for side in ("within", "across")}
     covered = {(m, side): [] for m in MEASURES for side in ("within", "across")}
     widths = {(m, side): [] for m in MEASURES for side in ("within", "across")}
     estimates = {(m, side): [] for m in MEASURES for side in ("within", "across")}
     for _ in range(args.studies):
-        headline = study(maps, args.units, args.runs, args.bootstrap, rng)
+        headline = study(maps, args.units, args.runs, args.bootstrap, rng, args.knn_bootstrap)
         for measure in MEASURES:
             for side in ("within", "across"):
                 low, high = headline[measure][f"{side}_ci"]
