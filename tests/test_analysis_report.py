@@ -121,6 +121,8 @@ def test_cli_with_glob_group_by_and_wandb_offline(tmp_path):
     env = {**__import__("os").environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    progress = [line for line in (result.stdout + result.stderr).splitlines() if "analysis: " in line]
+    assert len(progress) >= 3 and "bootstrap replicates" in progress[1]   # its phases, with elapsed time
     assert list(pd.read_csv(out / "groups.csv").group) == ["0", "1", "all (pooled)"]
     assert not list(out.rglob("*.wandb"))   # W&B's files live outside the report
     (run_file,) = wandb_dir.glob("wandb/offline-run-*/run-*.wandb")
