@@ -55,8 +55,8 @@ class Factor:
         return self.levels[:, None] == self.levels[None, :]
 
 
-def _value(config: dict, key: str):
-    flat = flatten(config or {})
+def _value(flat: dict, key: str):
+    """A key's value in a flattened config: a leaf, or the sub-tree below it (flattened)."""
     if key in flat:
         return flat[key]
     nested = {k: v for k, v in flat.items() if k.startswith(f"{key}.")}
@@ -72,9 +72,8 @@ def _partition(values: list[str]) -> tuple[np.ndarray, list[str]]:
     return np.array([names.index(v) for v in values]), names
 
 
-def candidate_keys(runs: list[Run]) -> list[str]:
-    """The config keys whose values vary across ``runs``, bookkeeping excluded."""
-    flats = [flatten(run.record.config or {}) for run in runs]
+def candidate_keys(flats: list[dict]) -> list[str]:
+    """The keys whose values vary across the runs' flattened configs, bookkeeping excluded."""
     keys = sorted(set().union(*flats))
     # train.yaml's `seed` is only the default of seed_init and seed_data, which are what a run uses.
     seed_is_a_default = any("seed_init" in flat or "seed_data" in flat for flat in flats)
@@ -92,19 +91,20 @@ def candidate_keys(runs: list[Run]) -> list[str]:
 def read_factors(runs: list[Run], requested: list[str] | None = None) -> list[Factor]:
     """The design's factors. ``requested``: the keys of ``analysis.factors`` (each must exist in
     some run), else every varying key. Keys with the same partition of the runs are one factor."""
+    flats = [flatten(run.record.config or {}) for run in runs]
+    varying = candidate_keys(flats)
     if requested:
-        flats = [flatten(run.record.config or {}) for run in runs]
         for key in requested:
             if not any(key in flat or any(k.startswith(f"{key}.") for k in flat) for flat in flats):
                 raise UserError(f"analysis.factors: {key} is in no run's config; name config keys such as "
                                 "seed_init, seed_data, model.name or data.subsample_seed")
-        keys = list(dict.fromkeys([*requested, *(k for k in KNOWN if k in candidate_keys(runs))]))
+        keys = list(dict.fromkeys([*requested, *(k for k in KNOWN if k in varying)]))
     else:
-        keys = candidate_keys(runs)
+        keys = varying
     by_partition: dict[tuple, list[str]] = {}
     named: dict[tuple, list[str]] = {}
     for key in keys:
-        texts = [_text(_value(run.record.config, key)) for run in runs]
+        texts = [_text(_value(flat, key)) for flat in flats]
         levels, names = _partition(texts)
         if len(names) < 2:
             continue

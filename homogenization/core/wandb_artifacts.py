@@ -23,9 +23,8 @@ def artifact_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:120] or "unnamed"
 
 
-def record_artifact_name(run_dir: Path) -> str:
+def record_artifact_name(run_dir: Path, record) -> str:
     """``<model>-seed<seed>-<config digest>``: the same job always gets the same name."""
-    record = read_record(run_dir)
     identity = (record.config_digest or Path(run_dir).resolve().name)[:12]
     return artifact_name(f"{record.model}-seed{record.seed}-{identity}")
 
@@ -36,7 +35,7 @@ def record_artifact(run_dir: Path):
 
     run_dir = Path(run_dir)
     record = read_record(run_dir)
-    artifact = wandb.Artifact(record_artifact_name(run_dir), type=RECORD_TYPE, metadata={
+    artifact = wandb.Artifact(record_artifact_name(run_dir, record), type=RECORD_TYPE, metadata={
         "status": record.status, "task": record.task, "model": record.model, "seed": record.seed,
         "metrics": record.metrics, "test_fingerprint": record.test_fingerprint})
     artifact.add_file(str(run_dir / RUN_FILE), name=RUN_FILE)

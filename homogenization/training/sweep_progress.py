@@ -45,18 +45,20 @@ def planned_jobs(config: DictConfig) -> int | None:
     return None
 
 
-def ended_jobs(sweep_dir: Path) -> tuple[int, int]:
-    """(ended, failed) among the job directories of ``sweep_dir``."""
-    ended = failed = 0
+def ended_jobs(sweep_dir: Path, seen: dict[Path, str] | None = None) -> tuple[int, int]:
+    """(ended, failed) among the job directories of ``sweep_dir``. ``seen`` keeps the status of
+    jobs already found ended, so a watcher reads each final record once, not every poll."""
+    seen = {} if seen is None else seen
     for path in sweep_dir.glob(f"*/{RUN_FILE}"):
+        if path.parent in seen:
+            continue
         try:
             record = read_record(path.parent)
         except ValueError:   # being written by a job right now
             continue
         if record is not None and record.status in ENDED:
-            ended += 1
-            failed += record.status == "failed"
-    return ended, failed
+            seen[path.parent] = record.status
+    return len(seen), sum(status == "failed" for status in seen.values())
 
 
 def _duration(seconds: float) -> str:
@@ -109,14 +111,14 @@ class SweepProgress(Callback):
             self._thread.join(timeout=5)
 
     def _watch(self, sweep_dir: Path, total: int | None) -> None:
-        started = time.monotonic()
-        already, _ = ended_jobs(sweep_dir)
+        started, seen = time.monotonic(), {}
+        already, _ = ended_jobs(sweep_dir, seen)
         last, said_at = (already, 0), started
         log.info("sweep: %s jobs in %s%s", total or "its", sweep_dir,
                  f" ({already} already done)" if already else "")
         while True:
             stopping = self._stop.wait(timeout=2.0)
-            state = ended_jobs(sweep_dir)
+            state = ended_jobs(sweep_dir, seen)
             now = time.monotonic()
             if state != last or now - said_at >= self.every_s or stopping:
                 log.info(progress_line(*state, total, now - started, already))
