@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.bootstrap import interval, pair_mean
+from homogenization.analysis.bootstrap import crossed_interval, interval, pair_mean, run_effect_scale
 from homogenization.analysis.design import Factor
 
 
@@ -134,18 +134,24 @@ def confounds(values: np.ndarray, group_index: np.ndarray, others: list[Factor])
 
 
 def side_estimates(values: np.ndarray, replicated: np.ndarray, point: Comparison,
-                   replicates: Comparison) -> dict:
-    """within, across, difference with intervals, and the pairs each side rests on."""
+                   replicates: Comparison, freedom: int) -> dict:
+    """within, across, difference with intervals (``bootstrap.crossed_interval``; ``freedom``: runs
+    less groups), and the pairs each side rests on."""
     entry = {}
+    draws = {}
     for side in ("within", "across"):
-        weights = getattr(point, side)[0]
+        weights, drawn = getattr(point, side)[0], getattr(replicates, side)
         entry[side] = float(pair_mean(values, weights))
         entry[f"{side}_pairs"] = int(((weights > 0) & ~np.isnan(values)).sum())
         entry[f"{side}_pairs_total"] = int((weights > 0).sum())
-        entry[f"{side}_ci"] = interval(pair_mean(replicated, getattr(replicates, side)))
+        draws[side] = (pair_mean(values, drawn), pair_mean(replicated, weights), pair_mean(replicated, drawn))
+        entry[f"{side}_ci"] = crossed_interval(entry[side], *draws[side], run_effect_scale(weights, drawn),
+                                               freedom)
     entry["difference"] = entry["within"] - entry["across"]
-    entry["difference_ci"] = interval(pair_mean(replicated, replicates.within)
-                                      - pair_mean(replicated, replicates.across))
+    scale = run_effect_scale(np.stack([point.within[0], point.across[0]]),
+                             np.stack([replicates.within, replicates.across]))
+    entry["difference_ci"] = crossed_interval(
+        entry["difference"], *(w - a for w, a in zip(draws["within"], draws["across"])), scale, freedom)
     return entry
 
 

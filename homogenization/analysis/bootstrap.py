@@ -3,6 +3,9 @@ of runs under those draws, percentile intervals (see analysis.py for the design)
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import numpy as np
 
 
@@ -41,3 +44,74 @@ def level_draws(level_columns: list[np.ndarray], replicates: int, rng: np.random
         n = int(levels.max()) + 1
         counts *= rng.multinomial(n, np.full(n, 1 / n), size=replicates)[:, levels]
     return counts
+
+
+def run_effect_scale(point_weights: np.ndarray, replicate_weights: np.ndarray) -> float:
+    """How much of a run-level variance the runs-only bootstrap of a weighted pair mean sees:
+    for pair values a_i + a_j (a run effect a of variance s^2 each), the replicates' expected
+    variance over the estimate's true variance. Both are quadratic in a, so the ratio is exact and
+    depends on the weights only: the gradient of the estimate, (W 1 + W' 1) / sum W, against the
+    replicates'. ``point_weights`` [R, R] or [K, R, R] (then the signed sum of K pair means, e.g.
+    within minus across: pass the second with negated weights is *not* allowed; pass ``[within,
+    across]`` and the difference is taken), ``replicate_weights`` likewise with a replicate axis."""
+    def gradient(weights: np.ndarray) -> np.ndarray:
+        total = weights.sum(axis=(-2, -1))[..., None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.nan_to_num((weights.sum(-1) + weights.sum(-2)) / total)
+
+    point = gradient(point_weights)
+    replicates = gradient(replicate_weights)
+    defined = (replicate_weights.sum(axis=(-2, -1)) > 0)
+    if point.ndim == 2:                      # [K, R] -> the difference of the first two
+        point, replicates, defined = point[0] - point[1], replicates[0] - replicates[1], defined.all(0)
+    replicates = replicates[defined]
+    truth = float((point**2).sum())
+    if truth == 0 or len(replicates) < 2:
+        return float("nan")
+    return float(replicates.var(axis=0, ddof=1).sum() / truth)
+
+
+def crossed_interval(estimate: float, runs_only: np.ndarray, items_only: np.ndarray,
+                     both: np.ndarray, scale: float, freedom: float) -> list[float]:
+    """The 95% interval of a statistic of runs crossed with test items, from three bootstraps of
+    it: resampling runs (or their factors' levels) with the items fixed, the item blocks with the
+    runs fixed, and both at once.
+
+    Each alone misses the other's variance; both at once counts the run-by-item noise (a pair's
+    own luck on these items) more than once: once per resampled dimension and again for their
+    product (Owen 2007, the pigeonhole bootstrap). With V_R = cA + kE, V_I = B + E and
+    V_RI = cA + B + (2k + 1)E for run variance A, item variance B and run-by-item noise E (k depends
+    on how runs are drawn), cA = 2 V_R + V_I - V_RI whatever k is. ``scale`` is c, how much of a
+    run-level variance the runs-only bootstrap sees (``run_effect_scale``; a bootstrap of few runs
+    sees less). The run part rests on ``freedom`` degrees of freedom (runs less groups): the
+    interval is a t interval with Satterthwaite's degrees of freedom, of variance V_I + A, around
+    the estimate.
+    """
+    variances = []
+    for draws in (runs_only, items_only, both):
+        finite = draws[np.isfinite(draws)]
+        variances.append(float(np.var(finite, ddof=1)) if len(finite) > 1 else float("nan"))
+    runs, items, joint = variances
+    if not np.isfinite(estimate) or np.isnan(items):
+        return [float("nan"), float("nan")]
+    usable = not (np.isnan(runs) or np.isnan(joint) or not np.isfinite(scale) or scale <= 0)
+    run_part = max(2 * runs + items - joint, 0.0) / scale if usable else 0.0
+    variance = items + run_part
+    if variance <= 0:
+        return [float(estimate), float(estimate)]
+    freedom = variance**2 / (run_part**2 / freedom) if run_part > 0 and freedom > 0 else float("inf")
+    half = t_quantile(0.975, freedom) * np.sqrt(variance)
+    return [float(estimate - half), float(estimate + half)]
+
+
+def t_quantile(p: float, freedom: float) -> float:
+    """Student's t quantile for p in (0.5, 1) and any real degrees of freedom > 0: the density
+    integrated numerically (the analysis does not depend on scipy; tested against it)."""
+    if not np.isfinite(freedom) or freedom > 1e4:
+        return NormalDist().inv_cdf(p)
+    grid = np.linspace(0.0, 1.0, 200_001)
+    t = np.tan(grid * np.pi / 2 * 0.999999)          # 0 .. very large, dense near 0
+    log_norm = math.lgamma((freedom + 1) / 2) - math.lgamma(freedom / 2) - 0.5 * math.log(freedom * math.pi)
+    density = np.exp(log_norm - (freedom + 1) / 2 * np.log1p(t * t / freedom))
+    cdf = 0.5 + np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2 * np.diff(t))])
+    return float(np.interp(p, cdf, t))

@@ -152,7 +152,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     factors = read_factors(runs, settings.factors)
     others = other_factors(factors, group_index)
     matched = matched_comparisons(group_index, others, draws, settings)
-    headline = headline_table(point, replicated, matched)
+    headline = headline_table(point, replicated, matched, group_index)
     attribution = attribution_table(point, replicated, group_index, groups, others, settings)
     group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, metrics, run_metric,
                                            replicated_metric, draws)
@@ -199,14 +199,15 @@ def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Dr
                     compare(draws.pairs, group_index, [], equal_groups))}
 
 
-def headline_table(point: dict, replicated: dict, matched: dict) -> dict:
+def headline_table(point: dict, replicated: dict, matched: dict, group_index: np.ndarray) -> dict:
     """Per headline metric: within, across and their difference on matched pairs (``raw_*``: on
     every pair), with intervals and the pairs each side rests on."""
+    freedom = len(group_index) - len(np.unique(group_index))
     headline = {}
     for name in headline_metrics():
-        entry = side_estimates(point[name], replicated[name], *matched["matched"])
+        entry = side_estimates(point[name], replicated[name], *matched["matched"], freedom)
         entry.update({f"raw_{key}": value for key, value in
-                      side_estimates(point[name], replicated[name], *matched["raw"]).items()})
+                      side_estimates(point[name], replicated[name], *matched["raw"], freedom).items()})
         headline[name] = entry
     return headline
 
