@@ -14,7 +14,8 @@ from tests.helpers import REPO_ROOT
 # Layers: the project's own subpackages under homogenization/, and the top-level packages that keep
 # the layout users know. A module's layer is its first two name parts under homogenization, else one.
 LAYERS = ("homogenization.core", "homogenization.conf", "datamodules", "lightning_modules",
-          "homogenization.training", "homogenization.analysis", "homogenization.cli", "scripts",
+          "homogenization.training", "homogenization.analysis", "homogenization.external",
+          "homogenization.cli", "scripts",
           "hydra_plugins", "benchmarks", "tests")
 BASE = {"homogenization.core", "homogenization.conf"}
 MAY_IMPORT = {
@@ -24,7 +25,9 @@ MAY_IMPORT = {
     "lightning_modules": BASE,
     "homogenization.training": BASE | {"datamodules", "lightning_modules"},
     "homogenization.analysis": BASE,
-    "homogenization.cli": BASE | {"homogenization.training", "homogenization.analysis"},
+    "homogenization.external": BASE,
+    "homogenization.cli": BASE | {"homogenization.training", "homogenization.analysis",
+                                  "homogenization.external"},
     "scripts": {"homogenization.cli"},
     "hydra_plugins": BASE | {"homogenization.training"},
     "benchmarks": BASE | {"datamodules", "lightning_modules", "homogenization.training",

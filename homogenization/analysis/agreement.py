@@ -61,3 +61,38 @@ def co_errors(errors: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarr
         part = as_float[:, blocks == block]
         counts[:, :, block] = part @ part.T
     return counts
+
+
+def block_products(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
+    """sum over the rows of each block of <values[a, row], values[b, row]>: [R, R, M] from
+    ``values`` [R, N, K] (K per-row components, e.g. one per label)."""
+    runs = values.shape[0]
+    counts = np.zeros((runs, runs, n_blocks))
+    for block in range(n_blocks):
+        part = values[:, blocks == block].reshape(runs, -1).astype(np.float64)
+        counts[:, :, block] = part @ part.T
+    return counts
+
+
+def capa(overlap: np.ndarray, gold_probability: np.ndarray, n_labels: int) -> np.ndarray:
+    """CAPA, chance-adjusted probabilistic agreement kappa_p (Goel et al. 2025), for every pair.
+
+    ``overlap`` [..., R, R]: the mean over rows of sum_c p_a(c) p_b(c), the probability that the
+    two runs' sampled answers agree; ``gold_probability`` [..., R]: each run's mean probability on
+    the gold label. Two runs that are independent given their accuracies agree by chance with
+    probability p_a p_b + (1 - p_a)(1 - p_b) / (C - 1) (both right, or both wrong on the same of
+    the C - 1 wrong labels); kappa_p = (observed - chance) / (1 - chance).
+    """
+    p_a, p_b = gold_probability[..., :, None], gold_probability[..., None, :]
+    chance = p_a * p_b + (1 - p_a) * (1 - p_b) / (n_labels - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(chance < 1, (overlap - chance) / (1 - chance), np.nan)
+
+
+def same_wrong_rate(same_wrong: np.ndarray, both_wrong: np.ndarray, n_labels: int) -> np.ndarray:
+    """Among the rows both runs get wrong, the fraction where they give the same wrong label (Kim
+    et al. 2025); chance is 1 / (C - 1). Undefined (NaN) with two labels, where it is always 1,
+    and for pairs that never err together."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = same_wrong / both_wrong
+    return np.full_like(rate, np.nan) if n_labels <= 2 else rate

@@ -12,7 +12,14 @@ import logging
 
 import numpy as np
 
-from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.analysis.agreement import (
+    block_products,
+    capa,
+    co_errors,
+    error_pair_stats,
+    label_agreement,
+    same_wrong_rate,
+)
 from homogenization.analysis.discovery import Run
 from homogenization.analysis.measures import pairwise
 from homogenization.analysis.outcomes import Outcomes, load_representations, task_metric
@@ -21,11 +28,20 @@ from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
 log = logging.getLogger(__name__)
 
 
-def degenerate_representations(runs: list[Run], representations: list[np.ndarray]) -> np.ndarray:
-    """bool [R]: runs whose test representations are not all finite, or identical for every unit.
-    Their representation similarities are undefined (NaN), never a number; one warning each."""
+def degenerate_representations(runs: list[Run], representations: list[np.ndarray | None]) -> np.ndarray:
+    """bool [R]: runs without test representations (one line for all of them), or whose
+    representations are not all finite, or identical for every unit (one warning each). Their
+    representation similarities are undefined (NaN), never a number."""
+    absent = [run.name for run, values in zip(runs, representations) if values is None]
+    if absent:
+        log.warning("%d of %d runs have no representations (%s%s): the representation measures (CKA, "
+                    "mutual k-NN, ...) are undefined for their pairs; the outcome measures are complete",
+                    len(absent), len(runs), ", ".join(absent[:3]), ", ..." if len(absent) > 3 else "")
     flags = []
     for run, values in zip(runs, representations):
+        if values is None:
+            flags.append(True)
+            continue
         finite = bool(np.isfinite(values).all())
         constant = finite and bool((values.max(axis=0) - values.min(axis=0)).max(initial=0) == 0)
         if not finite or constant:
@@ -59,9 +75,14 @@ class BlockStatistics:
         self.task_counts = block_sums(outcomes.task_counts.transpose(0, 2, 1), item_block,
                                       self.n_blocks).transpose(0, 2, 1)                  # [R, M, c]
 
+        self._probability_sums(outcomes, row_blocks)
+
         representations = load_representations(runs, len(outcomes.row_items), split)
         self.degenerate = degenerate_representations(runs, representations)
-        representations = [np.zeros_like(r) if bad else r for r, bad in zip(representations, self.degenerate)]
+        width = max((r.shape[1] for r in representations if r is not None), default=1)
+        representations = [np.zeros((len(row_blocks), width), np.float32) if r is None else
+                            np.zeros_like(r) if bad else r
+                            for r, bad in zip(representations, self.degenerate)]
         self.representations = representations
         self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
         rows = len(row_blocks)
@@ -83,6 +104,32 @@ class BlockStatistics:
             both_wrong = np.einsum("abm,km->kab", self.co_errors, weights) / units[:, None, None]
             self._errors_of, self._error_stats = weights, error_pair_stats(error_rate, both_wrong)
         return self._error_stats
+
+    def _probability_sums(self, outcomes: Outcomes, row_blocks: np.ndarray) -> None:
+        """Per block: prediction rows, each run's probability on the gold label, the pairs'
+        probability overlap, rows both get wrong and rows both get wrong with the same label."""
+        probs = np.stack(outcomes.probs).astype(np.float32)                              # [R, N, C]
+        n_labels, rows = probs.shape[2], np.arange(probs.shape[1])
+        self.n_labels = n_labels
+        self.rows = np.bincount(row_blocks, minlength=self.n_blocks).astype(np.float64)
+        self.gold_probability = block_sums(probs[:, rows, outcomes.gold], row_blocks, self.n_blocks)
+        self.probability_overlap = block_products(probs, row_blocks, self.n_blocks)
+        wrong = outcomes.preds != outcomes.gold[None]                                     # [R, N]
+        self.rows_both_wrong = block_products(wrong[..., None], row_blocks, self.n_blocks)
+        wrong_label = np.zeros(probs.shape, dtype=np.float32)
+        np.put_along_axis(wrong_label, outcomes.preds[..., None], wrong[..., None].astype(np.float32), axis=2)
+        self.rows_same_wrong = block_products(wrong_label, row_blocks, self.n_blocks)
+
+    def capa(self, weights: np.ndarray) -> np.ndarray:
+        """CAPA (kappa_p) under block weights [B, M]: [B, R, R]."""
+        rows = weights @ self.rows
+        overlap = np.einsum("abm,km->kab", self.probability_overlap, weights) / rows[:, None, None]
+        return capa(overlap, (weights @ self.gold_probability.T) / rows[:, None], self.n_labels)
+
+    def same_wrong(self, weights: np.ndarray) -> np.ndarray:
+        """Same wrong label when both are wrong, under block weights [B, M]: [B, R, R]."""
+        return same_wrong_rate(np.einsum("abm,km->kab", self.rows_same_wrong, weights),
+                               np.einsum("abm,km->kab", self.rows_both_wrong, weights), self.n_labels)
 
     def linear_cka(self, weights: np.ndarray) -> np.ndarray:
         return self.undefined_for_degenerate(self.cka.cka(weights))

@@ -6,7 +6,9 @@ A metric has a name (its column in pairs.csv and groups.csv), a label and a one-
 a replicate function (``stats``, block weights [B, M] -> [B, R, R]) that gives it a multi-bootstrap
 interval; without one it is a point estimate, and the report says so. ``headline`` puts it in the
 headline and the attribution, ``heatmap`` draws its runs x runs figure, ``optional`` computes it
-only when ``analysis.measures`` lists it. ``stats`` is a ``block_statistics.BlockStatistics``.
+only when ``analysis.measures`` lists it, ``applies`` says whether it means anything for a study's
+outcomes (not computed, and not reported, where it does not). ``stats`` is a
+``block_statistics.BlockStatistics``.
 
 Adding a metric: ``register(Metric(...))`` here (or from your own module before the analysis
 runs), with its functions; docs/architecture.md ("Extending: an analysis measure").
@@ -33,6 +35,7 @@ class Metric:
     headline: bool = False
     heatmap: bool = False
     optional: bool = False
+    applies: Callable[..., bool] = lambda outcomes: True   # outcomes.Outcomes -> does it mean anything here
 
     def __post_init__(self) -> None:
         if not callable(self.point):
@@ -70,13 +73,11 @@ def headline() -> list[str]:
     return [m.name for m in METRICS.values() if m.headline]
 
 
-def heatmaps() -> list[str]:
-    return [m.name for m in METRICS.values() if m.heatmap]
-
-
-def computed(measures: list[str]) -> list[Metric]:
-    """The metrics of an analysis: every non-optional one and the optional ones asked for."""
-    return [m for m in METRICS.values() if not m.optional or m.name in measures]
+def computed(measures: list[str], outcomes=None) -> list[Metric]:
+    """The metrics of an analysis: every non-optional one and the optional ones asked for, that
+    apply to these ``outcomes`` (e.g. "same wrong label" needs three labels or more)."""
+    return [m for m in METRICS.values() if (not m.optional or m.name in measures)
+            and (outcomes is None or m.applies(outcomes))]
 
 
 def optional() -> list[str]:
@@ -129,6 +130,28 @@ register(
         "the pair fails together twice as often as chance.",
         *_error("homogenization_ratio"),
         headline=True,
+    )
+)
+register(
+    Metric(
+        "capa",
+        "CAPA (κ_p)",
+        "chance-adjusted probabilistic agreement κ_p (Goel et al. 2025): how often the two runs' "
+        "predicted distributions give the same answer, beyond two runs with these accuracies whose "
+        "wrong answers are spread over the other labels; 0 = chance, 1 = identical. Per prediction row.",
+        *blockwise(lambda stats, weights: stats.capa(weights)),
+        headline=True,
+    )
+)
+register(
+    Metric(
+        "same_wrong",
+        "same wrong label",
+        "of the prediction rows both runs get wrong, the fraction where they give the same wrong "
+        "label (Kim et al. 2025); chance is 1/(labels − 1). Computed for three labels or more.",
+        *blockwise(lambda stats, weights: stats.same_wrong(weights)),
+        headline=True,
+        applies=lambda outcomes: len(outcomes.labels) > 2,
     )
 )
 register(

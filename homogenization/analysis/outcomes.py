@@ -16,7 +16,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from homogenization.analysis.discovery import Run
 from homogenization.core.errors import UserError
-from homogenization.core.run_record import read_predictions, read_representations
+from homogenization.core.run_record import PROBABILITY_TOLERANCE, read_predictions, read_representations
 
 ROW_KEYS = {"sequence_classification": ("example_id",),
             "token_classification": ("sentence_id", "word_index")}
@@ -64,6 +64,7 @@ def _aligned_predictions(runs: list[Run], split: str = "test") -> list[dict[str,
         except (OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
             raise UserError(f"{run.path / 'predictions' / f'{split}.npz'}: cannot be read ({error}); "
                             "re-run this job or leave it out of runs=") from None
+        check_predictions(run, arrays, split)
         reference = predictions[0] if predictions else arrays
         for key in ROW_KEYS[task]:
             if not np.array_equal(arrays[key], reference[key]):
@@ -71,6 +72,47 @@ def _aligned_predictions(runs: list[Run], split: str = "test") -> list[dict[str,
                                 "the run records were not written by the same data pipeline")
         predictions.append(arrays)
     return predictions
+
+
+def check_predictions(run: Run, arrays: dict[str, np.ndarray], split: str = "test") -> None:
+    """Refuse a predictions file that is not a result, whoever wrote it: missing columns, columns
+    of different lengths, labels outside the run's label set, probabilities that are not finite,
+    not one per label or do not sum to 1, and (sequence tasks, where the prediction is the most
+    probable label) a ``pred`` that is not argmax(``probs``). ``probs`` is the source of truth;
+    token tasks may decode a valid tag sequence instead (``model.decoding``)."""
+    path = run.path / "predictions" / f"{split}.npz"
+    task, n_labels = run.record.task, len(run.record.labels)
+    missing = [key for key in (*ROW_KEYS[task], "label", "pred", "probs") if key not in arrays]
+    if missing:
+        raise UserError(f"{path}: no {', '.join(missing)} column; a predictions file holds "
+                        f"{', '.join((*ROW_KEYS[task], 'label', 'pred', 'probs'))} (docs/architecture.md, "
+                        "'The run record'); re-write it with homog-import or leave the run out")
+    lengths = {key: len(arrays[key]) for key in (*ROW_KEYS[task], "label", "pred", "probs")}
+    if len(set(lengths.values())) != 1:
+        raise UserError(f"{path}: columns of different lengths {lengths}; re-write it or leave the run out")
+    probs = np.asarray(arrays["probs"], dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != n_labels:
+        raise UserError(f"{path}: probs has shape {probs.shape}, expected one column per label of the "
+                        f"run's {n_labels} labels {list(run.record.labels)}")
+    for key in ("label", "pred"):
+        values = np.asarray(arrays[key])
+        if len(values) and (values.min() < 0 or values.max() >= n_labels):
+            raise UserError(f"{path}: {key} holds values outside 0..{n_labels - 1} (the run's labels "
+                            f"{list(run.record.labels)})")
+    bad = ~np.isfinite(probs).all(axis=1) | (np.abs(probs.sum(axis=1) - 1) > PROBABILITY_TOLERANCE) \
+        | (probs < 0).any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise UserError(f"{path}: {int(bad.sum())} of {len(probs)} rows of probs are not a distribution "
+                        f"(row {row} sums to {probs[row].sum():.4g}); write probabilities that sum to 1")
+    if task == "sequence_classification" and len(probs):
+        pred = np.asarray(arrays["pred"])
+        off = probs[np.arange(len(pred)), pred] < probs.max(axis=1) - 1e-6
+        if off.any():
+            row = int(np.flatnonzero(off)[0])
+            raise UserError(f"{path}: pred is not the most probable label in {int(off.sum())} of {len(pred)} "
+                            f"rows (row {row}: pred {int(pred[row])}, argmax {int(probs[row].argmax())}); "
+                            "probs is the source of truth: write pred = argmax(probs)")
 
 
 def _sentences(values: np.ndarray, starts: np.ndarray, names: list[str]) -> list[list[str]]:
@@ -129,10 +171,19 @@ def _outcomes(runs: list[Run], predictions: list[dict[str, np.ndarray]], unit: s
                     len(starts), counts, gold, spans, [kind for found in entities for kind, _, _ in found])
 
 
-def load_representations(runs: list[Run], rows: int, split: str = "test") -> list[np.ndarray]:
-    """Each run's test representations as float32, checked to have one row per prediction row."""
+def has_representations(run: Run) -> bool:
+    """False for runs whose record says they have none (imported predictions)."""
+    return (run.record.test or {}).get("representations", True) is not False
+
+
+def load_representations(runs: list[Run], rows: int, split: str = "test") -> list[np.ndarray | None]:
+    """Each run's test representations as float32, checked to have one row per prediction row;
+    None for a run recorded without representations."""
     values = []
     for run in runs:
+        if not has_representations(run):
+            values.append(None)
+            continue
         path = run.path / "representations" / f"{split}.npy"
         try:
             array = read_representations(run.path, split).astype(np.float32)

@@ -17,6 +17,7 @@ from homogenization.analysis import figures
 from homogenization.analysis.metrics import METRICS, computed
 from homogenization.analysis.metrics import headline as headline_metrics
 from homogenization.analysis.nested import KINDS as NESTED_KINDS
+from homogenization.analysis.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis
 from homogenization.analysis.units import systemic_failures
 from homogenization.core.errors import UserError
@@ -53,17 +54,26 @@ def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> p
         "group": row["group"], "runs": row["runs"],
         f"{metric}: mean ± sd [95% CI]": f"{_fmt(row['metric_mean'])} ± {_fmt(row['metric_std'])} "
                                           f"[{_fmt(row['metric_ci_low'])}, {_fmt(row['metric_ci_high'])}]",
-        **{label(name): row[name] for name in (*headline_metrics(), *measures)},
+        **{label(name): row[name] for name in (*[n for n in headline_metrics() if n in row], *measures)},
         "all wrong: observed / independent": both(row, "all_wrong"),
         "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
         "Fleiss' κ": row["fleiss_kappa"], "pairs": row["pairs"],
     } for _, row in groups.iterrows()])
 
 
+def _without_representations(analysis) -> list[str]:
+    absent = [run.name for run in analysis.runs if not has_representations(run)]
+    if not absent:
+        return []
+    return [f"{len(absent)} of {len(analysis.runs)} runs have no representations (imported predictions): "
+            "the representation measures (CKA, mutual k-NN) need representations and are n/a for their "
+            "pairs; the outcome measures (error consistency, CAPA, ...) cover every run."]
+
+
 def headline_markdown(headline: dict) -> str:
     lines = ["| metric | within groups | across groups | within - across | pairs (within, across) |",
              "|---|---|---|---|---|"]
-    for name in headline_metrics():
+    for name in headline:
         entry = headline[name]
         lines.append(f"| {label(name)} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
                      f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
@@ -80,7 +90,7 @@ def _pairs(entry: dict, side: str) -> str:
 
 def _point_estimates(analysis: Analysis) -> list[str]:
     """Which computed metrics have no interval (no block-weighted replicate in the registry)."""
-    names = [m.label for m in computed(analysis.settings.measures) if m.replicate is None]
+    names = [m.label for m in computed(analysis.settings.measures, analysis.outcomes) if m.replicate is None]
     return [f"Point estimates without an interval: {', '.join(names)}."] if names else []
 
 
@@ -215,8 +225,9 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         *_design(analysis),
         "## Headline: are runs of the same group more alike than runs of different groups?",
         headline_markdown(analysis.headline),
+        *_without_representations(analysis),
         *_matching(analysis),
-        "\n".join(f"- **{METRICS[name].label}**: {METRICS[name].definition}" for name in headline_metrics()),
+        "\n".join(f"- **{METRICS[name].label}**: {METRICS[name].definition}" for name in analysis.headline),
         *_point_estimates(analysis),
         *_attribution(analysis),
         *_nested(analysis),

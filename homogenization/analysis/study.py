@@ -26,8 +26,7 @@ from homogenization.analysis.design import Factor, design_table, other_factors, 
 from homogenization.analysis.discovery import Run
 from homogenization.analysis.epochs import common_epochs, over_training, systemic_since
 from homogenization.analysis.layers import LayerAnalysis, layer_analysis
-from homogenization.analysis.metrics import Metric, computed, heatmaps, optional
-from homogenization.analysis.metrics import headline as headline_metrics
+from homogenization.analysis.metrics import Metric, computed, optional
 from homogenization.analysis.nested import Nesting, nested_headline
 from homogenization.analysis.outcomes import Outcomes, load_outcomes
 from homogenization.analysis.systemic import systemic_failure
@@ -139,7 +138,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     log.info("analysis: %d pairs x %d bootstrap replicates (mutual k-NN: %d replicates over %d units) "
              "[%.0f s]", len(runs) * (len(runs) - 1) // 2, settings.bootstrap, settings.knn_bootstrap,
              min(len(outcomes.row_items), settings.knn_max_units), time.monotonic() - started)
-    metrics = computed(settings.measures)
+    metrics = computed(settings.measures, outcomes)
+    headline_names = [m.name for m in metrics if m.headline]
     point = {m.name: m.values(stats) for m in metrics}
     replicated = {m.name: m.values(stats, draws.blocks) for m in metrics}
     if "mutual_knn" in replicated:
@@ -152,8 +152,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     factors = read_factors(runs, settings.factors)
     others = other_factors(factors, group_index)
     matched = matched_comparisons(group_index, others, draws, settings)
-    headline = headline_table(point, replicated, matched, group_index)
-    attribution = attribution_table(point, replicated, group_index, groups, others, settings)
+    headline = headline_table(point, replicated, matched, group_index, headline_names)
+    attribution = attribution_table(point, replicated, group_index, groups, others, settings, headline_names)
     group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, metrics, run_metric,
                                            replicated_metric, draws)
 
@@ -172,17 +172,17 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
         units["systemic_since_epoch"] = systemic_since(errors_by_epoch, epochs)
     return Analysis(runs, groups, outcomes, settings, pair_table(runs, point, metrics), group_table,
                     histograms, headline, run_flags(runs, outcomes, run_metric, replicated_metric),
-                    {name: point[name][np.ix_(order, order)] for name in heatmaps()},
+                    {m.name: point[m.name][np.ix_(order, order)] for m in metrics if m.heatmap},
                     layers=layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks,
                                           stats.n_blocks, draws.blocks, draws.seeds),
                     nested=None if nesting is None else nested_headline(
-                        point, replicated, nesting, tuple(headline_metrics()), settings.bootstrap,
+                        point, replicated, nesting, tuple(headline_names), settings.bootstrap,
                         np.random.default_rng(settings.seed + 2)),
                     epochs=epoch_curves, units=units,
                     entity_types=per_type_outcomes(outcomes, run_groups),
                     design=design_table(factors, group_index), factors=attribution,
                     confounds={name: confounds(point[name], group_index, others)
-                               for name in headline_metrics()},
+                               for name in headline_names},
                     matched_on=matched["matched"][0].matched_on,
                     dropped_within=matched["matched"][0].dropped_within)
 
@@ -199,12 +199,13 @@ def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Dr
                     compare(draws.pairs, group_index, [], equal_groups))}
 
 
-def headline_table(point: dict, replicated: dict, matched: dict, group_index: np.ndarray) -> dict:
+def headline_table(point: dict, replicated: dict, matched: dict, group_index: np.ndarray,
+                   names: list[str]) -> dict:
     """Per headline metric: within, across and their difference on matched pairs (``raw_*``: on
     every pair), with intervals and the pairs each side rests on."""
     freedom = len(group_index) - len(np.unique(group_index))
     headline = {}
-    for name in headline_metrics():
+    for name in names:
         entry = side_estimates(point[name], replicated[name], *matched["matched"], freedom)
         entry.update({f"raw_{key}": value for key, value in
                       side_estimates(point[name], replicated[name], *matched["raw"], freedom).items()})
@@ -213,14 +214,14 @@ def headline_table(point: dict, replicated: dict, matched: dict, group_index: np
 
 
 def attribution_table(point: dict, replicated: dict, group_index: np.ndarray, groups: list[str],
-                      others: list[Factor], settings: Settings) -> pd.DataFrame:
+                      others: list[Factor], settings: Settings, names: list[str]) -> pd.DataFrame:
     """factors.csv. Crossed factors: the levels of every factor are resampled (not runs within
     groups), jointly with the test blocks of ``replicated``."""
     grouping = Factor(["same group"], group_index, list(groups))
     run_draws = level_draws([f.levels for f in (grouping, *others)], settings.bootstrap,
                             np.random.default_rng(settings.seed + 3))
     return attribute(point, replicated, run_draws[:, :, None] * run_draws[:, None, :],
-                     [grouping, *others], headline_metrics())
+                     [grouping, *others], names)
 
 
 def pair_table(runs: list[Run], point: dict, metrics: list[Metric]) -> pd.DataFrame:

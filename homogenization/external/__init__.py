@@ -1,0 +1,2 @@
+"""Models this framework did not train: their predictions, written as run directories the
+analysis reads like any trained run."""

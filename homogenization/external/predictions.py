@@ -1,0 +1,256 @@
+"""Import per-item predictions of any number of models from one table, as one run directory per
+model with the guarantees of a trained run (docs/external_models.md).
+
+The table is CSV, TSV, JSONL or Parquet, in one of two layouts:
+- ``long``: one row per (model, item), with the model's predicted label and, optionally, its
+  probabilities (a list per row, in the order of ``labels``);
+- ``wide``: one row per item and one prediction column per model (every column that is not the
+  item, gold or text column).
+The gold label of each item is a column of the table; the item's text is another (optional: the
+item id stands in for it). Items keep the order of their first row. Two runs on the same items in
+the same order, with the same texts and gold labels, have the same test fingerprint, whether
+trained here or imported, and so can be analysed together.
+
+Refused, with the file, the row and the fix: a missing column, an item given twice for a model, a
+model without a prediction for an item another model has, an item whose gold label or text differs
+between rows, a label outside ``labels``, probabilities that are not finite, not one per label or
+do not sum to 1, and a prediction that is not the most probable label.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from homogenization.core.errors import UserError
+from homogenization.core.fingerprints import fingerprint
+from homogenization.core.run_record import (
+    PROBABILITY_TOLERANCE,
+    RunRecord,
+    atomic_write,
+    read_record,
+    staging_dir,
+    write_record,
+)
+
+log = logging.getLogger(__name__)
+LAYOUTS = ("long", "wide")
+READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+@dataclass
+class Columns:
+    """The table's column names (``columns.*`` of ``homog-import``)."""
+
+    model: str = "model"
+    item: str = "item"
+    prediction: str = "prediction"
+    gold: str = "gold"
+    text: str | None = None
+    probabilities: str | None = None
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, int]:
+    """The table as strings (labels and ids are names, never numbers), and the file line of its
+    first data row (to name rows in messages; 0 for Parquet, where rows are counted from 0)."""
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise UserError(f"{path}: not a table this reads; name it .csv, .tsv, .jsonl or .parquet")
+    if not path.is_file():
+        raise UserError(f"{path}: no such file; table= names the predictions file")
+    try:
+        if kind in ("csv", "tsv"):
+            table = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
+                                encoding="utf-8-sig")
+            return table, 2
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False), 1
+        return pd.read_parquet(path), 0
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path}: cannot be read as {kind} ({first})") from None
+
+
+def _where(path: Path, first_line: int, index: int) -> str:
+    return f"{path}:{first_line + index}" if first_line else f"{path} (row {index})"
+
+
+def _probabilities(value, path: Path, where: str, column: str) -> list[float]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise UserError(f"{where}: column {column} holds {value[:40]!r}, not a list of probabilities "
+                            "like [0.1, 0.9]") from None
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        raise UserError(f"{where}: column {column} holds {value!r}, not a list of probabilities")
+    return [float(v) for v in value]
+
+
+def _long(table: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    return table
+
+
+def _wide(table: pd.DataFrame, columns: Columns) -> pd.DataFrame:
+    """One row per (model, item) from one prediction column per model."""
+    fixed = [c for c in (columns.item, columns.gold, columns.text) if c]
+    models = [c for c in table.columns if c not in fixed]
+    if not models:
+        raise UserError(f"layout=wide: no model columns besides {fixed}")
+    long = table.melt(id_vars=[c for c in fixed if c in table.columns], value_vars=models,
+                      var_name=columns.model, value_name=columns.prediction)
+    long.attrs["source_rows"] = np.tile(np.arange(len(table)), len(models))
+    return long
+
+
+def import_predictions(table_path: Path, out: Path, layout: str = "long", columns: Columns | None = None,
+                       labels: list[str] | None = None, name: str | None = None) -> list[Path]:
+    """Write ``out/<model>/`` for every model of the table (see the module docstring); returns
+    the run directories. ``labels``: the label names in order (default: the gold labels, sorted);
+    ``name``: the data set's name in the records (default: the table's file name)."""
+    columns = columns or Columns()
+    table_path, out = Path(table_path), Path(out)
+    if layout not in LAYOUTS:
+        raise UserError(f"layout={layout}: must be one of {', '.join(LAYOUTS)}")
+    table, first_line = read_table(table_path)
+    rows = _long(table, columns) if layout == "long" else _wide(table, columns)
+    source_rows = rows.attrs.get("source_rows", np.arange(len(rows)))
+    needed = [columns.item, columns.gold, columns.model, columns.prediction] if layout == "long" else \
+        [columns.item, columns.gold]
+    needed += [c for c in (columns.text, columns.probabilities) if c]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        present = ", ".join(map(str, table.columns))
+        raise UserError(f"{table_path}: no column {', '.join(missing)} (it has {present}); "
+                        "name the columns with columns.item=, columns.gold=, columns.model=, "
+                        "columns.prediction=, columns.text=, columns.probabilities=")
+
+    def where(index: int) -> str:
+        return _where(table_path, first_line, int(source_rows[index]))
+
+    for column in (columns.item, columns.gold, columns.model, columns.prediction):
+        rows[column] = rows[column].map(lambda v: "" if v is None else str(v))
+    empty = np.flatnonzero((rows[[columns.item, columns.gold, columns.model]] == "").any(axis=1).to_numpy())
+    if len(empty):
+        raise UserError(f"{where(int(empty[0]))}: an empty item, gold or model value; every row needs them")
+
+    items, first_seen = np.unique(rows[columns.item].to_numpy(), return_index=True)
+    order = items[np.argsort(first_seen)]
+    position = {item: k for k, item in enumerate(order)}
+    per_item = rows.drop_duplicates(columns.item)
+    gold = dict(zip(per_item[columns.item], per_item[columns.gold]))
+    texts = dict(zip(per_item[columns.item], per_item[columns.text].map(str))) if columns.text else \
+        {item: item for item in order}
+    for column, reference in ((columns.gold, gold), *(((columns.text, texts),) if columns.text else ())):
+        values = rows[column].map(str).to_numpy()
+        expected = rows[columns.item].map(reference).to_numpy()
+        differ = np.flatnonzero(values != expected)
+        if len(differ):
+            k = int(differ[0])
+            raise UserError(f"{where(k)}: item {rows[columns.item].iloc[k]} has {column} {values[k]!r} here "
+                            f"and {expected[k]!r} in its first row; an item has one {column}")
+
+    names = list(labels) if labels else sorted(set(gold.values()))
+    if len(names) < 2:
+        raise UserError(f"{table_path}: the gold labels hold one label ({names}); a classification needs two "
+                        "or more (list them with labels=[...])")
+    index_of = {label: k for k, label in enumerate(names)}
+    for column in (columns.gold, columns.prediction):
+        unknown = np.flatnonzero(~rows[column].isin(index_of).to_numpy())
+        if len(unknown):
+            k = int(unknown[0])
+            raise UserError(f"{where(k)}: {column} {rows[column].iloc[k]!r} is not one of the labels "
+                            f"{names}; list every label with labels=[...]")
+
+    written = []
+    models = list(dict.fromkeys(rows[columns.model]))
+    gold_index = np.array([index_of[gold[item]] for item in order])
+    test_fingerprint = fingerprint((texts[item], gold[item]) for item in order)
+    for model in models:
+        mine = np.flatnonzero((rows[columns.model] == model).to_numpy())
+        own_items = rows[columns.item].to_numpy()[mine]
+        twice = pd.Series(own_items).duplicated().to_numpy()
+        if twice.any():
+            k = int(mine[np.flatnonzero(twice)[0]])
+            raise UserError(f"{where(k)}: model {model} has item {rows[columns.item].iloc[k]} a second time; "
+                            "keep one prediction per model and item")
+        if len(own_items) != len(order):
+            lacking = [item for item in order if item not in set(own_items)]
+            raise UserError(f"{table_path}: model {model} has no prediction for {len(lacking)} of "
+                            f"{len(order)} items (first: {lacking[0]}); give every model every item, or "
+                            "leave the model out")
+        arrange = mine[np.argsort([position[item] for item in own_items])]
+        pred = np.array([index_of[v] for v in rows[columns.prediction].to_numpy()[arrange]])
+        if columns.probabilities:
+            probs = _checked_probabilities(rows, arrange, pred, columns.probabilities, names, where)
+        else:
+            probs = np.eye(len(names), dtype=np.float32)[pred]
+        written.append(_write_run(out, model, names, order, gold_index, pred, probs, texts, test_fingerprint,
+                                  name or table_path.stem, table_path, bool(columns.probabilities)))
+    log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
+    return written
+
+
+def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.ndarray, column: str,
+                           names: list[str], where) -> np.ndarray:
+    values = [_probabilities(rows[column].iloc[k], Path(), where(k), column) for k in arrange]
+    for k, value in zip(arrange, values):
+        if len(value) != len(names):
+            raise UserError(f"{where(k)}: {len(value)} probabilities for the {len(names)} labels {names}")
+    probs = np.array(values, dtype=np.float64)
+    bad = ~np.isfinite(probs).all(1) | (probs < 0).any(1) | (np.abs(probs.sum(1) - 1) > PROBABILITY_TOLERANCE)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise UserError(f"{where(int(arrange[k]))}: probabilities {values[k]} are not a distribution (they "
+                        "must be finite, non-negative and sum to 1); give softmax outputs, not logits")
+    off = probs[np.arange(len(pred)), pred] < probs.max(1) - 1e-6
+    if off.any():
+        k = int(np.flatnonzero(off)[0])
+        raise UserError(f"{where(int(arrange[k]))}: the prediction {names[pred[k]]} is not the most probable "
+                        f"label ({names[int(probs[k].argmax())]}); the probabilities are the source of truth")
+    return probs.astype(np.float32)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"
+
+
+def _write_run(out: Path, model: str, names: list[str], order: np.ndarray, gold: np.ndarray, pred: np.ndarray,
+               probs: np.ndarray, texts: dict, test_fingerprint: str, data_name: str, table: Path,
+               with_probabilities: bool) -> Path:
+    """One run directory, written in a staging folder and moved into place whole: an existing run
+    of another model or table is never overwritten."""
+    run_dir = out / _safe(model)
+    if run_dir.exists():
+        existing = read_record(run_dir) if (run_dir / "run.json").exists() else None
+        if existing is None or (existing.config or {}).get("imported_from") != str(table.resolve()):
+            raise UserError(f"{run_dir}: already exists and was not imported from {table}; "
+                            "choose another out=")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = staging_dir(out, _safe(model))
+    arrays = {"example_id": np.arange(len(order)), "label": gold, "pred": pred, "probs": probs}
+    atomic_write(staging / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
+    atomic_write(staging / "predictions" / "test_texts.json",
+                 lambda handle: handle.write(json.dumps([texts[i] for i in order], ensure_ascii=False)
+                                             .encode("utf-8")))
+    correct = float((pred == gold).mean())
+    write_record(staging, RunRecord(
+        status="complete", task="sequence_classification", model=model, seed=0,
+        data={"name": data_name, "splits": {"test": {"fingerprint": test_fingerprint, "size": len(order)}}},
+        labels=list(names), metrics={"test/accuracy": correct},
+        config={"model": {"name": model}, "seed": 0, "imported_from": str(table.resolve())},
+        training={"imported": True, "probabilities": "given" if with_probabilities else
+                  "one-hot on the predicted label"},
+        test={"units_expected": len(order), "units_recorded": len(order), "representations": False,
+              "item_ids": [str(i) for i in order]},
+    ))
+    if run_dir.exists():
+        import shutil
+        shutil.rmtree(run_dir)
+    staging.rename(run_dir)
+    return run_dir
