@@ -107,8 +107,9 @@ class ClassificationTask(Task):
         self.save_hyperparameters(  # load with weights_only=True only when they hold plain data
             {"label_names": self.label_names, "head_dropout": head_dropout})
         self.encoder = encoder
-        self.head = nn.Sequential(nn.Dropout(head_dropout),
-                                  nn.Linear(encoder.hidden_size, len(self.label_names)))
+        own_head = getattr(encoder, "head", None)     # a fine-tuned checkpoint's, over the data's labels
+        self.head = own_head if own_head is not None else nn.Sequential(
+            nn.Dropout(head_dropout), nn.Linear(encoder.hidden_size, len(self.label_names)))
         self._test_outputs: list[dict[str, torch.Tensor]] = []
         self.test_rows: dict[str, np.ndarray] | None = None
         self.test_report: str | None = None

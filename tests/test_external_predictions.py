@@ -238,3 +238,18 @@ def test_imported_and_trained_runs_on_the_same_test_items_are_analysed_together(
                 Settings(bootstrap=10))
     runs = pd.read_csv(tmp_path / "report" / "runs.csv")
     assert sorted(runs.group) == ["cnn_lstm", "external-0", "external-1"]
+
+
+def test_prediction_measures_have_intervals_and_equal_the_references(tmp_path):
+    from scipy.spatial.distance import jensenshannon
+    from sklearn.metrics import cohen_kappa_score
+    gold, probs = softmax_runs(np.random.default_rng(8))
+    pairs = analysed(tmp_path, gold, probs, measures=["jsd", "disagreement"])
+    for row in pairs.itertuples():
+        a, b = probs[int(row.run_a[1:])], probs[int(row.run_b[1:])]
+        assert row.jsd == pytest.approx(np.mean([jensenshannon(p, q, base=2) ** 2 for p, q in zip(a, b)]))
+        assert row.disagreement == pytest.approx(np.mean(a.argmax(1) != b.argmax(1)))
+        assert row.cohen_kappa == pytest.approx(cohen_kappa_score(a.argmax(1), b.argmax(1)))
+    groups = pd.read_csv(tmp_path / "report" / "groups.csv")
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "JS divergence" in text and groups.filter(like="jsd").notna().all().all()

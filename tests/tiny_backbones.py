@@ -120,3 +120,19 @@ def tiny_backbone(root: Path, family: str, positions: int = 258) -> Path:
     PreTrainedTokenizerFast(tokenizer_object=tokenizer, **specials).save_pretrained(directory)
     AutoModel.from_config(config).save_pretrained(directory)
     return directory
+
+
+def tiny_classifier(root: Path, family: str, kind: str, labels: list[str], name: str | None = None,
+                    positions: int = 258) -> Path:
+    """A fine-tuned-looking classifier ``root/<name>``: ``family``'s tiny model with a random
+    ``kind`` head (``sequence`` or ``token``) whose ``id2label`` are ``labels``."""
+    from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
+
+    tokenizer, specials, config = _family(family, _texts(root), positions)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    loader = AutoModelForSequenceClassification if kind == "sequence" else AutoModelForTokenClassification
+    directory = root / (name or f"{family}-{kind}")
+    PreTrainedTokenizerFast(tokenizer_object=tokenizer, **specials).save_pretrained(directory)
+    loader.from_config(config).save_pretrained(directory)
+    return directory

@@ -26,11 +26,27 @@ def label_agreement(preds: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.n
     np.put_along_axis(one_hot, preds[..., None], 1.0, axis=2)
     flat = one_hot.reshape(len(preds), -1)
     agreement = (flat @ flat.T) / n
-    label_rates = one_hot.mean(axis=1)                   # [R, C]
-    chance = label_rates @ label_rates.T
+    return agreement, cohen_kappa(agreement, one_hot.mean(axis=1))
+
+
+def cohen_kappa(agreement: np.ndarray, label_rates: np.ndarray) -> np.ndarray:
+    """Cohen's kappa from agreement [..., R, R] and each run's label distribution [..., R, C]."""
+    chance = label_rates @ np.swapaxes(label_rates, -1, -2)
     with np.errstate(invalid="ignore", divide="ignore"):
-        kappa = np.where(chance < 1, (agreement - chance) / (1 - chance), np.nan)
-    return agreement, kappa
+        return np.where(chance < 1, (agreement - chance) / (1 - chance), np.nan)
+
+
+def jensen_shannon_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence (base 2, in [0, 1]) of each row of two probability arrays
+    [..., N, C]: [..., N]."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    m = (p + q) / 2
+
+    def kl(x: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, x * np.log2(x / m), 0.0).sum(axis=-1)
+
+    return 0.5 * kl(p) + 0.5 * kl(q)
 
 
 def error_pair_stats(error_rate: np.ndarray, both_wrong: np.ndarray) -> dict[str, np.ndarray]:

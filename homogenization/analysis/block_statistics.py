@@ -16,8 +16,9 @@ from homogenization.analysis.agreement import (
     block_products,
     capa,
     co_errors,
+    cohen_kappa,
     error_pair_stats,
-    label_agreement,
+    jensen_shannon_rows,
     same_wrong_rate,
 )
 from homogenization.analysis.discovery import Run
@@ -92,7 +93,7 @@ class BlockStatistics:
             if with_knn else None
         self.knn_bootstrap = settings.knn_bootstrap
         self.outcomes, self.rsa_max_units, self.seed = outcomes, settings.rsa_max_units, settings.seed
-        self._errors_of, self._error_stats, self._agreement = None, {}, None
+        self._errors_of, self._error_stats = None, {}
         self._measured: dict[str, np.ndarray] = {}
 
     def error_stats(self, weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -114,6 +115,11 @@ class BlockStatistics:
         self.rows = np.bincount(row_blocks, minlength=self.n_blocks).astype(np.float64)
         self.gold_probability = block_sums(probs[:, rows, outcomes.gold], row_blocks, self.n_blocks)
         self.probability_overlap = block_products(probs, row_blocks, self.n_blocks)
+        predicted = np.zeros(probs.shape, dtype=np.float32)
+        np.put_along_axis(predicted, outcomes.preds[..., None], 1.0, axis=2)
+        self.same_label = block_products(predicted, row_blocks, self.n_blocks)
+        self.label_counts = block_sums(predicted.transpose(0, 2, 1), row_blocks, self.n_blocks)  # [R, C, M]
+        self._row_blocks, self._jsd = row_blocks, None
         wrong = outcomes.preds != outcomes.gold[None]                                     # [R, N]
         self.rows_both_wrong = block_products(wrong[..., None], row_blocks, self.n_blocks)
         wrong_label = np.zeros(probs.shape, dtype=np.float32)
@@ -146,17 +152,32 @@ class BlockStatistics:
             found[:replicated] = self.knn.overlap(weights[:replicated])
         return self.undefined_for_degenerate(found)
 
-    def label_agreement(self) -> tuple[np.ndarray, np.ndarray]:
-        """Agreement and Cohen's kappa of the predicted labels [R, R] (point estimates)."""
-        if self._agreement is None:
-            self._agreement = label_agreement(self.outcomes.preds, len(self.outcomes.labels))
-        return self._agreement
+    def agreement(self, weights: np.ndarray) -> np.ndarray:
+        """The fraction of prediction rows with the same predicted label, under block weights."""
+        return np.einsum("abm,km->kab", self.same_label, weights) / (weights @ self.rows)[:, None, None]
+
+    def cohen_kappa(self, weights: np.ndarray) -> np.ndarray:
+        rates = np.einsum("rcm,km->krc", self.label_counts, weights) / (weights @ self.rows)[:, None, None]
+        return cohen_kappa(self.agreement(weights), rates)
+
+    def jsd(self, weights: np.ndarray) -> np.ndarray:
+        """Mean Jensen-Shannon divergence of the predicted distributions, under block weights (the
+        per-row divergences of every pair are summed per block once, on first use)."""
+        if self._jsd is None:
+            probs = self.outcomes.probs
+            runs = len(probs)
+            self._jsd = np.zeros((runs, runs, self.n_blocks))
+            for a in range(runs - 1):
+                rows = jensen_shannon_rows(probs[a][None], np.stack(probs[a + 1:]))   # [R - a - 1, N]
+                sums = block_sums(rows, self._row_blocks, self.n_blocks)
+                self._jsd[a, a + 1:], self._jsd[a + 1:, a] = sums, sums
+        return np.einsum("abm,km->kab", self._jsd, weights) / (weights @ self.rows)[:, None, None]
 
     def measure(self, name: str) -> np.ndarray:
         """An optional measure of ``analysis.measures`` (``measures.py``) for every pair [R, R]."""
         if name not in self._measured:
-            self._measured.update(pairwise([name], self.representations, self.degenerate, self.outcomes.probs,
-                                           self.outcomes.preds, self.rsa_max_units, self.seed))
+            self._measured.update(pairwise([name], self.representations, self.degenerate,
+                                           self.rsa_max_units, self.seed))
         return self._measured[name]
 
     def undefined_for_degenerate(self, values: np.ndarray) -> np.ndarray:

@@ -15,9 +15,8 @@ them; linear CKA, mutual k-NN and the error-based metrics are computed with inte
 - ``rsa``: Spearman correlation of the upper triangles of the two dissimilarity matrices
   (1 - Pearson correlation between units), on one random subsample of at most
   ``analysis.rsa_max_units`` units shared by all pairs.
-- ``jsd``: mean over prediction rows of the Jensen-Shannon divergence (base 2, in [0, 1]) between
-  the two runs' predicted distributions; ``disagreement``: the fraction of rows they predict
-  differently.
+(The prediction measures ``jsd`` and ``disagreement`` are block-weighted, with intervals:
+``block_statistics.py``.)
 """
 
 from __future__ import annotations
@@ -103,54 +102,28 @@ def rsa(a: Prepared, b: Prepared) -> float:
     return float((x @ y) / (x.norm() * y.norm()))
 
 
-def jsd(p: np.ndarray, q: np.ndarray) -> float:
-    """Mean Jensen-Shannon divergence (base 2) between rows of two probability arrays [N, C]."""
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    m = (p + q) / 2
-
-    def kl(x: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(x > 0, x * np.log2(x / m), 0.0)
-        return terms.sum(axis=1)
-
-    return float(np.mean(0.5 * kl(p) + 0.5 * kl(q)))
-
-
-def disagreement(pred_a: np.ndarray, pred_b: np.ndarray) -> float:
-    return float(np.mean(np.asarray(pred_a) != np.asarray(pred_b)))
-
-
 REPRESENTATION_MEASURES: dict[str, Callable[[Prepared, Prepared], float]] = {
     "procrustes": procrustes, "svcca": svcca, "pwcca": pwcca, "rsa": rsa}
-PREDICTION_MEASURES = ("jsd", "disagreement")
-MEASURES = (*REPRESENTATION_MEASURES, *PREDICTION_MEASURES)
 
 
 def pairwise(measures: list[str], representations: list[np.ndarray], degenerate: np.ndarray,
-             probs: list[np.ndarray], preds: np.ndarray, rsa_max_units: int,
-             seed: int) -> dict[str, np.ndarray]:
-    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal, and for
-    representation measures of runs with degenerate representations)."""
-    runs = len(preds)
+             rsa_max_units: int, seed: int) -> dict[str, np.ndarray]:
+    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal, and for runs with
+    degenerate representations)."""
+    runs = len(representations)
     found = {name: np.full((runs, runs), np.nan) for name in measures}
-    wanted = [name for name in measures if name in REPRESENTATION_MEASURES]
     prepared = []
-    if wanted:
+    if measures:
         rows = len(representations[0])
         rsa_rows = (np.sort(np.random.default_rng(seed).choice(rows, min(rows, rsa_max_units), replace=False))
-                    if "rsa" in wanted else None)
+                    if "rsa" in measures else None)
         prepared = [None if bad else prepare(values, rsa_rows)
                     for values, bad in zip(representations, degenerate)]
     for a in range(runs):
         for b in range(a + 1, runs):
+            if prepared[a] is None or prepared[b] is None:
+                continue
             for name in measures:
-                if name in REPRESENTATION_MEASURES:
-                    if prepared[a] is None or prepared[b] is None:
-                        continue
-                    value = REPRESENTATION_MEASURES[name](prepared[a], prepared[b])
-                elif name == "jsd":
-                    value = jsd(probs[a], probs[b])
-                else:
-                    value = disagreement(preds[a], preds[b])
+                value = REPRESENTATION_MEASURES[name](prepared[a], prepared[b])
                 found[name][a, b] = found[name][b, a] = value
     return found

@@ -89,7 +89,7 @@ register(
         "agreement",
         "agreement",
         "the fraction of units the two runs predict the same label for.",
-        point=lambda stats: stats.label_agreement()[0],
+        *blockwise(lambda stats, weights: stats.agreement(weights)),
     )
 )
 register(
@@ -97,7 +97,7 @@ register(
         "cohen_kappa",
         "Cohen's κ",
         "agreement beyond what each run's label distribution gives by chance.",
-        point=lambda stats: stats.label_agreement()[1],
+        *blockwise(lambda stats, weights: stats.cohen_kappa(weights)),
     )
 )
 register(
@@ -204,15 +204,27 @@ for _name, _label, _definition in (
         "Spearman correlation of the two runs' unit dissimilarity matrices, on a "
         "subsample of analysis.rsa_max_units units.",
     ),
-    (
-        "jsd",
-        "JS divergence",
-        "mean Jensen-Shannon divergence (base 2) of the two runs' predicted distributions: 0 = identical.",
-    ),
-    ("disagreement", "disagreement", "the fraction of units the two runs predict differently."),
 ):
     register(
         Metric(
             _name, _label, _definition, point=lambda stats, _name=_name: stats.measure(_name), optional=True
         )
     )
+register(
+    Metric(
+        "jsd",
+        "JS divergence",
+        "mean Jensen-Shannon divergence (base 2) of the two runs' predicted distributions: 0 = identical.",
+        *blockwise(lambda stats, weights: stats.jsd(weights)),
+        optional=True,
+    )
+)
+register(
+    Metric(
+        "disagreement",
+        "disagreement",
+        "the fraction of prediction rows the two runs predict differently.",
+        *blockwise(lambda stats, weights: 1 - stats.agreement(weights)),
+        optional=True,
+    )
+)

@@ -72,7 +72,8 @@ class RunRecord:
 
     @property
     def untrained(self) -> bool:
-        return bool(self.training) and self.training.get("steps") == 0
+        training = self.training or {}
+        return training.get("steps") == 0 and not training.get("evaluated") and not training.get("imported")
 
     @property
     def test_fingerprint(self) -> str | None:

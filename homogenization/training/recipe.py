@@ -86,9 +86,12 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
     outcome = "failed"
     try:
         # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
-        trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
-                    ckpt_path=resume_from, weights_only=True)   # SafeCheckpointIO loads it so
-        finished = model.finish(trainer, datamodule, run_dir, best_checkpoint(trainer))
+        if getattr(encoder, "evaluates_only", False):   # a fine-tuned checkpoint, tested as it is
+            finished = model.finish(trainer, datamodule, run_dir, None)
+        else:
+            trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
+                        ckpt_path=resume_from, weights_only=True)   # SafeCheckpointIO loads it so
+            finished = model.finish(trainer, datamodule, run_dir, best_checkpoint(trainer))
         record = (record_of(finished, new_record(cfg, datamodule, encoder, trainer, started), run_dir)
                   if trainer.is_global_zero else None)
         outcome = "complete"
@@ -177,6 +180,8 @@ def build_encoder(encoder_cfg: DictConfig, task_cfg: DictConfig, datamodule):
                 if name not in encoder_cfg}
     if getattr(encoder_class, "needs_vocabulary", False):
         features["vocabulary"] = vocabulary(datamodule.tokenizer)
+    if getattr(encoder_class, "needs_labels", False):
+        features.update(label_names=list(datamodule.label_names), task=task_cfg.name)
     return instantiate(encoder_cfg, vocab_size=datamodule.vocab_size, pad_token_id=datamodule.pad_token_id,
                        **features)
 
@@ -207,6 +212,7 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
                status: str = "complete") -> RunRecord:
     """The record of this job as it stands; the finish step adds metrics and test outputs."""
     config = OmegaConf.to_container(cfg, resolve=True)
+    evaluated = bool(getattr(encoder, "evaluates_only", False))   # tested as it is, not trained here
     metrics = {}
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and checkpoint.best_model_score is not None:
@@ -219,7 +225,7 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         metrics=metrics,
         backbone=getattr(encoder, "identity", None),
         training={"epochs": trainer.current_epoch, "steps": trainer.global_step,
-                  "untrained": trainer.global_step == 0,
+                  "untrained": trainer.global_step == 0 and not evaluated, "evaluated": evaluated,
                   "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size},
         config=config, config_digest=config_digest(identity_of(cfg)),
         versions=package_versions(), git=git_commit(), duration_s=round(time.time() - started, 3),

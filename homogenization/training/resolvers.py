@@ -82,7 +82,15 @@ def seed_for(name: str, seed: int) -> int:
     return int(seed) + 100_000 * (zlib.crc32(str(name).encode("utf-8")) % 10_000)
 
 
-RESOLVERS = {"cwd": os.getcwd, "seed_for": seed_for, "swept_params": swept_params,
+def checkpoint_name(name_or_path) -> str:
+    """A readable name for a checkpoint: its folder's name, or a hub name's last part."""
+    if name_or_path in (None, ""):
+        return "finetuned"
+    return os.path.basename(os.path.normpath(str(name_or_path))) or str(name_or_path)
+
+
+RESOLVERS = {"cwd": os.getcwd, "checkpoint_name": checkpoint_name, "seed_for": seed_for,
+             "swept_params": swept_params,
              "resumed_seed": resumed_seed, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
              "slurm_mem_gb": slurm_mem_gb}
 

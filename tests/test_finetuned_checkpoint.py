@@ -1,0 +1,68 @@
+"""model=finetuned: a fine-tuned Hugging Face classifier evaluated as it is (its own head and
+labels, no training), recorded as evaluated, and compared with runs trained here."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_predictions, read_record
+from homogenization.training.recipe import train
+from tests.helpers import compose_config
+from tests.tiny_backbones import tiny_classifier
+
+SENTIMENT = ["NEGATIVE", "POSITIVE"]
+MAP = "model.label_map={NEGATIVE:negative,POSITIVE:positive}"
+
+
+@pytest.mark.parametrize("family", ["bert", "distilbert"])
+def test_a_sequence_classifier_is_evaluated_as_it_is(tmp_path, family):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    checkpoint = tiny_classifier(tmp_path, family, "sequence", SENTIMENT, name=f"{family}-sst")
+    cfg = compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}", MAP,
+                                            "data.max_length=64", "record.layers=all"])
+    assert cfg.model.name == f"{family}-sst"
+    train(cfg)
+    record = read_record(tmp_path / "run")
+    assert record.status == "complete" and record.training["evaluated"] and not record.untrained
+    assert record.training["steps"] == 0 and record.labels == ["negative", "positive"]
+    assert record.test["layers"] == [0, 1]          # the embedding output and the one layer
+    saved = tmp_path / "run" / "checkpoints"
+    assert not saved.exists() or not any(saved.iterdir())
+
+    # the recorded probabilities are the checkpoint's own, on the same texts, in the data's order
+    texts = json.loads((tmp_path / "run" / "predictions" / "test_texts.json").read_text())
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
+    with torch.no_grad():
+        batch = tokenizer(texts[:16], padding=True, truncation=True, max_length=64, return_tensors="pt")
+        expected = model(**batch).logits.softmax(-1).numpy()
+    recorded = read_predictions(tmp_path / "run")
+    order = np.argsort(recorded["example_id"])[:16]
+    np.testing.assert_allclose(recorded["probs"][order], expected, atol=1e-4)
+
+
+def test_a_token_classifier_is_evaluated_with_its_tags(tmp_path):
+    tags = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    checkpoint = tiny_classifier(tmp_path, "bert", "token", tags[::-1])     # another order than the data's
+    train(compose_config(tmp_path / "run", ["data=demo_ner", "model=finetuned", f"checkpoint={checkpoint}"]))
+    record = read_record(tmp_path / "run")
+    assert record.status == "complete" and record.training["evaluated"]
+    assert record.backbone["labels"] == tags[::-1]
+
+
+def test_labels_that_do_not_match_are_one_line_naming_both_sets(tmp_path):
+    checkpoint = tiny_classifier(tmp_path, "bert", "sequence", SENTIMENT)
+    with pytest.raises(UserError, match=r"predicts \['NEGATIVE', 'POSITIVE'\] but the data's labels are "
+                                        r"\['negative', 'positive'\].*model.label_map") as error:
+        train(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}"]))
+    assert "\n" not in str(error.value)
+
+
+def test_a_head_of_another_task_is_refused(tmp_path):
+    checkpoint = tiny_classifier(tmp_path, "bert", "token", ["O", "B-PER"])
+    with pytest.raises(UserError, match="token_classification head, but the data's task is sequence"):
+        train(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}"]))
