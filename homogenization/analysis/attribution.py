@@ -65,7 +65,7 @@ def _sum_by(ids: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
     """Sum weights [B, R, R] over the pairs of each id [R, R] in 0..n-1: [B, n]."""
     onehot = np.zeros((ids.size, n))
     onehot[np.arange(ids.size), ids.ravel()] = 1.0
-    return weights.reshape(len(weights), -1) @ onehot
+    return weights.reshape(len(weights), ids.size) @ onehot
 
 
 def _equal_cells(weights: np.ndarray, cell: np.ndarray) -> np.ndarray:
@@ -99,7 +99,7 @@ def compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor
     ratio = np.nan_to_num(ratio)
     kept = (np.nan_to_num(a_share) > 0).astype(float)
     point_signatures = strata[same & top]
-    dropped = int((kept[0][point_signatures] == 0).sum()) if len(point_signatures) else 0
+    dropped = int((kept[0][point_signatures] == 0).sum()) if len(point_signatures) and len(kept) else 0
     matched = [f.name for f in others if len(np.unique(f.shared()[top])) > 1]
     return Comparison(within * kept[:, strata], across * ratio[:, strata], matched, dropped)
 

@@ -25,6 +25,7 @@ from homogenization.analysis.discovery import Run
 from homogenization.analysis.measures import pairwise
 from homogenization.analysis.outcomes import Outcomes, load_representations, task_metric
 from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
+from homogenization.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,12 @@ class BlockStatistics:
         self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
-        k = min(settings.knn_k, len(knn_rows) - 1)
+        if settings.knn_k >= len(knn_rows) - 1:
+            others = len(knn_rows) - 1
+            raise UserError(f"analysis.knn_k={settings.knn_k}: mutual k-NN on {len(knn_rows)} units needs "
+                            f"fewer neighbours than the other {others} units (with all of them every pair "
+                            f"shares every neighbour); set analysis.knn_k below {others}")
+        k = settings.knn_k
         self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k) \
             if with_knn else None
         self.knn_bootstrap = settings.knn_bootstrap
@@ -148,7 +154,7 @@ class BlockStatistics:
         are NaN, and a point estimate (one all-ones weight row) always finds them."""
         found = np.full((len(weights), *self.cka.cka(weights[:1]).shape[1:]), np.nan)
         replicated = len(weights) if len(weights) == 1 else min(len(weights), self.knn_bootstrap)
-        if self.knn is not None:
+        if self.knn is not None and replicated > 0:
             found[:replicated] = self.knn.overlap(weights[:replicated])
         return self.undefined_for_degenerate(found)
 

@@ -62,10 +62,15 @@ def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> p
 
 
 def _without_representations(analysis) -> list[str]:
+    """One line each for what the headline lacks: intervals (bootstrap=0), representations."""
+    lines = []
+    if analysis.settings.bootstrap == 0:
+        lines.append("No intervals: analysis.bootstrap=0 (every [n/a, n/a] above); set it to 1000 for them.")
     absent = [run.name for run in analysis.runs if not has_representations(run)]
     if not absent:
-        return []
-    return [f"{len(absent)} of {len(analysis.runs)} runs have no representations (imported predictions): "
+        return lines
+    return [*lines, f"{len(absent)} of {len(analysis.runs)} runs have no representations (imported "
+            "predictions): "
             "the representation measures (CKA, mutual k-NN) need representations and are n/a for their "
             "pairs; the outcome measures (error consistency, CAPA, ...) cover every run."]
 

@@ -63,6 +63,7 @@ class Settings:
     pair_weighting: bool = _DEFAULTS.pair_weighting
 
     def __post_init__(self) -> None:
+        self._check_numbers()
         self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
         if self.factors is not None:
             self.factors = [self.factors] if isinstance(self.factors, str) else list(self.factors)
@@ -70,6 +71,28 @@ class Settings:
         if unknown:
             raise UserError(f"analysis.measures: {', '.join(unknown)} unknown; choose from "
                             f"{', '.join(optional())} (e.g. measures=[procrustes,jsd]).")
+
+
+    # (setting, smallest value, what it means): checked before any work, one line each
+    _BOUNDS = (("bootstrap", 0, "replicates of the multi-bootstrap: 0 = no intervals, else at least 2"),
+               ("knn_bootstrap", 0, "replicates in which mutual k-NN finds neighbours again: "
+                                    "0 = no interval"),
+               ("blocks", 2, "blocks of test items the bootstrap resamples"),
+               ("knn_k", 1, "neighbours of mutual k-NN"),
+               ("knn_max_units", 2, "units mutual k-NN is computed on"),
+               ("rsa_max_units", 3, "units RSA is computed on"),
+               ("seed", 0, "the analysis's own random seed"))
+
+    def _check_numbers(self) -> None:
+        for name, least, meaning in self._BOUNDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise UserError(f"analysis.{name}={value!r}: a whole number is needed ({meaning})")
+            if value < least or (name == "bootstrap" and value == 1):
+                least_text = "0 or at least 2" if name == "bootstrap" else f"at least {least}"
+                raise UserError(f"analysis.{name}={value}: must be {least_text} ({meaning})")
+        if self.unit not in ("entity", "word"):
+            raise UserError(f"analysis.unit={self.unit!r}: token tasks count errors per 'entity' or 'word'")
 
 
 @dataclass
@@ -285,13 +308,15 @@ def run_flags(runs: list[Run], outcomes: Outcomes, run_metric: np.ndarray,
               replicated_metric: np.ndarray) -> pd.DataFrame:
     """One row per run: its task metric with a test-item bootstrap interval, the chance level, and
     flags: ``untrained`` (0 training steps, a baseline) and ``near chance`` (the interval reaches
-    the chance level, so its agreement with other runs may be trivial)."""
+    the chance level, so its agreement with other runs may be trivial; without intervals, the
+    estimate does)."""
     chance = chance_level(outcomes)
     rows = []
     for index, run in enumerate(runs):
         low, high = interval(replicated_metric[:, index])
+        lowest = run_metric[index] if np.isnan(low) else low      # no interval (bootstrap=0): the estimate
         flags = [flag for flag, on in (("untrained (0 steps)", run.record.untrained),
-                                       ("near chance", not low > chance)) if on]
+                                       ("near chance", not lowest > chance)) if on]
         rows.append({"run": run.name, "group": run.group, "metric": outcomes.metric_name,
                      "value": float(run_metric[index]), "ci_low": low, "ci_high": high,
                      "chance": chance, "flags": ", ".join(flags)})
