@@ -67,8 +67,9 @@ def test_report_separates_a_homogenized_group(tmp_path):
 
     pairs = pd.read_csv(report / "pairs.csv")
     assert len(pairs) == 45
-    assert {"run_a", "run_b", "group_a", "group_b", *(m for m in METRICS if not METRICS[m].optional)} \
-        <= set(pairs.columns)
+    expected = {m for m in METRICS if not METRICS[m].optional and METRICS[m].applies(analysis.outcomes)}
+    assert {"run_a", "run_b", "group_a", "group_b", *expected} <= set(pairs.columns)
+    assert "same_wrong" not in pairs.columns          # two labels: one wrong label, nothing to compare
     groups = pd.read_csv(report / "groups.csv").set_index("group")
     assert list(groups.index) == ["a", "b", "all (pooled)"]
     assert groups.loc["a", "homogenization_ratio"] > 2 > groups.loc["b", "homogenization_ratio"] > 0.8
