@@ -200,6 +200,12 @@ class LabelledDataModule(TextDataModule):
         self.label_names = self.resolve_label_names(splits["train"])
         labels = {split: self.encode_labels(examples, self.label_names)
                   for split, examples in splits.items()}
+        learnable = {label for label in _flat(labels["train"]) if label >= 0}
+        if len(learnable) < 2:
+            seen = [self.label_names[label] for label in sorted(learnable)]
+            raise UserError(f"{self.files['train']}: the training split holds {len(learnable)} label "
+                            f"({seen}); a classifier needs examples of two or more. Check "
+                            "data.label_column, or data.max_train_examples / data.train_fraction.")
         self.fingerprints = {split: self.fingerprint(splits[split], labels[split])
                              for split in SPLITS}
         self.sizes = {split: len(splits[split]) for split in SPLITS}
@@ -303,3 +309,8 @@ class LabelledDataModule(TextDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size, shuffle=False)
+
+
+def _flat(labels: list) -> list[int]:
+    """Every label of a split: one per example, or one per word (lists) for token tasks."""
+    return [label for item in labels for label in (item if isinstance(item, (list, tuple)) else [item])]

@@ -57,6 +57,10 @@ class HFTextClassificationDataModule(TextClassificationDataModule):
         for row, (text, label) in enumerate(zip(texts, labels), start=1):
             where = f"data.dataset={dataset} [{split}] row {row}"
             label = "" if label is None else str(label)
+            if text is not None and not isinstance(text, str):
+                raise UserError(f"{where}: data.text_column={options['text_column']} holds a "
+                                f"{type(text).__name__} ({str(text)[:40]}...), not text; name the field "
+                                "that holds the text (a nested field: flatten it first)")
             if label.strip() == "-1":
                 raise UserError(f"{where}: no label (unlabelled test splits, as in GLUE, cannot be scored). "
                                 "Map data.splits.test to a labelled split.")

@@ -231,6 +231,17 @@ def check_label_spellings(split: LabelledTexts) -> None:
                             "each label one way.")
 
 
+def check_label_case(split: LabelledTexts) -> None:
+    """Refuse labels that differ only in letter case (``pos``, ``Pos``): two classes for one."""
+    seen: dict[str, tuple[str, int]] = {}
+    for label, line in zip(split.labels, split.lines):
+        first = seen.setdefault(label.casefold(), (label, line))
+        if first[0] != label:
+            raise UserError(f"{split.path}:{line}: label '{label}' differs from label '{first[0]}' (line "
+                            f"{first[1]}) only in letter case; they would be two classes. Write each label "
+                            "one way.")
+
+
 def resolve_label_names(train: LabelledTexts, label_names: list[str] | None) -> list[str]:
     """The label set: ``label_names`` when configured, else the labels of the training split.
 
@@ -242,6 +253,7 @@ def resolve_label_names(train: LabelledTexts, label_names: list[str] | None) -> 
             raise UserError(f"data.label_names has duplicates: {names}. List each label once.")
         return names
     check_label_spellings(train)
+    check_label_case(train)
     unique = set(train.labels)
     if all(INTEGER.match(label) for label in unique):
         return sorted(unique, key=int)
@@ -272,6 +284,10 @@ def encode_labels(split: LabelledTexts, names: list[str], configured: bool) -> l
                 f"Subtract 1 from the labels, or leave data.label_names unset to use the labels as "
                 f"they are."
             )
+        elif label.casefold() in {name.casefold() for name in names}:
+            same = next(name for name in names if name.casefold() == label.casefold())
+            raise UserError(f"{split.path}:{line}: label '{label}' differs from label '{same}' only in "
+                            "letter case; write each label one way.")
         elif configured:
             raise UserError(
                 f"{split.path}:{line}: label '{label}' is not in data.label_names {names}. "

@@ -13,6 +13,7 @@ from datamodules.readers import (
     resolve_label_names,
 )
 from datamodules.tokenization import encode
+from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import fingerprint
 
 
@@ -32,6 +33,10 @@ class TextClassificationDataModule(LabelledDataModule):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        if str(text_column) == str(label_column):
+            raise UserError(f"data.text_column and data.label_column are both {text_column!r}: the model "
+                            "would read the label as its text. Set data.text_column to the column that "
+                            "holds the text.")
         self.table_options = dict(text_column=text_column, label_column=label_column,
                                   delimiter=delimiter, header=header, quotechar=quotechar,
                                   multiline=multiline,

@@ -93,7 +93,15 @@ def test_every_experiment_sets_what_it_sweeps(experiment):
     assert planned, f"experiment={experiment} sets neither hydra.sweeper.params nor a study's sizes"
 
 
-PAIRS = [(model, data) for model in MODELS for data in DATA if data_task(data) in model_tasks(model)]
+def evaluates_only(model: str) -> bool:
+    """Models that are tested as they are, never trained (model=finetuned: its checkpoint's own
+    head; tests/test_finetuned_checkpoint.py covers its tasks)."""
+    from hydra.utils import get_object
+    return getattr(get_object(composed(f"model={model}").model.encoder._target_), "evaluates_only", False)
+
+
+PAIRS = [(model, data) for model in MODELS for data in DATA
+         if data_task(data) in model_tasks(model) and not evaluates_only(model)]
 
 
 @pytest.fixture

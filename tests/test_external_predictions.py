@@ -238,6 +238,9 @@ def test_imported_and_trained_runs_on_the_same_test_items_are_analysed_together(
                 Settings(bootstrap=10))
     runs = pd.read_csv(tmp_path / "report" / "runs.csv")
     assert sorted(runs.group) == ["cnn_lstm", "external-0", "external-1"]
+    # keys only the trained run has (backbone, data options...) are not factors of the design
+    design = pd.read_csv(tmp_path / "report" / "design.csv")
+    assert list(design.factor) == ["model.name"], design
 
 
 def test_prediction_measures_have_intervals_and_equal_the_references(tmp_path):

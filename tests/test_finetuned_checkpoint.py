@@ -62,6 +62,12 @@ def test_labels_that_do_not_match_are_one_line_naming_both_sets(tmp_path):
     assert "\n" not in str(error.value)
 
 
+def test_the_config_matrix_leaves_the_evaluated_model_to_this_file():
+    from tests.test_configs import PAIRS, evaluates_only
+    assert evaluates_only("finetuned") and not evaluates_only("bert")
+    assert not any(model == "finetuned" for model, _ in PAIRS)
+
+
 def test_a_head_of_another_task_is_refused(tmp_path):
     checkpoint = tiny_classifier(tmp_path, "bert", "token", ["O", "B-PER"])
     with pytest.raises(UserError, match="token_classification head, but the data's task is sequence"):

@@ -73,7 +73,8 @@ def _partition(values: list[str]) -> tuple[np.ndarray, list[str]]:
 
 
 def candidate_keys(flats: list[dict]) -> list[str]:
-    """The keys whose values vary across the runs' flattened configs, bookkeeping excluded."""
+    """The keys whose values vary across the runs' flattened configs (among the runs that have
+    them), bookkeeping excluded."""
     keys = sorted(set().union(*flats))
     # train.yaml's `seed` is only the default of seed_init and seed_data, which are what a run uses.
     seed_is_a_default = any("seed_init" in flat or "seed_data" in flat for flat in flats)
@@ -83,7 +84,10 @@ def candidate_keys(flats: list[dict]) -> list[str]:
             continue
         if key == "seed" and seed_is_a_default:
             continue
-        if len({_text(flat.get(key)) for flat in flats}) > 1:
+        present = [_text(flat[key]) for flat in flats if key in flat]
+        # a key some runs do not have (imported predictions, another model's options) is a
+        # factor only where it varies among the runs that have it
+        if len(set(present)) > 1:
             varying.append(key)
     return varying
 
@@ -104,7 +108,9 @@ def read_factors(runs: list[Run], requested: list[str] | None = None) -> list[Fa
     by_partition: dict[tuple, list[str]] = {}
     named: dict[tuple, list[str]] = {}
     for key in keys:
-        texts = [_text(_value(flat, key)) for flat in flats]
+        # a run without the key shares its level with no other run
+        texts = [_text(value) if (value := _value(flat, key)) is not None else f"(not set: {run.name})"
+                 for flat, run in zip(flats, runs)]
         levels, names = _partition(texts)
         if len(names) < 2:
             continue

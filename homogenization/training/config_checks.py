@@ -17,6 +17,14 @@ from homogenization.core.errors import UserError
 SEED_KEYS = ("seed", "seed_init", "seed_data")
 MAX_SEED = 2**32 - 1   # numpy's and Lightning's seed range
 POSITIVE_NUMBERS = ("model.optimizer.lr",)
+# Trainer arguments whose value alone can be wrong: (key, smallest whole number, what null means or
+# None when null is not allowed). Lightning checks them late, with a traceback, or not at all.
+TRAINER_COUNTS = (("trainer.max_epochs", 1, None), ("trainer.min_epochs", 0, "no minimum"),
+                  ("trainer.check_val_every_n_epoch", 1, "validate on val_check_interval only"),
+                  ("trainer.log_every_n_steps", 1, None), ("trainer.num_sanity_val_steps", -1, None),
+                  ("trainer.num_nodes", 1, None), ("trainer.accumulate_grad_batches", 1, None))
+# null, a whole number of batches (>= 0), or a fraction in [0, 1]
+TRAINER_LIMITS = ("trainer.limit_train_batches", "trainer.limit_val_batches", "trainer.limit_test_batches")
 NON_NEGATIVE_NUMBERS = ("model.optimizer.weight_decay",)
 
 
@@ -57,6 +65,41 @@ def check_config(cfg: DictConfig) -> None:
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise UserError(f"torch_threads={threads!r}: give a positive number of threads, or null for "
                         "torch's default.")
+    check_trainer(cfg)
     ckpt_path = _value(cfg, "ckpt_path")
     if ckpt_path is not None and not isinstance(ckpt_path, str):
         raise UserError(f"ckpt_path={ckpt_path!r}: choose auto, last, null or a checkpoint file path.")
+
+
+def check_trainer(cfg: DictConfig) -> None:
+    """The Trainer's counts and limits, each in one line (``trainer.max_epochs=-1``, Lightning's
+    endless training, is refused unless ``trainer.max_steps`` bounds it)."""
+    if OmegaConf.select(cfg, "trainer") is None:
+        return
+    max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=-1)
+    for key, least, null in TRAINER_COUNTS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None and (null is not None or key not in _keys(cfg)):
+            continue
+        if key == "trainer.max_epochs" and value == -1 and _is_int(max_steps) and max_steps > 0:
+            continue
+        if not _is_int(value) or value < least:
+            allowed = f"a whole number >= {least}" + (f", or null ({null})" if null else "")
+            endless = (" (-1 trains forever unless trainer.max_steps is set)"
+                       if key == "trainer.max_epochs" else "")
+            raise UserError(f"{key}={value!r}: must be {allowed}{endless}.")
+    if not _is_int(max_steps) or max_steps < -1:
+        raise UserError(f"trainer.max_steps={max_steps!r}: must be -1 (no limit) or a whole number >= 0.")
+    for key in TRAINER_LIMITS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None:
+            continue
+        whole = _is_int(value) and value >= 0
+        fraction = isinstance(value, float) and 0.0 <= value <= 1.0
+        if not (whole or fraction):
+            raise UserError(f"{key}={value!r}: give null (every batch), a number of batches >= 0, or a "
+                            "fraction from 0.0 to 1.0.")
+
+
+def _keys(cfg: DictConfig) -> set[str]:
+    return {f"trainer.{key}" for key in cfg.trainer}

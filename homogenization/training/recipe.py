@@ -75,6 +75,7 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
     if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: ranks > 0 share rank 0's directory
         datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
 
+    check_accelerator(cfg)
     pl.seed_everything(cfg.seed_data, workers=True)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
     callbacks = build_callbacks(cfg.callbacks) + [JobIdentity(identity_of(cfg))]
@@ -201,6 +202,17 @@ def check_checkpoint_fits(path: str | None, model: pl.LightningModule) -> None:
                         f"missing, {len(unexpected)} unexpected, {len(resized)} of another shape, e.g. "
                         f"{example}); resume it with the model config it was trained with, or set "
                         "ckpt_path=null to start fresh.")
+
+
+def check_accelerator(cfg: DictConfig) -> None:
+    """A GPU asked for where none is visible is one line, not Lightning's traceback."""
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto")).lower()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(f"trainer.accelerator={accelerator}: no GPU is visible here (torch sees no CUDA "
+                        "device); use trainer.accelerator=cpu (or auto), or run where a GPU is.")
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise UserError("trainer.accelerator=mps: Apple's MPS is not available here; use "
+                        "trainer.accelerator=cpu.")
 
 
 def build_callbacks(callbacks_cfg: DictConfig) -> list[pl.Callback]:

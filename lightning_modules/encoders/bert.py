@@ -15,6 +15,24 @@ from lightning_modules.encoders.pooling import check_pooling, pool
 FINETUNE_METHODS = ("full", "probe", "bitfit")
 
 
+def check_encoder(config, pretrained: str) -> None:
+    """Refuse a backbone whose tokens do not all see the whole text: a decoder-only model (its
+    first token, the one [CLS] pooling reads, sees only itself) or an encoder-decoder."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = config.model_type
+    if getattr(config, "is_encoder_decoder", False):
+        raise UserError(f"model.pretrained={pretrained}: a {kind} encoder-decoder; model=bert reads "
+                        "bidirectional encoders (BERT, RoBERTa, DeBERTa, ...). Choose an encoder checkpoint.")
+    if kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise UserError(f"model.pretrained={pretrained}: a {kind} decoder-only model, whose tokens see "
+                        "only the tokens before them (its first token sees nothing else); model=bert reads "
+                        "bidirectional encoders (BERT, RoBERTa, DeBERTa, ...). Choose an encoder checkpoint.")
+
+
 def weights_sha256(model: nn.Module) -> str:
     """A hash of the weights (names, shapes, dtypes, values): equal iff two backbones are equal."""
     digest = hashlib.sha256()
@@ -49,6 +67,7 @@ class BertEncoder(nn.Module):
         if init not in ("pretrained", "random"):
             raise UserError(f"model.init={init!r}: choose pretrained or random.")
         try:
+            check_encoder(AutoConfig.from_pretrained(self.pretrained), pretrained)
             if init == "pretrained":
                 self.model = AutoModel.from_pretrained(self.pretrained)
             else:  # the same architecture and tokenizer, freshly initialized (seeded by seed_init)

@@ -10,6 +10,7 @@ A resumed job keeps the epochs its earlier attempt wrote.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,21 @@ import torch
 
 from homogenization.core.run_record import write_epoch_predictions
 
+log = logging.getLogger(__name__)
+
 
 class TestEveryEpoch(pl.Callback):
     def __init__(self, dirpath: str, enabled: bool = False):
         self.run_dir = Path(dirpath)   # the run directory ("dirpath", like every callback's directory)
         self.enabled = enabled
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Tasks without labelled test predictions (masked-LM pretraining) ignore the option, in
+        one line, so a study that sets it for its fine-tuning jobs still pretrains."""
+        if self.enabled and not hasattr(pl_module, "test_rows_of"):
+            log.info("record.every_epoch: ignored for %s (it records no test predictions)",
+                     type(pl_module).__name__)
+            self.enabled = False
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.enabled or trainer.sanity_checking or not trainer.is_global_zero:
