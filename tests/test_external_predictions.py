@@ -256,3 +256,31 @@ def test_prediction_measures_have_intervals_and_equal_the_references(tmp_path):
     groups = pd.read_csv(tmp_path / "report" / "groups.csv")
     text = (tmp_path / "report" / "report.md").read_text()
     assert "JS divergence" in text and groups.filter(like="jsd").notna().all().all()
+
+
+def test_items_of_a_data_config_get_its_texts_gold_and_fingerprint(tmp_path):
+    from homogenization.core.run_record import read_record
+    from tests.helpers import write_tsv
+    rows = [(f"film {i} was {'good' if i % 2 else 'bad'}", "pos" if i % 2 else "neg") for i in range(40)]
+    gold = ["pos" if i % 3 else "neg" for i in range(12)]
+    files = {split: write_tsv(tmp_path / f"{split}.tsv", rows) for split in ("train", "dev")}
+    files["test"] = write_tsv(tmp_path / "test.tsv", [(f"play {i}", gold[i]) for i in range(12)])
+    table = pd.DataFrame([{"model": m, "item": i, "prediction": gold[i] if (i + m) % 4 else "pos"}
+                          for m in range(2) for i in reversed(range(12))])       # any row order
+    table.to_csv(tmp_path / "answers.csv", index=False)
+    overrides = "[" + ",".join(f"'data.files.{s}={p}'" for s, p in files.items()) + "]"
+    done = _cli("homogenization.cli.import_predictions", f"table={tmp_path / 'answers.csv'}",
+                f"out={tmp_path / 'runs'}", "test_data=tsv", f"test_data_overrides={overrides}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    from homogenization.core.fingerprints import fingerprint
+    record = read_record(tmp_path / "runs" / "0")
+    assert record.test_fingerprint == fingerprint((f"play {i}", gold[i]) for i in range(12))
+    assert record.labels == ["neg", "pos"]
+    # a gold column that disagrees with the split, and a missing example, are one line each
+    table.assign(gold="pos").to_csv(tmp_path / "wrong.csv", index=False)
+    table[table.item != 5].to_csv(tmp_path / "short.csv", index=False)
+    for name, words in (("wrong.csv", "but data=tsv says 'neg'"),
+                        ("short.csv", "for 11 of the 12 test examples")):
+        done = _cli("homogenization.cli.import_predictions", f"table={tmp_path / name}",
+                    f"out={tmp_path / name}-runs", "test_data=tsv", f"test_data_overrides={overrides}")
+        assert done.returncode == 2 and words in done.stdout + done.stderr, done.stdout + done.stderr

@@ -6,10 +6,13 @@ The table is CSV, TSV, JSONL or Parquet, in one of two layouts:
   probabilities (a list per row, in the order of ``labels``);
 - ``wide``: one row per item and one prediction column per model (every column that is not the
   item, gold or text column).
-The gold label of each item is a column of the table; the item's text is another (optional: the
-item id stands in for it). Items keep the order of their first row. Two runs on the same items in
-the same order, with the same texts and gold labels, have the same test fingerprint, whether
-trained here or imported, and so can be analysed together.
+The items are either those of the table (its gold column, and its text column or else the item id
+as the text; items keep the order of their first row), or those of a test split read by the
+project's data configs (``TestSplit``: ``homog-import data=sst2``): then an item is the example's
+position in the split (0, 1, ...), its text and gold label are the split's, and a gold column, if
+given, must agree. Two runs on the same items in the same order, with the same texts and gold
+labels, have the same test fingerprint, whether trained here or imported, and so can be analysed
+together.
 
 Refused, with the file, the row and the fix: a missing column, an item given twice for a model, a
 model without a prediction for an item another model has, an item whose gold label or text differs
@@ -41,6 +44,17 @@ from homogenization.core.run_record import (
 log = logging.getLogger(__name__)
 LAYOUTS = ("long", "wide")
 READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+@dataclass
+class TestSplit:
+    """A test split as the project's data configs read it: its name, label names (in the order a
+    trained run's head uses), each example's text and gold label index."""
+
+    name: str
+    labels: list[str]
+    texts: list[str]
+    gold: list[int]
 
 
 @dataclass
@@ -104,22 +118,28 @@ def _wide(table: pd.DataFrame, columns: Columns) -> pd.DataFrame:
         raise UserError(f"layout=wide: no model columns besides {fixed}")
     long = table.melt(id_vars=[c for c in fixed if c in table.columns], value_vars=models,
                       var_name=columns.model, value_name=columns.prediction)
-    long.attrs["source_rows"] = np.tile(np.arange(len(table)), len(models))
+    long.attrs["source_rows"] = np.tile(table.attrs.get("source_rows", np.arange(len(table))), len(models))
     return long
 
 
 def import_predictions(table_path: Path, out: Path, layout: str = "long", columns: Columns | None = None,
-                       labels: list[str] | None = None, name: str | None = None) -> list[Path]:
+                       labels: list[str] | None = None, name: str | None = None,
+                       test: TestSplit | None = None) -> list[Path]:
     """Write ``out/<model>/`` for every model of the table (see the module docstring); returns
-    the run directories. ``labels``: the label names in order (default: the gold labels, sorted);
-    ``name``: the data set's name in the records (default: the table's file name)."""
+    the run directories. ``labels``: the label names in order (default: the gold labels, sorted;
+    with ``test``, its labels); ``name``: the data set's name in the records (default: the
+    table's file name, or the test split's name); ``test``: the test split the items index."""
     columns = columns or Columns()
     table_path, out = Path(table_path), Path(out)
     if layout not in LAYOUTS:
         raise UserError(f"layout={layout}: must be one of {', '.join(LAYOUTS)}")
     table, first_line = read_table(table_path)
+    if test is not None:
+        table = _items_of(table, columns, test, table_path, first_line)
+        columns = _with_split_columns(columns)
+        labels, name = test.labels, name or test.name
     rows = _long(table, columns) if layout == "long" else _wide(table, columns)
-    source_rows = rows.attrs.get("source_rows", np.arange(len(rows)))
+    source_rows = np.asarray(rows.attrs.get("source_rows", np.arange(len(rows))))
     needed = [columns.item, columns.gold, columns.model, columns.prediction] if layout == "long" else \
         [columns.item, columns.gold]
     needed += [c for c in (columns.text, columns.probabilities) if c]
@@ -194,6 +214,48 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
                                   name or table_path.stem, table_path, bool(columns.probabilities)))
     log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
     return written
+
+
+def _with_split_columns(columns: Columns) -> Columns:
+    """With a test split, the gold and text columns are the split's (``_items_of`` adds them)."""
+    return Columns(columns.model, columns.item, columns.prediction, "__gold", "__text", columns.probabilities)
+
+
+def _items_of(table: pd.DataFrame, columns: Columns, test: TestSplit, path: Path,
+              first_line: int) -> pd.DataFrame:
+    """The table with the split's gold label and text for each item (an example's position), its
+    own gold column (if any) checked against the split's; every example of the split needed."""
+    if columns.item not in table.columns:
+        raise UserError(f"{path}: no column {columns.item} (the example's position in the test split of "
+                        f"data={test.name}, from 0); name it with columns.item=")
+    positions = []
+    for index, value in enumerate(table[columns.item]):
+        text = str(value).strip()
+        if not text.isdigit() or int(text) >= len(test.texts):
+            raise UserError(f"{_where(path, first_line, index)}: item {value!r} is not a position in the "
+                            f"test split of data={test.name} (0 to {len(test.texts) - 1})")
+        positions.append(int(text))
+    table = table.copy()
+    table[columns.item] = [str(p) for p in positions]
+    table["__gold"] = [test.labels[test.gold[p]] for p in positions]
+    table["__text"] = [test.texts[p] for p in positions]
+    missing = sorted(set(range(len(test.texts))) - set(positions))
+    if missing:
+        raise UserError(f"{path}: predictions for {len(test.texts) - len(missing)} of the {len(test.texts)} "
+                        f"test examples of data={test.name} (first missing: {missing[0]}); give every "
+                        "example, or leave test_data= unset to analyse the table's items alone")
+    if columns.gold in table.columns:
+        differ = np.flatnonzero(table[columns.gold].map(str).to_numpy() != table["__gold"].to_numpy())
+        if len(differ):
+            k = int(differ[0])
+            raise UserError(f"{_where(path, first_line, k)}: gold {table[columns.gold].iloc[k]!r} of item "
+                            f"{positions[k]}, but data={test.name} says {table['__gold'].iloc[k]!r}; the "
+                            "table's items are not the split's examples in its order")
+    order = np.argsort(positions, kind="stable")
+    table = table.iloc[order].drop(columns=[c for c in (columns.gold, columns.text) if c in table.columns])
+    table = table.reset_index(drop=True)
+    table.attrs["source_rows"] = order          # messages name the table's own rows
+    return table
 
 
 def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.ndarray, column: str,
