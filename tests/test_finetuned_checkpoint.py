@@ -72,3 +72,20 @@ def test_a_head_of_another_task_is_refused(tmp_path):
     checkpoint = tiny_classifier(tmp_path, "bert", "token", ["O", "B-PER"])
     with pytest.raises(UserError, match="token_classification head, but the data's task is sequence"):
         train(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}"]))
+
+
+def test_evaluated_checkpoints_and_trained_runs_are_one_study(tmp_path):
+    import pandas as pd
+
+    from homogenization.analysis.make_report import make_report
+    from homogenization.analysis.study import Settings
+
+    for name in ("sst-a", "sst-b"):
+        checkpoint = tiny_classifier(tmp_path, "bert", "sequence", SENTIMENT, name=name)
+        train(compose_config(tmp_path / "runs" / name, ["model=finetuned", f"checkpoint={checkpoint}", MAP]))
+    train(compose_config(tmp_path / "runs" / "trained", ["model=cnn_lstm", "seed=1"]))
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                Settings(bootstrap=10, knn_bootstrap=2))
+    runs = pd.read_csv(tmp_path / "report" / "runs.csv")
+    assert sorted(runs.group) == ["cnn_lstm", "sst-a", "sst-b"]        # named after the checkpoints
+    assert not runs[runs.group != "cnn_lstm"]["flags"].fillna("").str.contains("untrained").any()
