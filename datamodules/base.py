@@ -121,6 +121,7 @@ class LabelledDataModule(TextDataModule):
         data_seed: int = 0,
         source: str | None = None,
         download: dict | None = None,
+        unseen_labels: str = "error",
     ):
         super().__init__(name, tokenizer, encoding, batch_size, eval_batch_size, num_workers,
                          pin_memory, data_seed)
@@ -133,6 +134,11 @@ class LabelledDataModule(TextDataModule):
         self.source = source   # where a known dataset's files come from, for the missing-file message
         self.download = download   # how to fetch them from the hub when all are missing (hub_copy.py)
         self.configured_label_names = list(label_names) if label_names else None
+        if unseen_labels not in ("error", "keep"):
+            raise UserError(f"data.unseen_labels={unseen_labels!r}: choose error (a label only in dev/test "
+                            "stops the run) or keep (it is scored, every run errs on it, run.json counts it)")
+        self.unseen_labels = unseen_labels
+        self.unseen: dict[str, dict[str, int]] = {}
         self.train_fraction = train_fraction
         self.max_train_examples = max_train_examples
         self.subsample_seed = subsample_seed
@@ -198,6 +204,8 @@ class LabelledDataModule(TextDataModule):
                          self.subsample_seed)
         splits["train"] = splits["train"].subset(keep)
         self.label_names = self.resolve_label_names(splits["train"])
+        if self.unseen_labels == "keep":
+            self.label_names = self.label_names + self._keep_unseen(splits)
         labels = {split: self.encode_labels(examples, self.label_names)
                   for split, examples in splits.items()}
         learnable = {label for label in _flat(labels["train"]) if label >= 0}
@@ -218,6 +226,28 @@ class LabelledDataModule(TextDataModule):
         self.examples = splits
         self._warn_about_the_test_split()
 
+    def label_values(self, examples) -> list[str]:
+        """Every label of a split, as written (a tag per word for token tasks)."""
+        return list(examples.labels)
+
+    def _keep_unseen(self, splits: dict) -> list[str]:
+        """``data.unseen_labels=keep``: the labels of dev and test that training never shows,
+        appended to the label set, and counted per split for run.json."""
+        known = set(self.label_names)
+        for split in ("dev", "test"):
+            counts: dict[str, int] = {}
+            for label in self.label_values(splits[split]):
+                if label not in known:
+                    counts[label] = counts.get(label, 0) + 1
+            if counts:
+                self.unseen[split] = counts
+        extra = sorted({label for counts in self.unseen.values() for label in counts})
+        if extra:
+            counts = "; ".join(f"{split}: {sum(c.values())}" for split, c in self.unseen.items())
+            log.warning("data.unseen_labels=keep: %s occur in dev/test only (%s); every run errs on them",
+                        ", ".join(extra), counts)
+        return extra
+
     def _warn_about_the_test_split(self) -> None:
         size = self.sizes["test"]
         if self.truncated["test"] > WARN_SHARE * size:
@@ -235,7 +265,8 @@ class LabelledDataModule(TextDataModule):
         report = super().data_report()
         for split, entry in report["splits"].items():
             entry["truncated"] = self.truncated[split]
-        return {**report, "test_in_train": self.test_in_train}
+        return {**report, "test_in_train": self.test_in_train,
+                **({"unseen_labels": self.unseen} if self.unseen else {})}
 
     def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
         key = token_cache.cache_key(

@@ -1,7 +1,10 @@
 """Reader for CoNLL-style column files (one token per line, blank line between sentences).
 
-``-DOCSTART-`` lines separate documents and are not sentences. Tags must be ``O``, ``B-X`` or
-``I-X``; IOB1 input (entities may start with ``I-``) is converted to IOB2.
+``-DOCSTART-`` lines separate documents and are not sentences. Lines starting with
+``comment_prefix`` (``#``: ``# sent_id = 3``, GermEval's ``#\tsource``) are metadata, skipped,
+unless they read as a token line (``#`` as a token with a valid tag). A byte-order mark anywhere is
+dropped. Tags must be ``O``, ``B-X`` or ``I-X``; IOB1 input (entities may start with ``I-``) is
+converted to IOB2.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ def read_conll(
     separator: str | None = None,
     encoding: str = "utf-8",
     key: str = "data.files",
+    comment_prefix: str | None = "#",
 ) -> TaggedSentences:
     """Read sentences; ``separator`` None splits on runs of spaces and tabs ('space' and 'tab' also
     work). Lines end at ``\n`` only, and only ASCII spaces and tabs separate columns, so a token
@@ -79,10 +83,19 @@ def read_conll(
 
     start = 1
     for number, line in enumerate(physical_lines(content), start=1):
+        line = line.replace("\ufeff", "")
         if not line.strip(" \t") or line.startswith("-DOCSTART-"):
             end_sentence()
             continue
         columns = COLUMNS.split(line.strip(" \t")) if separator is None else line.split(separator)
+        token_line = len(columns) == (width or len(columns)) and len(columns) > 1 \
+            and TAG.match(columns[tag_column].strip())
+        if comment_prefix and line.startswith(comment_prefix) and not token_line:
+            continue   # metadata (# sent_id = 3), not a token with its tag
+        if len(columns) == 1:
+            raise UserError(f"{path}:{number}: one column ({line.strip()[:30]!r}); a CoNLL file has a token "
+                            "and a tag column on every token line. Check data.separator, or the file's "
+                            "format.")
         width = width or len(columns)
         if len(columns) != width:
             raise UserError(

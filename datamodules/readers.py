@@ -296,6 +296,7 @@ def encode_labels(split: LabelledTexts, names: list[str], configured: bool) -> l
         else:
             raise UserError(
                 f"{split.path}:{line}: label '{label}' never occurs in the training split, so no "
-                f"model can learn it. Fix the row, or list every label in data.label_names."
+                f"model can learn it. Fix the row, list every label in data.label_names, or set "
+                f"data.unseen_labels=keep to score it anyway (every run errs on it; run.json counts it)."
             )
     return ids

@@ -138,10 +138,10 @@ class TokenClassificationDataModule(LabelledDataModule):
 
     def __init__(self, *args, token_column: int = 0, tag_column: int = -1,
                  separator: str | None = None, windows: bool | str = "auto",
-                 window_overlap: int = 64, **kwargs):
+                 window_overlap: int = 64, comment_prefix: str | None = "#", **kwargs):
         super().__init__(*args, **kwargs)
         self.conll_options = dict(token_column=token_column, tag_column=tag_column,
-                                  separator=separator, encoding=self.encoding)
+                                  separator=separator, encoding=self.encoding, comment_prefix=comment_prefix)
         if windows not in (True, False, "auto"):
             raise UserError(f"data.windows={windows!r}: choose true, false or auto.")
         self.windows = windows
@@ -160,6 +160,9 @@ class TokenClassificationDataModule(LabelledDataModule):
     def read_split(self, split: str) -> TaggedSentences:
         return read_conll(self.files[split], key=f"data.files.{split}", **self.conll_options)
 
+    def label_values(self, examples: TaggedSentences) -> list[str]:
+        return [tag for tags in examples.tags for tag in tags]
+
     def resolve_label_names(self, train: TaggedSentences) -> list[str]:
         if self.configured_label_names:
             return self.configured_label_names
@@ -173,8 +176,9 @@ class TokenClassificationDataModule(LabelledDataModule):
                 if tag not in index:
                     raise UserError(
                         f"{examples.path}:{start + offset}: tag '{tag}' never occurs in the "
-                        f"training split, so no model can learn it. Fix the tag, or list every "
-                        f"tag in data.label_names."
+                        f"training split, so no model can learn it. Fix the tag, or set "
+                        f"data.unseen_labels=keep to score it anyway (every run errs on it; run.json "
+                        f"counts such tags)."
                     )
             encoded.append([index[tag] for tag in tags])
         return encoded

@@ -58,6 +58,36 @@ def conll_files(tmp_path, test_text="Paris B-LOC\nis O\nnice O\n"):
             "test": write(tmp_path / "test.txt", test_text)}
 
 
+def test_comment_lines_a_bom_anywhere_and_a_hash_token_read_as_researchers_write_them(tmp_path):
+    text = ("# sent_id = 1\n# text = John lives in Paris\n\ufeffJohn B-PER\nlives O\n# O\nParis B-LOC\n\n"
+            "#\tsource = wiki\n\ufeff\nSmith B-PER\n")
+    found = read_conll(write(tmp_path / "c.txt", text))
+    assert found.tokens == [["John", "lives", "#", "Paris"], ["Smith"]]
+    assert found.tags == [["B-PER", "O", "O", "B-LOC"], ["B-PER"]]
+    assert found.lines == [3, 10]
+    with pytest.raises(UserError, match=r"c.txt:1: tag '1'"):          # without the option: read as tokens
+        read_conll(write(tmp_path / "c.txt", text), comment_prefix=None)
+
+
+def test_a_one_column_file_is_named_as_such(tmp_path):
+    with pytest.raises(UserError, match=r"one\.txt:1: one column \('John'\); a CoNLL file has a token"):
+        read_conll(write(tmp_path / "one.txt", "John\nlives\n"))
+
+
+def test_tags_only_in_dev_or_test_are_kept_by_an_explicit_option_and_counted(tmp_path):
+    files = conll_files(tmp_path, test_text="Reuters B-ORG\nsaid O\n\nParis B-LOC\nbank B-ORG\n")
+    overrides = ["data=conll", "model.tokenizer.vocab_size=100",
+                 *(f"data.files.{k}={v}" for k, v in files.items())]
+    cfg = compose_config(tmp_path / "run", overrides)
+    datamodule = instantiate(cfg.data, tokenizer=instantiate(cfg.model.tokenizer))
+    with pytest.raises(UserError, match=r"tag 'B-ORG' never occurs in the training.*data.unseen_labels=keep"):
+        datamodule.setup()
+    train(compose_config(tmp_path / "run", [*overrides, "data.unseen_labels=keep"]))
+    record = read_run_json(tmp_path / "run")
+    assert record["status"] == "complete" and "B-ORG" in record["labels"]
+    assert record["data"]["unseen_labels"] == {"test": {"B-ORG": 2}}
+
+
 def test_tag_only_in_test_and_missing_split_are_clear(tmp_path):
     files = conll_files(tmp_path, test_text="Reuters B-ORG\n\nParis B-LOC\nbank I-ORG\n")
     cfg = compose_config(tmp_path / "run", ["data=conll", "model.tokenizer.vocab_size=100",
