@@ -51,7 +51,8 @@ def test_entity_units_carry_their_span_and_type_and_types_get_their_own_outcomes
                 pred[3] = 0                              # group b also misses Bob
             write_run(tmp_path / f"{group}{seed}", pred, gold, RNG.normal(size=(6, 4)), model=group,
                       seed=seed, labels=labels, sentence_id=sentence_id, texts=sentences)
-    make_report([str(tmp_path)], tmp_path / "report", ["model"], Settings(bootstrap=20, blocks=2))
+    make_report([str(tmp_path)], tmp_path / "report", ["model"],
+                Settings(bootstrap=20, blocks=2, knn_k=2))   # 6 word rows: k below 5
     units = pd.read_csv(tmp_path / "report" / "units.csv")
     assert list(units.entity) == ["Ann Lee", "Bob", "Oslo"] and list(units.gold) == ["PER", "PER", "LOC"]
     assert list(units.span) == ["0-1", "3-3", "1-1"] and units.text[2] == "in Oslo"
