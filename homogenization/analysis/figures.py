@@ -25,19 +25,31 @@ def save(fig, path: Path, tight: bool = True) -> None:
     plt.close(fig)
 
 
-def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title: str, path: Path) -> None:
-    """Runs x runs heatmap, runs ordered by group, with lines between groups."""
+CELL_VALUES_UP_TO = 20   # runs; beyond, numbers in the cells would be unreadable
+
+
+def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title: str, path: Path,
+                 scale: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Runs x runs heatmap on the metric's fixed scale (stated in the colour bar), runs ordered by
+    group, lines between groups, and the value in each cell up to ``CELL_VALUES_UP_TO`` runs."""
     matrix = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)   # self-pairs are 1 by definition
     size = max(4.0, 0.35 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    image = ax.imshow(matrix, cmap="viridis")
+    low, high = scale
+    cmap = "RdBu_r" if low < 0 else "viridis"        # signed metrics: 0 (chance) is white
+    image = ax.imshow(matrix, cmap=cmap, vmin=low, vmax=high)
+    if len(names) <= CELL_VALUES_UP_TO:
+        for (i, j), value in np.ndenumerate(matrix):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if low < 0 or value > low + 0.6 * (high - low) else "white")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_yticks(range(len(names)), names, fontsize=7)
     boundaries = [i + 0.5 for i in range(len(groups) - 1) if groups[i] != groups[i + 1]]
     for boundary in boundaries:
         ax.axhline(boundary, color="white", linewidth=1.5)
         ax.axvline(boundary, color="white", linewidth=1.5)
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.colorbar(image, ax=ax, fraction=0.046).set_label(f"fixed scale {low:g} to {high:g}", fontsize=8)
     ax.set_title(title)
     save(fig, path)
 
@@ -49,24 +61,55 @@ def k_histogram(histograms: pd.DataFrame, path: Path) -> None:
     for ax, label in zip(axes[0], labels):
         part = histograms[histograms["group"] == label]
         ax.bar(part["k"] - 0.2, part["observed"], width=0.4, label="observed")
-        ax.bar(part["k"] + 0.2, part["independent"], width=0.4, label="independent errors")
+        ax.bar(part["k"] + 0.2, part["independent"], width=0.4, label="if errors were independent")
         ax.set_title(label)
         ax.set_xlabel("k = runs that fail the unit")
-        ax.set_yscale("log")
+        ax.set_ylim(0, None)                      # linear: bar heights are the fractions themselves
+        ax.set_xticks(part["k"])
     axes[0][0].set_ylabel("fraction of units")
-    axes[0][0].legend(fontsize=8)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    save(fig, path, tight=False)
+
+
+def task_metric(groups: pd.DataFrame, runs: pd.DataFrame, chance: float, path: Path) -> None:
+    """Per group: each run's task metric (points), the mean with its 95% multi-bootstrap interval,
+    and the chance level; the axis starts at chance (or 0) so differences keep their size."""
+    groups = groups[groups["group"].isin(runs["group"])].reset_index(drop=True)   # not the pooled row
+    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2.5, 3.4))
+    low = groups["metric_mean"] - groups["metric_ci_low"]
+    high = groups["metric_ci_high"] - groups["metric_mean"]
+    ax.errorbar(np.arange(len(groups)) + 0.15, groups["metric_mean"], yerr=[low, high], fmt="o", capsize=4,
+                color="black", label="mean, 95% interval")
+    for index, group in enumerate(groups["group"]):
+        values = runs.loc[runs["group"] == group, "value"]
+        ax.scatter(np.full(len(values), index - 0.15), values, s=14, alpha=0.7, color="tab:blue",
+                   label="one run" if index == 0 else None)
+    ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.3f})")
+    ax.set_ylim(min(chance, float(runs["value"].min())) - 0.02, 1.0)
+    ax.set_xticks(range(len(groups)), groups["group"])
+    ax.set_ylabel(groups["metric"].iloc[0])
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Task metric per group (points: runs)", fontsize=9)
     save(fig, path)
 
 
-def task_metric(groups: pd.DataFrame, path: Path) -> None:
-    """Mean task metric per group with its 95% multi-bootstrap interval."""
-    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2, 3.2))
-    low = groups["metric_mean"] - groups["metric_ci_low"]
-    high = groups["metric_ci_high"] - groups["metric_mean"]
-    ax.errorbar(range(len(groups)), groups["metric_mean"], yerr=[low, high], fmt="o", capsize=4)
-    ax.set_xticks(range(len(groups)), groups["group"])
-    ax.set_ylabel(groups["metric"].iloc[0])
-    ax.set_title("Task metric (mean over seeds, 95% multi-bootstrap interval)", fontsize=9)
+def headline(entries: dict[str, dict], labels: dict[str, str], path: Path) -> None:
+    """Per headline metric: within, across and their difference, each with its 95% interval."""
+    names = list(entries)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names) + 0.5, 3.0), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        entry = entries[name]
+        for x, (side, colour) in enumerate((("within", "tab:blue"), ("across", "tab:orange"),
+                                            ("difference", "black"))):
+            value, (low, high) = entry[side], entry[f"{side}_ci"]
+            if np.isfinite(value):
+                error = [[value - low], [high - value]] if np.isfinite(low) else None
+                ax.errorbar([x], [value], yerr=error, fmt="o", capsize=4, color=colour)
+        ax.axhline(0, color="grey", linewidth=0.8)
+        ax.set_xticks(range(3), ["within", "across", "within −\nacross"], fontsize=7)
+        ax.set_title(labels[name], fontsize=8)
     save(fig, path)
 
 

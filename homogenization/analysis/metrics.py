@@ -36,6 +36,7 @@ class Metric:
     heatmap: bool = False
     optional: bool = False
     applies: Callable[..., bool] = lambda outcomes: True   # outcomes.Outcomes -> does it mean anything here
+    scale: tuple[float, float] = (0.0, 1.0)   # the fixed colour scale of its heatmap (never auto-ranged)
 
     def __post_init__(self) -> None:
         if not callable(self.point):
@@ -109,6 +110,7 @@ register(
         *_error("error_consistency"),
         headline=True,
         heatmap=True,
+        scale=(-1.0, 1.0),
     )
 )
 register(

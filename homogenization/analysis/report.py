@@ -18,7 +18,7 @@ from homogenization.analysis.metrics import METRICS, computed
 from homogenization.analysis.metrics import headline as headline_metrics
 from homogenization.analysis.nested import KINDS as NESTED_KINDS
 from homogenization.analysis.outcomes import has_representations
-from homogenization.analysis.study import POOLED, Analysis
+from homogenization.analysis.study import POOLED, Analysis, chance_level
 from homogenization.analysis.units import systemic_failures
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import staging_dir
@@ -59,6 +59,26 @@ def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> p
         "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
         "Fleiss' κ": row["fleiss_kappa"], "pairs": row["pairs"],
     } for _, row in groups.iterrows()])
+
+
+def _the_runs(analysis: Analysis) -> list[str]:
+    """What the runs are: data, training-set sizes, epochs, seeds, per group."""
+    lines = []
+    for group in analysis.groups:
+        records = [run.record for run in analysis.runs if run.group == group]
+        data = sorted({str((r.data or {}).get("name")) for r in records})
+        sizes = sorted({((r.data or {}).get("splits", {}).get("train") or {}).get("size") for r in records},
+                       key=str)
+        training = [r.training or {} for r in records]
+        how = ("imported predictions" if all(t.get("imported") for t in training) else
+               "evaluated as released" if all(t.get("evaluated") for t in training) else
+               "epochs " + ", ".join(map(str, sorted({t.get("epochs") for t in training}, key=str))))
+        seeds = sorted({r.seed for r in records}, key=str)
+        size_text = "" if sizes == [None] else f", {', '.join(map(str, sizes))} training examples"
+        runs = f"{len(records)} run{'s' if len(records) > 1 else ''}"
+        lines.append(f"- **{group}**: {runs}; data {', '.join(data)}{size_text}; {how}; "
+                     f"seeds {', '.join(map(str, seeds))}")
+    return ["**The runs.**\n" + "\n".join(lines)]
 
 
 def _without_representations(analysis) -> list[str]:
@@ -227,9 +247,11 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         f"Intervals are 95% multi-bootstrap intervals (B = {settings.bootstrap}; seeds resampled within "
         f"each group and test items resampled in {min(settings.blocks, outcomes.n_items)} random blocks, "
         "jointly).",
+        *_the_runs(analysis),
         *_design(analysis),
         "## Headline: are runs of the same group more alike than runs of different groups?",
         headline_markdown(analysis.headline),
+        "![Headline: within, across and their difference, 95% intervals](figures/headline.png)",
         *_without_representations(analysis),
         *_matching(analysis),
         "\n".join(f"- **{METRICS[name].label}**: {METRICS[name].definition}" for name in analysis.headline),
@@ -259,7 +281,9 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "## Figures",
         "![Error consistency per pair](figures/error_consistency.png)",
         "![Linear CKA per pair](figures/linear_cka.png)",
-        "Number of runs failing each unit, observed and under independent errors (log scale): "
+        "Both heatmaps are on a fixed scale (error consistency −1 to 1, 0 = chance, white; CKA 0 to 1), "
+        f"with the values in the cells up to {figures.CELL_VALUES_UP_TO} runs.",
+        "Number of runs failing each unit, observed and under independent errors: "
         "homogenized runs pile up at k = 0 and k = all.",
         "![Failure histogram](figures/k_histogram.png)",
         "![Task metric per group](figures/task_metric.png)",
@@ -277,10 +301,11 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
 
 def _systemic_failures(analysis: Analysis) -> list[str]:
     units = analysis.outcomes.unit
+    qualifying = len(systemic_failures(analysis.units, limit=None))
     worst = systemic_failures(analysis.units)
     header = ["## Systemic failures",
-              f"The {PLURAL[units]} most runs get wrong (at least half of the {len(analysis.runs)} runs), "
-              f"most-failed first; all of them are in `units.csv`."]
+              f"{qualifying} of {len(analysis.units)} {PLURAL[units]} are failed by at least half of the "
+              f"{len(analysis.runs)} runs; the {len(worst)} most-failed are shown, all are in `units.csv`."]
     if worst.empty:
         return header + ["No unit is failed by half of the runs or more."]
     shown = [c for c in ("unit", "text", units if units != "example" else None, "gold", "wrong_all")
@@ -397,9 +422,12 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
         run_groups = [run.group for run in analysis.runs]
         for name, matrix in analysis.matrices.items():
             figures.pair_heatmap(matrix, names, run_groups, METRICS[name].label,
-                                 staging / "figures" / f"{name}.png")
+                                 staging / "figures" / f"{name}.png", METRICS[name].scale)
         figures.k_histogram(analysis.k_histograms, staging / "figures" / "k_histogram.png")
-        figures.task_metric(analysis.group_table, staging / "figures" / "task_metric.png")
+        figures.task_metric(analysis.group_table, analysis.run_table, chance_level(analysis.outcomes),
+                            staging / "figures" / "task_metric.png")
+        figures.headline(analysis.headline, {name: METRICS[name].label for name in analysis.headline},
+                         staging / "figures" / "headline.png")
         (staging / "report.md").write_text(_markdown(analysis, skipped))
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -82,7 +82,9 @@ def per_type_outcomes(outcomes: Outcomes, run_groups: list[str]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def systemic_failures(units: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
-    """The units most runs fail (at least half of them), most-failed first."""
+def systemic_failures(units: pd.DataFrame, limit: int | None = 15) -> pd.DataFrame:
+    """The units most runs fail (at least half of them), most-failed first (the first ``limit``;
+    None: all)."""
     failed = units[units["wrong_all"] * 2 >= units["runs"]]
-    return failed.sort_values(["wrong_all", "unit"], ascending=[False, True]).head(limit)
+    ordered = failed.sort_values(["wrong_all", "unit"], ascending=[False, True])
+    return ordered if limit is None else ordered.head(limit)
