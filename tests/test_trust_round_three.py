@@ -108,3 +108,24 @@ def test_per_epoch_records_are_ignored_for_pretraining_with_one_line(tmp_path, c
                                                 "record.every_epoch=true"]))
     assert read_record(tmp_path / "run").status == "complete"
     assert "record.every_epoch: ignored for MaskedLanguageModel" in caplog.text
+
+
+def test_a_sweep_checks_the_data_its_jobs_share_once_before_any_job_starts(tmp_path):
+    rows = [("a good film", "pos"), ('"a bad film', "neg")] + GOOD
+    files = tsv_files(tmp_path, rows)
+    done = subprocess.run([sys.executable, "-m", "homogenization.cli.train", "-m", "data=tsv", *files,
+                           "seed=1,2,3", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                          capture_output=True, text=True)
+    errors = [line for line in (done.stdout + done.stderr).splitlines() if "error" in line]
+    assert done.returncode == 2 and len(errors) == 1, done.stdout + done.stderr
+    assert "train.tsv:3: a quoted field opens here" in errors[0] and "no job was started" in errors[0]
+    assert not list(tmp_path.rglob("run.json"))
+
+
+def test_a_sweep_over_data_leaves_the_checks_to_its_jobs():
+    from omegaconf import OmegaConf
+
+    from homogenization.training.sweep_preflight import swept_keys
+    config = OmegaConf.create({"hydra": {"sweeper": {"params": {"seed": "1,2"}},
+                                         "overrides": {"task": ["data=sst2,tsv", "model=cnn_lstm"]}}})
+    assert swept_keys(config) == {"seed", "data"}
