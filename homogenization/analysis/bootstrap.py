@@ -46,14 +46,15 @@ def level_draws(level_columns: list[np.ndarray], replicates: int, rng: np.random
     return counts
 
 
-def run_effect_scale(point_weights: np.ndarray, replicate_weights: np.ndarray) -> float:
+def run_effect_scale(point_weights: np.ndarray, replicate_weights: np.ndarray,
+                     coefficients: np.ndarray | None = None) -> float:
     """How much of a run-level variance the runs-only bootstrap of a weighted pair mean sees:
     for pair values a_i + a_j (a run effect a of variance s^2 each), the replicates' expected
     variance over the estimate's true variance. Both are quadratic in a, so the ratio is exact and
     depends on the weights only: the gradient of the estimate, (W 1 + W' 1) / sum W, against the
-    replicates'. ``point_weights`` [R, R] or [K, R, R] (then the signed sum of K pair means, e.g.
-    within minus across: pass the second with negated weights is *not* allowed; pass ``[within,
-    across]`` and the difference is taken), ``replicate_weights`` likewise with a replicate axis."""
+    replicates'. ``point_weights`` [R, R], or [K, R, R] for a combination of K pair means: the sum
+    of ``coefficients`` [K] times each (default [1, -1]: within less across; a trend's slope
+    weighs its levels' means), ``replicate_weights`` likewise with a replicate axis ([K, B, R, R])."""
     def gradient(weights: np.ndarray) -> np.ndarray:
         total = weights.sum(axis=(-2, -1))[..., None]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -62,8 +63,10 @@ def run_effect_scale(point_weights: np.ndarray, replicate_weights: np.ndarray) -
     point = gradient(point_weights)
     replicates = gradient(replicate_weights)
     defined = (replicate_weights.sum(axis=(-2, -1)) > 0)
-    if point.ndim == 2:                      # [K, R] -> the difference of the first two
-        point, replicates, defined = point[0] - point[1], replicates[0] - replicates[1], defined.all(0)
+    if point.ndim == 2:                      # [K, R] -> the combination of the K pair means
+        combination = np.array([1.0, -1.0]) if coefficients is None else np.asarray(coefficients, float)
+        point, replicates = np.tensordot(combination, point, 1), np.tensordot(combination, replicates, 1)
+        defined = defined.all(0)
     replicates = replicates[defined]
     truth = float((point**2).sum())
     if truth == 0 or len(replicates) < 2:

@@ -6,6 +6,8 @@ be run directories, sweep directories (searched recursively) or glob patterns.
 
 from __future__ import annotations
 
+import dataclasses
+
 import glob
 import hashlib
 import json
@@ -129,15 +131,28 @@ def check_comparable(runs: list[Run]) -> None:
 
 
 def config_value(record: RunRecord, key: str):
-    """``key`` from run.json's top level (e.g. ``model``, ``seed``) or, dotted, from its config."""
-    top = getattr(record, key, None) if key in RunRecord.__dataclass_fields__ else None
-    if top is not None and not isinstance(top, dict):
-        return top
-    value = record.config or {}
+    """``key`` from run.json (a top-level field such as ``model`` or ``seed``, or a dotted path into
+    one of its tables such as ``training.parameters``) or else, dotted, from its config."""
+    value = _walk(dataclasses.asdict(record), key)
+    if value is not _MISSING and value is not None and not isinstance(value, dict):
+        return value
+    value = _walk(record.config or {}, key)
+    if value is _MISSING:
+        raise UserError(f"group_by={key}: no such key in run.json or its config; use a config path "
+                        "such as model.name or data.max_train_examples, or a run.json path such as "
+                        "training.parameters")
+    return value
+
+
+_MISSING = object()
+
+
+def _walk(tree: dict, key: str):
+    """The value at dotted ``key`` in nested dicts, or _MISSING where the path ends."""
+    value = tree
     for part in key.split("."):
         if not isinstance(value, dict) or part not in value:
-            raise UserError(f"group_by={key}: no such key in run.json or its config; use a config path "
-                            "such as model.name or data.max_train_examples")
+            return _MISSING
         value = value[part]
     return value
 

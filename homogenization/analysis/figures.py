@@ -179,3 +179,100 @@ def factor_effects(factors: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("effect of sharing it", fontsize=8)
     axes[0][0].invert_yaxis()
     save(fig, path)
+
+
+def _level_axis(ax, key: str, scale: str) -> None:
+    if scale == "log2":
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(f"{key}" + (" (log scale)" if scale == "log2" else ""))
+
+
+def trend_task_metric(levels: pd.DataFrame, run_levels: np.ndarray, run_values: np.ndarray, key: str,
+                      scale: str, path: Path) -> None:
+    """The task metric against the trend key: each run (points), each level's mean with its 95%
+    interval, and the chance level."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    ax.scatter(run_levels, run_values, s=14, alpha=0.6, color="tab:blue", label="one run")
+    error = [levels["metric_mean"] - levels["metric_ci_low"], levels["metric_ci_high"] - levels["metric_mean"]]
+    ax.errorbar(levels["level"], levels["metric_mean"], yerr=np.nan_to_num(np.clip(error, 0, None)), fmt="o-",
+                capsize=4, color="black", label="level mean, 95% interval")
+    chance = float(levels["chance"].iloc[0])
+    ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance ({chance:.3f})")
+    _level_axis(ax, key, scale)
+    ax.set_ylabel(levels["metric"].iloc[0])
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Task metric against scale", fontsize=9)
+    save(fig, path)
+
+
+def trend_homogenization(levels: pd.DataFrame, trends: pd.DataFrame, names: list[str], key: str, scale: str,
+                         path: Path) -> None:
+    """Per headline metric: the mean over pairs within each level with its 95% interval (band), and
+    the fitted trend line with its slope and interval in the title."""
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
+    x = levels["x"].to_numpy()
+    for ax, name in zip(axes[0], names):
+        ax.fill_between(levels["level"], levels[f"{name}_ci_low"], levels[f"{name}_ci_high"], alpha=0.25,
+                        color="tab:blue", label="95% interval")
+        ax.plot(levels["level"], levels[name], "o", color="tab:blue", label="within a level")
+        row = trends[trends["metric"] == name].iloc[0]
+        defined = levels[name].notna().to_numpy()
+        if np.isfinite(row["slope"]) and defined.sum() >= 2:
+            centre_x, centre_y = x[defined].mean(), levels[name].to_numpy()[defined].mean()
+            ax.plot(levels["level"], centre_y + row["slope"] * (x - centre_x), "--", color="black",
+                    label="least-squares trend")
+        per = "doubling" if scale == "log2" else "unit"
+        ax.set_title(f"{METRICS[name].label}\nslope {row['slope']:+.3f} [{row['ci_low']:+.3f}, "
+                     f"{row['ci_high']:+.3f}] per {per}", fontsize=8)
+        _level_axis(ax, key, scale)
+    axes[0][0].legend(fontsize=6)
+    save(fig, path)
+
+
+def alignment_capability(capability: pd.DataFrame, trends: pd.DataFrame, names: list[str], metric: str,
+                         path: Path) -> None:
+    """Per headline metric: every pair's value against the pair's mean task metric (pairs within a
+    level coloured by level, pairs across levels grey), with the least-squares line."""
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
+    same = capability["level_a"] == capability["level_b"]
+    levels = sorted(set(capability.loc[same, "level_a"]))
+    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(levels), 1)))
+    for ax, name in zip(axes[0], names):
+        across = capability[~same]
+        ax.scatter(across["mean_metric"], across[name], s=8, color="lightgrey", label="across levels")
+        for level, colour in zip(levels, colours):
+            part = capability[same & (capability["level_a"] == level)]
+            ax.scatter(part["mean_metric"], part[name], s=14, color=colour, label=f"within {level:g}")
+        row = trends[trends["metric"] == name].iloc[0]
+        finite = capability[np.isfinite(capability[name])]
+        if np.isfinite(row["capability_slope"]) and len(finite) > 1:
+            grid = np.linspace(finite["mean_metric"].min(), finite["mean_metric"].max(), 10)
+            centre = finite["mean_metric"].mean()
+            ax.plot(grid, finite[name].mean() + row["capability_slope"] * (grid - centre), "--", color="black")
+        ax.set_title(f"{METRICS[name].label}\nslope {row['capability_slope']:+.2f} "
+                     f"[{row['capability_ci_low']:+.2f}, {row['capability_ci_high']:+.2f}]", fontsize=8)
+        ax.set_xlabel(f"pair's mean {metric}")
+    axes[0][0].legend(fontsize=6)
+    save(fig, path)
+
+
+def level_matrices(matrices: dict[str, np.ndarray], levels: list[float], key: str, path: Path) -> None:
+    """Per headline metric: the level x level mean over pairs (diagonal: within a level), on the
+    metric's fixed scale, with the values in the cells."""
+    names = list(matrices)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 0.6, 3.4), squeeze=False)
+    ticks = [f"{level:g}" for level in levels]
+    for ax, name in zip(axes[0], names):
+        low, high = METRICS[name].scale
+        image = ax.imshow(matrices[name], cmap="RdBu_r" if low < 0 else "viridis", vmin=low, vmax=high,
+                          origin="lower")
+        for (i, j), value in np.ndenumerate(matrices[name]):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if low < 0 or value > low + 0.6 * (high - low) else "white")
+        ax.set_xticks(range(len(levels)), ticks, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(levels)), ticks, fontsize=6)
+        ax.set_title(METRICS[name].label, fontsize=8)
+        ax.set_xlabel(key, fontsize=7)
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    save(fig, path)

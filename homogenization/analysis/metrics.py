@@ -7,7 +7,9 @@ a replicate function (``stats``, block weights [B, M] -> [B, R, R]) that gives i
 interval; without one it is a point estimate, and the report says so. ``headline`` puts it in the
 headline and the attribution, ``heatmap`` draws its runs x runs figure, ``optional`` computes it
 only when ``analysis.measures`` lists it, ``applies`` says whether it means anything for a study's
-outcomes (not computed, and not reported, where it does not). ``stats`` is a
+outcomes (not computed, and not reported, where it does not), ``adjusts_for_accuracy`` whether it
+is measured against the chance agreement of two runs with these accuracies (the trend analysis
+holds accuracy fixed for the metrics that are not). ``stats`` is a
 ``block_statistics.BlockStatistics``.
 
 Adding a metric: ``register(Metric(...))`` here (or from your own module before the analysis
@@ -37,6 +39,9 @@ class Metric:
     optional: bool = False
     applies: Callable[..., bool] = lambda outcomes: True   # outcomes.Outcomes -> does it mean anything here
     scale: tuple[float, float] = (0.0, 1.0)   # the fixed colour scale of its heatmap (never auto-ranged)
+    # already measured against what two runs of these accuracies give by chance (κ_err, CAPA, ...);
+    # a trend of a metric that is not is also given with the pairs' accuracy held fixed
+    adjusts_for_accuracy: bool = False
 
     def __post_init__(self) -> None:
         if not callable(self.point):
@@ -99,6 +104,7 @@ register(
         "Cohen's κ",
         "agreement beyond what each run's label distribution gives by chance.",
         *blockwise(lambda stats, weights: stats.cohen_kappa(weights)),
+        adjusts_for_accuracy=True,
     )
 )
 register(
@@ -111,6 +117,7 @@ register(
         headline=True,
         heatmap=True,
         scale=(-1.0, 1.0),
+        adjusts_for_accuracy=True,
     )
 )
 register(
@@ -132,6 +139,8 @@ register(
         "the pair fails together twice as often as chance.",
         *_error("homogenization_ratio"),
         headline=True,
+        scale=(0.0, 4.0),
+        adjusts_for_accuracy=True,
     )
 )
 register(
@@ -143,6 +152,7 @@ register(
         "wrong answers are spread over the other labels; 0 = chance, 1 = identical. Per prediction row.",
         *blockwise(lambda stats, weights: stats.capa(weights)),
         headline=True,
+        adjusts_for_accuracy=True,
     )
 )
 register(
@@ -154,6 +164,7 @@ register(
         *blockwise(lambda stats, weights: stats.same_wrong(weights)),
         headline=True,
         applies=lambda outcomes: len(outcomes.labels) > 2,
+        adjusts_for_accuracy=True,
     )
 )
 register(

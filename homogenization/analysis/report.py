@@ -19,6 +19,7 @@ from homogenization.analysis.metrics import headline as headline_metrics
 from homogenization.analysis.nested import KINDS as NESTED_KINDS
 from homogenization.analysis.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis, chance_level
+from homogenization.analysis.trend_report import trend_markdown, write_trend_files
 from homogenization.analysis.units import systemic_failures
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import staging_dir
@@ -278,6 +279,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         *_over_training(analysis),
         *_systemic_failures(analysis),
         *_entity_types(analysis),
+        *trend_markdown(analysis.trend, analysis),
         "## Figures",
         "![Error consistency per pair](figures/error_consistency.png)",
         "![Linear CKA per pair](figures/linear_cka.png)",
@@ -402,6 +404,8 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
                 figures.same_layer_curve(analysis.layers.curves, staging / "figures" / "same_layer_cka.png")
         if not analysis.entity_types.empty:
             analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
+        if analysis.trend is not None:
+            write_trend_files(analysis.trend, analysis, staging)
         summary = {
             "headline": analysis.headline,
             "design": analysis.design.to_dict(orient="records"),
@@ -409,6 +413,10 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
             "confounds": analysis.confounds,
             "factors": analysis.factors.to_dict(orient="records"),
             "nested": analysis.nested,
+            "trend": None if analysis.trend is None else {
+                "key": analysis.trend.key, "scale": analysis.trend.scale,
+                "levels": analysis.trend.levels.to_dict(orient="records"),
+                "trends": analysis.trend.trends.to_dict(orient="records")},
             "groups": analysis.group_table.to_dict(orient="records"),
             "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in
                      zip(analysis.runs, analysis.run_table.drop(columns="run").to_dict("records"))],

@@ -30,6 +30,7 @@ from homogenization.analysis.metrics import Metric, computed, optional
 from homogenization.analysis.nested import Nesting, nested_headline
 from homogenization.analysis.outcomes import Outcomes, load_outcomes
 from homogenization.analysis.systemic import systemic_failure
+from homogenization.analysis.trends import Trend, level_values, trend_analysis
 from homogenization.analysis.units import per_type_outcomes, unit_table
 from homogenization.conf import config_file
 from homogenization.core.errors import UserError
@@ -61,9 +62,12 @@ class Settings:
     rsa_max_units: int = _DEFAULTS.rsa_max_units
     factors: list[str] | None = field(default_factory=lambda: _DEFAULTS.factors)   # None: every varying key
     pair_weighting: bool = _DEFAULTS.pair_weighting
+    trend: str | None = _DEFAULTS.trend      # a numeric key: homogenization against it (analysis/trends.py)
 
     def __post_init__(self) -> None:
         self._check_numbers()
+        if self.trend is not None and not isinstance(self.trend, str):
+            raise UserError(f"analysis.trend={self.trend!r}: name one numeric key, e.g. trend=training.parameters")
         self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
         if self.factors is not None:
             self.factors = [self.factors] if isinstance(self.factors, str) else list(self.factors)
@@ -117,6 +121,7 @@ class Analysis:
     matched_on: list[str] = field(default_factory=list)
     dropped_within: int = 0
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
+    trend: Trend | None = None                                         # analysis.trend
 
 
 def centred_on(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
@@ -150,6 +155,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     """All tables of the report for ``runs`` (comparable, with ``group`` set, sorted by group);
     with ``nesting``, also the nested headline (within / across backbones / across recipes)."""
     started = time.monotonic()
+    trend_values = level_values(runs, settings.trend) if settings.trend else None   # before any work
     log.info("analysis: reading the outcomes and representations of %d runs", len(runs))
     outcomes = load_outcomes(runs, settings.unit)
     stats = BlockStatistics(runs, outcomes, settings)
@@ -180,11 +186,16 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, metrics, run_metric,
                                            replicated_metric, draws)
 
-    log.info("analysis: per-unit tables, layers and epochs where recorded [%.0f s]",
+    log.info("analysis: per-unit tables, layers, epochs and the trend where asked [%.0f s]",
              time.monotonic() - started)
     order = np.argsort(group_index, kind="stable")
     run_groups = [run.group for run in runs]
     units = unit_table(outcomes, run_groups, groups, read_texts(runs[0].path))
+    trend = None if trend_values is None else trend_analysis(
+        runs, settings.trend, trend_values, point, replicated, headline_names, run_metric, replicated_metric,
+        outcomes.errors, outcomes.metric_name, chance_level(outcomes), settings.bootstrap, settings.seed)
+    if trend is not None:
+        units["scale_pattern"] = trend.unit_patterns
     epoch_curves = pd.DataFrame()
     epochs = common_epochs(runs)
     if epochs:
@@ -207,7 +218,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
                     confounds={name: confounds(point[name], group_index, others)
                                for name in headline_names},
                     matched_on=matched["matched"][0].matched_on,
-                    dropped_within=matched["matched"][0].dropped_within)
+                    dropped_within=matched["matched"][0].dropped_within, trend=trend)
 
 
 def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Draws,

@@ -30,7 +30,7 @@ RUN_FILE = "run.json"
 STATUSES = ("complete", "partial", "interrupted", "failed")
 # Files of one attempt of a job; cleared when a job starts fresh in a directory used before.
 OUTPUTS = ("checkpoints", "predictions", "representations", RUN_FILE, "test_report.txt",
-           "tokenizer.json", "wandb_id.txt", "pretrained", ".ddp")
+           "tokenizer.json", "wandb_id.txt", "pretrained", "pretrained_steps", ".ddp")
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 PROBABILITY_TOLERANCE = 1e-3
 
@@ -53,8 +53,9 @@ class RunRecord:
     metrics: dict = field(default_factory=dict)
     checkpoint: str | None = None
     export: str | None = None
+    exports: dict | None = None       # record.export_steps: {step: save_pretrained directory}
     backbone: dict | None = None
-    training: dict | None = None      # epochs, steps, untrained, torch_threads, world_size
+    training: dict | None = None      # epochs, steps, parameters, untrained, torch_threads, world_size
     test: dict | None = None          # units_expected, units_recorded, representation_dtype
     config: dict | None = None
     config_digest: str | None = None

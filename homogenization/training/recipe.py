@@ -33,6 +33,7 @@ from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import config_digest
 from homogenization.core.run_record import RunRecord, write_record, write_test_record
 from homogenization.training.callbacks.checkpoint_io import SafeCheckpointIO
+from homogenization.training.callbacks.export_steps import ExportAtSteps
 from homogenization.training.callbacks.preemption import TrainingInterrupted
 from homogenization.training.config_checks import check_config
 from homogenization.training.ddp import ddp_ranks
@@ -236,7 +237,9 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         labels=list(getattr(datamodule, "label_names", [])),
         metrics=metrics,
         backbone=getattr(encoder, "identity", None),
+        exports=next((cb.exports() for cb in trainer.callbacks if isinstance(cb, ExportAtSteps)), None) or None,
         training={"epochs": trainer.current_epoch, "steps": trainer.global_step,
+                  "parameters": sum(p.numel() for p in encoder.parameters()),
                   "untrained": trainer.global_step == 0 and not evaluated, "evaluated": evaluated,
                   "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size},
         config=config, config_digest=config_digest(identity_of(cfg)),

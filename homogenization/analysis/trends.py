@@ -1,0 +1,274 @@
+"""Homogenization against a numeric axis of the design (``analysis.trend``): model size,
+pretraining budget, training-data size. Do runs agree more as they grow?
+
+The levels are the distinct values of the trend key (a config key or a run.json path such as
+``training.parameters``); x is log2 of the value when every value is positive (slopes are per
+doubling), else the value itself. For each level: the task metric and, on the pairs of runs of that
+level, each headline metric, with the headline's crossed runs-by-items intervals
+(``bootstrap.crossed_interval``). The trend of a metric is the least-squares slope of the level means
+against x, every level weighing the same: a fixed linear combination of pair means, so it has the
+same crossed interval (the run part from ``run_effect_scale`` of that combination, runs less levels
+degrees of freedom). Runs are resampled within their level.
+
+Two things a trend of agreement can hide are reported beside it:
+
+- *capability*: a metric that is not measured against the chance agreement of two runs with these
+  accuracies (CKA, mutual k-NN; ``Metric.adjusts_for_accuracy``) rises with accuracy alone, so its
+  slope is also given with the pair's mean task metric held fixed (least squares on the pairs of
+  each level, levels weighing the same); and every pair's metric is regressed on the pair's mean
+  task metric (alignment against capability, Huh et al. 2024). These two intervals are percentiles
+  of the joint bootstrap (runs within levels and items), which counts the run-by-item noise more
+  than once: conservative.
+- *which units*: the units most runs of the smallest level fail and most of the largest get right
+  (learned with scale), the reverse (lost with scale), and those every run of every level fails
+  (systemic across scale).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from homogenization.analysis.bootstrap import crossed_interval, interval, pair_mean, run_effect_scale, seed_draws_within
+from homogenization.analysis.discovery import Run, config_value
+from homogenization.analysis.metrics import METRICS
+from homogenization.core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+LEARNED, LOST, SYSTEMIC = "learned with scale", "lost with scale", "systemic across scale"
+
+
+@dataclass
+class Trend:
+    """The trend section's tables: ``levels`` (levels.csv), ``trends`` (trends.csv), the level x
+    level means of each headline metric, each pair's metric and mean task metric (capability), and
+    each unit's pattern across scale."""
+
+    key: str
+    scale: str                                   # "log2" or "linear"
+    run_levels: np.ndarray                       # [R] each run's value of the key
+    levels: pd.DataFrame
+    trends: pd.DataFrame
+    level_matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    capability: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unit_patterns: np.ndarray | None = None      # [U] one of LEARNED, LOST, SYSTEMIC or ""
+
+
+def level_values(runs: list[Run], key: str) -> np.ndarray:
+    """Each run's value of the trend key, as a number (one line naming a run whose value is not)."""
+    values = []
+    for run in runs:
+        value = config_value(run.record, key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"analysis.trend={key}: run {run.name} has {key}={value!r}, not a number; a trend "
+                            "needs a numeric key (e.g. training.parameters, data.train_fraction, "
+                            "study_pretrain_steps)")
+        values.append(float(value))
+    return np.array(values)
+
+
+def _fit_weights(x: np.ndarray) -> np.ndarray:
+    """c such that sum_l c_l m_l is the least-squares slope of m against x (levels weigh the same)."""
+    centred = x - x.mean()
+    return centred / (centred**2).sum()
+
+
+def _weighted_fit(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weighted least squares per replicate: design [B, P, K], weights and values [B, P] -> [B, K]
+    (NaN where the replicate's pairs cannot separate the columns)."""
+    weights = np.where(np.isnan(values), 0.0, weights)
+    values = np.nan_to_num(values)
+    xtwx = np.einsum("bp,bpk,bpl->bkl", weights, design, design)
+    xtwy = np.einsum("bp,bpk,bp->bk", weights, design, values)
+    solved = np.full(xtwy.shape, np.nan)
+    for b in range(len(xtwx)):
+        if np.linalg.matrix_rank(xtwx[b]) == design.shape[2]:
+            solved[b] = np.linalg.solve(xtwx[b], xtwy[b])
+    return solved
+
+
+def trend_analysis(runs: list[Run], key: str, values: np.ndarray, point: dict, replicated: dict, names: list[str],
+                   run_metric: np.ndarray, replicated_metric: np.ndarray, errors: np.ndarray,
+                   metric_name: str, chance: float, replicates: int, seed: int) -> Trend | None:
+    """The trend section for ``analysis.trend=key`` (None, with one line, when the runs have one
+    level only). ``point``/``replicated``: each metric's [R, R] and [B, R, R] (item blocks
+    resampled); ``run_metric``/``replicated_metric``: the task metric [R] and [B, R]; ``errors``:
+    [R, U] which units each run fails; ``values``: each run's level (``level_values``)."""
+    levels = np.unique(values)
+    if len(levels) < 2:
+        log.warning("analysis.trend=%s: every run has %s=%g; a trend needs two levels or more", key, key,
+                    levels[0])
+        return None
+    positive = bool((levels > 0).all())
+    x_of_level = np.log2(levels) if positive else levels
+    level_index = np.searchsorted(levels, values)
+    runs_per_level = np.bincount(level_index)
+    rng = np.random.default_rng(seed + 5)
+    drawn = seed_draws_within(level_index, replicates, rng)              # [B, R] runs within levels
+    drawn_pairs = drawn[:, :, None] * drawn[:, None, :]
+    off_diagonal = ~np.eye(len(runs), dtype=bool)
+    within = np.stack([((level_index == l)[:, None] & (level_index == l)[None, :] & off_diagonal)
+                       for l in range(len(levels))]).astype(float)        # [L, R, R]
+    within_drawn = within[:, None] * drawn_pairs[None]                  # [L, B, R, R]
+    freedom = len(runs) - len(levels)
+
+    level_rows = []
+    for l, level in enumerate(levels):
+        members = level_index == l
+        seeds = drawn * members
+        with np.errstate(invalid="ignore", divide="ignore"):
+            metric_draws = (replicated_metric * seeds).sum(1) / seeds.sum(1)
+        row = {"level": level, "x": x_of_level[l], "runs": int(runs_per_level[l]), "metric": metric_name,
+               "metric_mean": float(run_metric[members].mean()),
+               **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))), "chance": chance}
+        for name in names:
+            estimate = float(pair_mean(point[name], within[l]))
+            ci = crossed_interval(estimate, pair_mean(point[name], within_drawn[l]),
+                                  pair_mean(replicated[name], within[l]),
+                                  pair_mean(replicated[name], within_drawn[l]),
+                                  run_effect_scale(within[l], within_drawn[l]), max(int(members.sum()) - 1, 1))
+            row.update({name: estimate, f"{name}_ci_low": ci[0], f"{name}_ci_high": ci[1],
+                        f"{name}_pairs": int(((within[l] > 0) & ~np.isnan(point[name])).sum() // 2)})
+        level_rows.append(row)
+    level_table = pd.DataFrame(level_rows)
+
+    trend_rows = [_task_metric_trend(level_table, x_of_level, drawn, level_index, replicated_metric, positive)]
+    for name in names:
+        trend_rows.append({**_metric_trend(name, point[name], replicated[name], within, within_drawn,
+                                           x_of_level, freedom, positive),
+                           **_given_accuracy(name, point[name], replicated[name], level_index, x_of_level,
+                                             run_metric, replicated_metric, drawn),
+                           **_capability(point[name], replicated[name], run_metric, replicated_metric,
+                                         drawn_pairs)})
+    trend_table = pd.DataFrame(trend_rows)
+    trend_table.insert(1, "levels", len(levels))
+    trend_table.insert(2, "runs", len(runs))
+
+    matrices = {name: _level_matrix(point[name], level_index, len(levels)) for name in names}
+    upper = np.triu_indices(len(runs), k=1)
+    capability = pd.DataFrame({"run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
+                               "level_a": values[upper[0]], "level_b": values[upper[1]],
+                               "mean_metric": (run_metric[upper[0]] + run_metric[upper[1]]) / 2,
+                               **{name: point[name][upper] for name in names}})
+    return Trend(key, "log2" if positive else "linear", values, level_table, trend_table, matrices, capability,
+                 unit_patterns(errors, level_index, len(levels)))
+
+
+def _task_metric_trend(level_table: pd.DataFrame, x: np.ndarray, drawn: np.ndarray, level_index: np.ndarray,
+                       replicated_metric: np.ndarray, positive: bool) -> dict:
+    """The task metric's slope against x (percentile multi-bootstrap interval, like groups.csv's)."""
+    weights = _fit_weights(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_level = np.stack([(replicated_metric * drawn * (level_index == l)).sum(1)
+                              / (drawn * (level_index == l)).sum(1) for l in range(len(x))], axis=1)
+    low, high = interval(per_level @ weights)
+    return {"metric": level_table["metric"].iloc[0], "slope": float(level_table["metric_mean"] @ weights),
+            "ci_low": low, "ci_high": high, "per": "doubling" if positive else "unit",
+            "pairs": 0}
+
+
+def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, within: np.ndarray,
+                  within_drawn: np.ndarray, x: np.ndarray, freedom: int, positive: bool) -> dict:
+    """A headline metric's slope of within-level means against x, with its crossed interval."""
+    means = np.array([pair_mean(values, w) for w in within])
+    defined = np.isfinite(means)
+    if defined.sum() < 2:
+        return {"metric": name, "slope": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                "per": "doubling" if positive else "unit", "pairs": 0}
+    weights = np.zeros(len(x))
+    weights[defined] = _fit_weights(x[defined])
+    used = weights != 0
+    combination = weights[used]
+
+    def combine(per_level: list[np.ndarray]) -> np.ndarray:
+        return np.tensordot(combination, np.stack(per_level), 1)
+
+    runs_only = combine([pair_mean(values, within_drawn[l]) for l in np.flatnonzero(used)])
+    items_only = combine([pair_mean(replicated, within[l]) for l in np.flatnonzero(used)])
+    both = combine([pair_mean(replicated, within_drawn[l]) for l in np.flatnonzero(used)])
+    scale = run_effect_scale(within[used], within_drawn[used], combination)
+    slope = float(means[defined] @ weights[defined])
+    low, high = crossed_interval(slope, runs_only, items_only, both, scale, max(freedom, 1))
+    pairs = int(sum(((w > 0) & ~np.isnan(values)).sum() // 2 for w in within[used]))
+    return {"metric": name, "slope": slope, "ci_low": low, "ci_high": high,
+            "per": "doubling" if positive else "unit", "pairs": pairs}
+
+
+def _pair_design(run_metric: np.ndarray, upper: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """[.., P] the pair's mean task metric."""
+    return (run_metric[..., upper[0]] + run_metric[..., upper[1]]) / 2
+
+
+def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, level_index: np.ndarray,
+                    x: np.ndarray, run_metric: np.ndarray, replicated_metric: np.ndarray,
+                    drawn: np.ndarray) -> dict:
+    """The slope on x with the pair's mean task metric held fixed (metrics that do not already
+    adjust for accuracy), on the pairs within levels, each level weighing the same."""
+    empty = {"slope_given_metric": float("nan"), "given_ci_low": float("nan"), "given_ci_high": float("nan")}
+    if METRICS[name].adjusts_for_accuracy:
+        return empty
+    a, b = np.triu_indices(len(level_index), k=1)
+    same = level_index[a] == level_index[b]
+    a, b = a[same], b[same]
+    pair_level = level_index[a]
+    per_level = np.bincount(pair_level, minlength=len(x)).astype(float)
+    level_weight = 1 / per_level[pair_level]
+
+    def fit(metric: np.ndarray, pair_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        accuracy = (metric[:, a] + metric[:, b]) / 2
+        design = np.stack([np.ones_like(accuracy), np.broadcast_to(x[pair_level], accuracy.shape), accuracy], -1)
+        return _weighted_fit(design, weights, pair_values)[:, 1]
+
+    slope = fit(run_metric[None], values[a, b][None], level_weight[None])[0]
+    if len(drawn) == 0:
+        return {**empty, "slope_given_metric": float(slope)}
+    weights = drawn[:, a] * drawn[:, b] * level_weight
+    low, high = interval(fit(replicated_metric, replicated[:, a, b], weights))
+    return {"slope_given_metric": float(slope), "given_ci_low": low, "given_ci_high": high}
+
+
+def _capability(values: np.ndarray, replicated: np.ndarray, run_metric: np.ndarray,
+                replicated_metric: np.ndarray, drawn_pairs: np.ndarray) -> dict:
+    """Every pair's metric against the pair's mean task metric: the least-squares slope."""
+    a, b = np.triu_indices(len(run_metric), k=1)
+
+    def fit(metric: np.ndarray, pair_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        accuracy = (metric[:, a] + metric[:, b]) / 2
+        design = np.stack([np.ones_like(accuracy), accuracy], -1)
+        return _weighted_fit(design, weights, pair_values)[:, 1]
+
+    slope = float(fit(run_metric[None], values[a, b][None], np.ones((1, len(a))))[0])
+    low, high = (interval(fit(replicated_metric, replicated[:, a, b], drawn_pairs[:, a, b]))
+                 if len(drawn_pairs) else [float("nan")] * 2)
+    return {"capability_slope": slope, "capability_ci_low": low, "capability_ci_high": high,
+            "capability_pairs": int((~np.isnan(values[a, b])).sum())}
+
+
+def _level_matrix(values: np.ndarray, level_index: np.ndarray, n_levels: int) -> np.ndarray:
+    """[L, L] the mean over pairs with one run at each level (the diagonal: within a level)."""
+    off_diagonal = ~np.eye(len(level_index), dtype=bool)
+    matrix = np.full((n_levels, n_levels), np.nan)
+    for i in range(n_levels):
+        for j in range(n_levels):
+            mask = (level_index == i)[:, None] & (level_index == j)[None, :] & off_diagonal
+            if mask.any():
+                matrix[i, j] = pair_mean(values, mask.astype(float))
+    return matrix
+
+
+def unit_patterns(errors: np.ndarray, level_index: np.ndarray, n_levels: int) -> np.ndarray:
+    """Each unit's pattern across the levels: failed by most runs (more than half) of the smallest
+    level and by fewer than half of the largest (learned with scale), the reverse (lost with scale),
+    failed by every run of every level (systemic across scale), or ""."""
+    smallest = errors[level_index == 0].mean(axis=0)
+    largest = errors[level_index == n_levels - 1].mean(axis=0)
+    patterns = np.full(errors.shape[1], "", dtype=object)
+    patterns[(smallest > 0.5) & (largest < 0.5)] = LEARNED
+    patterns[(smallest < 0.5) & (largest > 0.5)] = LOST
+    patterns[errors.all(axis=0)] = SYSTEMIC
+    return patterns

@@ -1,0 +1,113 @@
+"""``experiment=scaling_study``: does homogenization grow with scale? One sweep, two stages.
+
+Stage 1 pretrains a backbone per size preset (``sizes``, conf/model/size) and pretraining seed
+(1..``pretrain_seeds``), each also exported after the ``budgets`` steps (``record.export_steps``:
+checkpoints of one run, PolyPythias-style), and, beside them, trains the from-scratch models of the
+data-size axis: ``scratch`` overrides at each training fraction (``fractions``) with ``seeds``
+seeds. Stage 2 fine-tunes every export of every complete pretraining run with ``seeds`` seeds.
+
+Every job carries what the analysis needs to read the axes, and lands in its arm's folder:
+
+- ``study_arm``: ``pretrain``, ``finetune`` or ``scratch`` (the folder of the sweep directory);
+- fine-tuning jobs: ``study_size`` (the preset), ``study_pretrain_seed``, ``study_pretrain_steps``
+  (the export's step; the final export's is the run's step count) and ``study_level``
+  (``<size>-pseed<k>-step<n>`` or ``-final``, the run directory's name);
+- the size axis itself is ``training.parameters`` of run.json (the encoder's parameter count).
+
+The end-of-sweep reports (conf/experiment/scaling_study.yaml) read the arms: size (final exports),
+budget (one size's exports) and data size (scratch). A pretraining run that did not complete is
+named and left out of stage 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
+
+log = logging.getLogger(__name__)
+
+
+class ScalingStudySweeper(Sweeper):
+    def __init__(self, sizes: list[str], pretrain_seeds: int, seeds: int, pretrain: list[str],
+                 finetune: list[str], budgets: list[int] | None = None, fractions: list[float] | None = None,
+                 scratch: list[str] | None = None) -> None:
+        if len(sizes) < 2 and len(fractions or []) < 2:
+            raise ValueError(f"scaling_study: sizes={list(sizes)} and fractions={list(fractions or [])}: an "
+                             "axis needs at least 2 levels (e.g. sizes=[tiny,mini,small])")
+        if pretrain_seeds < 1 or seeds < 2:
+            raise ValueError(f"scaling_study: pretrain_seeds={pretrain_seeds} must be >= 1 and seeds={seeds} "
+                             ">= 2 (pairs within a level)")
+        if any(not isinstance(b, int) or b < 1 for b in budgets or []):
+            raise ValueError(f"scaling_study: budgets={list(budgets or [])} must be optimizer steps >= 1")
+        if any(not 0 < float(f) <= 1 for f in fractions or []):
+            raise ValueError(f"scaling_study: fractions={list(fractions or [])} must be in (0, 1]")
+        self.sizes, self.pretrain_seeds, self.seeds = list(sizes), pretrain_seeds, seeds
+        self.budgets = sorted(set(budgets or []))
+        self.fractions = [float(f) for f in fractions or []]
+        self.stages = {"pretrain": list(pretrain), "finetune": list(finetune), "scratch": list(scratch or [])}
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        budgets = ",".join(map(str, self.budgets))
+        pretraining = {(size, k): [*arguments, *self.stages["pretrain"], f"model/size={size}", f"seed={k}",
+                                   f"record.export_steps=[{budgets}]", "+study_arm=pretrain",
+                                   f"+study_level={size}-pseed{k}"]
+                       for size in self.sizes for k in range(1, self.pretrain_seeds + 1)}
+        scratch = [[*arguments, *self.stages["scratch"], f"data.train_fraction={fraction}", f"seed={m}",
+                    "+study_arm=scratch", f"+study_level=fraction{fraction}"]
+                   for fraction in self.fractions for m in range(1, self.seeds + 1)] if self.stages["scratch"] else []
+        first_jobs = [*pretraining.values(), *scratch]
+        log.info("scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d from-scratch runs",
+                 len(pretraining), len(self.sizes), self.pretrain_seeds, len(scratch))
+        results = [self.launcher.launch(first_jobs, initial_job_idx=0)]
+        jobs = []
+        for number, ((size, k), overrides) in enumerate(pretraining.items()):
+            exports = self._exports_of(job_run_dir(self.hydra_context, self.config, overrides, number))
+            if not exports:
+                log.error("scaling_study: the pretraining of %s seed %d did not complete; it is left out", size, k)
+            for steps, (directory, final) in exports.items():
+                level = f"{size}-pseed{k}-" + ("final" if final else f"step{steps}")
+                jobs += [[*arguments, *self.stages["finetune"], f"backbone={directory}", f"seed={m}",
+                          "+study_arm=finetune", f"+study_size={size}", f"+study_pretrain_seed={k}",
+                          f"+study_pretrain_steps={steps}", f"+study_level={level}"]
+                         for m in range(1, self.seeds + 1)]
+        if jobs:
+            log.info("scaling_study stage 2: %d fine-tuning runs", len(jobs))
+            results.append(self.launcher.launch(jobs, initial_job_idx=len(first_jobs)))
+        else:
+            log.error("scaling_study: no backbone was pretrained; nothing to fine-tune")
+        return results
+
+    @staticmethod
+    def _exports_of(run_dir: Path) -> dict[int, tuple[Path, bool]]:
+        """steps -> (export directory, is the final export) of a complete pretraining run; {} if
+        it did not complete."""
+        from homogenization.core.run_record import read_record
+
+        try:
+            record = read_record(run_dir)
+        except ValueError:
+            return {}
+        if record is None or record.status != "complete" or not record.export:
+            return {}
+        exports = {int(step): (run_dir / path, False) for step, path in (record.exports or {}).items()}
+        exports[int(record.training["steps"])] = (run_dir / record.export, True)
+        return dict(sorted(exports.items()))
