@@ -7,7 +7,6 @@ be run directories, sweep directories (searched recursively) or glob patterns.
 from __future__ import annotations
 
 import dataclasses
-
 import glob
 import hashlib
 import json

@@ -181,6 +181,20 @@ def factor_effects(factors: pd.DataFrame, path: Path) -> None:
     save(fig, path)
 
 
+PANELS_PER_ROW = 3
+
+
+def _panels(count: int, width: float, height: float):
+    """A figure of ``count`` panels, at most PANELS_PER_ROW per row; returns (figure, axes), the
+    unused axes hidden."""
+    columns = min(count, PANELS_PER_ROW)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns + 0.6, height * rows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:count])
+
+
 def _level_axis(ax, key: str, scale: str) -> None:
     if scale == "log2":
         ax.set_xscale("log", base=2)
@@ -193,7 +207,8 @@ def trend_task_metric(levels: pd.DataFrame, run_levels: np.ndarray, run_values: 
     interval, and the chance level."""
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
     ax.scatter(run_levels, run_values, s=14, alpha=0.6, color="tab:blue", label="one run")
-    error = [levels["metric_mean"] - levels["metric_ci_low"], levels["metric_ci_high"] - levels["metric_mean"]]
+    mean = levels["metric_mean"]
+    error = [mean - levels["metric_ci_low"], levels["metric_ci_high"] - mean]
     ax.errorbar(levels["level"], levels["metric_mean"], yerr=np.nan_to_num(np.clip(error, 0, None)), fmt="o-",
                 capsize=4, color="black", label="level mean, 95% interval")
     chance = float(levels["chance"].iloc[0])
@@ -209,9 +224,9 @@ def trend_homogenization(levels: pd.DataFrame, trends: pd.DataFrame, names: list
                          path: Path) -> None:
     """Per headline metric: the mean over pairs within each level with its 95% interval (band), and
     the fitted trend line with its slope and interval in the title."""
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
+    fig, axes = _panels(len(names), 3.3, 3.2)
     x = levels["x"].to_numpy()
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes, names):
         ax.fill_between(levels["level"], levels[f"{name}_ci_low"], levels[f"{name}_ci_high"], alpha=0.25,
                         color="tab:blue", label="95% interval")
         ax.plot(levels["level"], levels[name], "o", color="tab:blue", label="within a level")
@@ -225,7 +240,7 @@ def trend_homogenization(levels: pd.DataFrame, trends: pd.DataFrame, names: list
         ax.set_title(f"{METRICS[name].label}\nslope {row['slope']:+.3f} [{row['ci_low']:+.3f}, "
                      f"{row['ci_high']:+.3f}] per {per}", fontsize=8)
         _level_axis(ax, key, scale)
-    axes[0][0].legend(fontsize=6)
+    axes[0].legend(fontsize=6)
     save(fig, path)
 
 
@@ -233,11 +248,11 @@ def alignment_capability(capability: pd.DataFrame, trends: pd.DataFrame, names: 
                          path: Path) -> None:
     """Per headline metric: every pair's value against the pair's mean task metric (pairs within a
     level coloured by level, pairs across levels grey), with the least-squares line."""
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names), 3.2), squeeze=False)
+    fig, axes = _panels(len(names), 3.3, 3.2)
     same = capability["level_a"] == capability["level_b"]
     levels = sorted(set(capability.loc[same, "level_a"]))
     colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(levels), 1)))
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes, names):
         across = capability[~same]
         ax.scatter(across["mean_metric"], across[name], s=8, color="lightgrey", label="across levels")
         for level, colour in zip(levels, colours):
@@ -248,11 +263,12 @@ def alignment_capability(capability: pd.DataFrame, trends: pd.DataFrame, names: 
         if np.isfinite(row["capability_slope"]) and len(finite) > 1:
             grid = np.linspace(finite["mean_metric"].min(), finite["mean_metric"].max(), 10)
             centre = finite["mean_metric"].mean()
-            ax.plot(grid, finite[name].mean() + row["capability_slope"] * (grid - centre), "--", color="black")
+            fitted = finite[name].mean() + row["capability_slope"] * (grid - centre)
+            ax.plot(grid, fitted, "--", color="black")
         ax.set_title(f"{METRICS[name].label}\nslope {row['capability_slope']:+.2f} "
                      f"[{row['capability_ci_low']:+.2f}, {row['capability_ci_high']:+.2f}]", fontsize=8)
         ax.set_xlabel(f"pair's mean {metric}")
-    axes[0][0].legend(fontsize=6)
+    axes[0].legend(fontsize=6)
     save(fig, path)
 
 
@@ -260,9 +276,9 @@ def level_matrices(matrices: dict[str, np.ndarray], levels: list[float], key: st
     """Per headline metric: the level x level mean over pairs (diagonal: within a level), on the
     metric's fixed scale, with the values in the cells."""
     names = list(matrices)
-    fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 0.6, 3.4), squeeze=False)
+    fig, axes = _panels(len(names), 3.6, 3.4)
     ticks = [f"{level:g}" for level in levels]
-    for ax, name in zip(axes[0], names):
+    for ax, name in zip(axes, names):
         low, high = METRICS[name].scale
         image = ax.imshow(matrices[name], cmap="RdBu_r" if low < 0 else "viridis", vmin=low, vmax=high,
                           origin="lower")

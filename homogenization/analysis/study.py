@@ -67,7 +67,8 @@ class Settings:
     def __post_init__(self) -> None:
         self._check_numbers()
         if self.trend is not None and not isinstance(self.trend, str):
-            raise UserError(f"analysis.trend={self.trend!r}: name one numeric key, e.g. trend=training.parameters")
+            raise UserError(f"analysis.trend={self.trend!r}: name one numeric key, e.g. "
+                            "trend=training.parameters")
         self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
         if self.factors is not None:
             self.factors = [self.factors] if isinstance(self.factors, str) else list(self.factors)

@@ -2,7 +2,8 @@
 
 Enabled by ``experiment=homogenization_*`` (conf/report/at_sweep_end.yaml); switch it off with
 ``hydra.callbacks.homogenization_report.enabled=false``. The report goes to
-``<sweep dir>/report`` (``out``), from every run of the sweep or the ``runs`` glob below it; with the W&B logger on, it is also logged as a W&B run.
+``<sweep dir>/report`` (``out``), from every run of the sweep or the ``runs`` glob below it; with
+the W&B logger on, it is also logged as a W&B run.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ class ReportAtSweepEnd(Callback):
 
             group = wandb_cfg.get("group") or sweep_group(config.get("study"), sweep_dir)
             log_report(analysis, sweep_dir / self.out, project=wandb_cfg.project,
-                       entity=wandb_cfg.get("entity"), group=group, name=self._name(config.get("study") or group),
+                       entity=wandb_cfg.get("entity"), group=group,
+                       name=self._name(config.get("study") or group),
                        wandb_dir=sweep_dir)   # beside the report, not in it
 
     def _name(self, study: str) -> str:

@@ -7,8 +7,9 @@ doubling), else the value itself. For each level: the task metric and, on the pa
 level, each headline metric, with the headline's crossed runs-by-items intervals
 (``bootstrap.crossed_interval``). The trend of a metric is the least-squares slope of the level means
 against x, every level weighing the same: a fixed linear combination of pair means, so it has the
-same crossed interval (the run part from ``run_effect_scale`` of that combination, runs less levels
-degrees of freedom). Runs are resampled within their level.
+same crossed interval (the run part from ``run_effect_scale`` of that combination, Satterthwaite's
+degrees of freedom: ``slope_freedom``, the levels at the ends of the axis counting most). Runs are
+resampled within their level.
 
 Two things a trend of agreement can hide are reported beside it:
 
@@ -33,7 +34,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.bootstrap import crossed_interval, interval, pair_mean, run_effect_scale, seed_draws_within
+from homogenization.analysis.bootstrap import (
+    crossed_interval,
+    interval,
+    pair_mean,
+    run_effect_scale,
+    seed_draws_within,
+)
 from homogenization.analysis.discovery import Run, config_value
 from homogenization.analysis.metrics import METRICS
 from homogenization.core.errors import UserError
@@ -50,13 +57,13 @@ class Trend:
     each unit's pattern across scale."""
 
     key: str
-    scale: str                                   # "log2" or "linear"
-    run_levels: np.ndarray                       # [R] each run's value of the key
+    scale: str  # "log2" or "linear"
+    run_levels: np.ndarray  # [R] each run's value of the key
     levels: pd.DataFrame
     trends: pd.DataFrame
     level_matrices: dict[str, np.ndarray] = field(default_factory=dict)
     capability: pd.DataFrame = field(default_factory=pd.DataFrame)
-    unit_patterns: np.ndarray | None = None      # [U] one of LEARNED, LOST, SYSTEMIC or ""
+    unit_patterns: np.ndarray | None = None  # [U] one of LEARNED, LOST, SYSTEMIC or ""
 
 
 def level_values(runs: list[Run], key: str) -> np.ndarray:
@@ -65,9 +72,11 @@ def level_values(runs: list[Run], key: str) -> np.ndarray:
     for run in runs:
         value = config_value(run.record, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise UserError(f"analysis.trend={key}: run {run.name} has {key}={value!r}, not a number; a trend "
-                            "needs a numeric key (e.g. training.parameters, data.train_fraction, "
-                            "study_pretrain_steps)")
+            raise UserError(
+                f"analysis.trend={key}: run {run.name} has {key}={value!r}, not a number; a trend "
+                "needs a numeric key (e.g. training.parameters, data.train_fraction, "
+                "study_pretrain_steps)"
+            )
         values.append(float(value))
     return np.array(values)
 
@@ -92,94 +101,200 @@ def _weighted_fit(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -
     return solved
 
 
-def trend_analysis(runs: list[Run], key: str, values: np.ndarray, point: dict, replicated: dict, names: list[str],
-                   run_metric: np.ndarray, replicated_metric: np.ndarray, errors: np.ndarray,
-                   metric_name: str, chance: float, replicates: int, seed: int) -> Trend | None:
+def trend_analysis(
+    runs: list[Run],
+    key: str,
+    values: np.ndarray,
+    point: dict,
+    replicated: dict,
+    names: list[str],
+    run_metric: np.ndarray,
+    replicated_metric: np.ndarray,
+    errors: np.ndarray,
+    metric_name: str,
+    chance: float,
+    replicates: int,
+    seed: int,
+) -> Trend | None:
     """The trend section for ``analysis.trend=key`` (None, with one line, when the runs have one
     level only). ``point``/``replicated``: each metric's [R, R] and [B, R, R] (item blocks
     resampled); ``run_metric``/``replicated_metric``: the task metric [R] and [B, R]; ``errors``:
     [R, U] which units each run fails; ``values``: each run's level (``level_values``)."""
     levels = np.unique(values)
     if len(levels) < 2:
-        log.warning("analysis.trend=%s: every run has %s=%g; a trend needs two levels or more", key, key,
-                    levels[0])
+        log.warning(
+            "analysis.trend=%s: every run has %s=%g; a trend needs two levels or more", key, key, levels[0]
+        )
         return None
     positive = bool((levels > 0).all())
     x_of_level = np.log2(levels) if positive else levels
     level_index = np.searchsorted(levels, values)
     runs_per_level = np.bincount(level_index)
     rng = np.random.default_rng(seed + 5)
-    drawn = seed_draws_within(level_index, replicates, rng)              # [B, R] runs within levels
+    drawn = seed_draws_within(level_index, replicates, rng)  # [B, R] runs within levels
     drawn_pairs = drawn[:, :, None] * drawn[:, None, :]
     off_diagonal = ~np.eye(len(runs), dtype=bool)
-    within = np.stack([((level_index == l)[:, None] & (level_index == l)[None, :] & off_diagonal)
-                       for l in range(len(levels))]).astype(float)        # [L, R, R]
-    within_drawn = within[:, None] * drawn_pairs[None]                  # [L, B, R, R]
-    freedom = len(runs) - len(levels)
+    within = np.stack(
+        [
+            ((level_index == k)[:, None] & (level_index == k)[None, :] & off_diagonal)
+            for k in range(len(levels))
+        ]
+    ).astype(float)  # [L, R, R]
+    within_drawn = within[:, None] * drawn_pairs[None]  # [L, B, R, R]
 
     level_rows = []
-    for l, level in enumerate(levels):
-        members = level_index == l
+    for k, level in enumerate(levels):
+        members = level_index == k
         seeds = drawn * members
         with np.errstate(invalid="ignore", divide="ignore"):
             metric_draws = (replicated_metric * seeds).sum(1) / seeds.sum(1)
-        row = {"level": level, "x": x_of_level[l], "runs": int(runs_per_level[l]), "metric": metric_name,
-               "metric_mean": float(run_metric[members].mean()),
-               **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))), "chance": chance}
+        row = {
+            "level": level,
+            "x": x_of_level[k],
+            "runs": int(runs_per_level[k]),
+            "metric": metric_name,
+            "metric_mean": float(run_metric[members].mean()),
+            **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
+            "chance": chance,
+        }
         for name in names:
-            estimate = float(pair_mean(point[name], within[l]))
-            ci = crossed_interval(estimate, pair_mean(point[name], within_drawn[l]),
-                                  pair_mean(replicated[name], within[l]),
-                                  pair_mean(replicated[name], within_drawn[l]),
-                                  run_effect_scale(within[l], within_drawn[l]), max(int(members.sum()) - 1, 1))
-            row.update({name: estimate, f"{name}_ci_low": ci[0], f"{name}_ci_high": ci[1],
-                        f"{name}_pairs": int(((within[l] > 0) & ~np.isnan(point[name])).sum() // 2)})
+            estimate = float(pair_mean(point[name], within[k]))
+            ci = crossed_interval(
+                estimate,
+                pair_mean(point[name], within_drawn[k]),
+                pair_mean(replicated[name], within[k]),
+                pair_mean(replicated[name], within_drawn[k]),
+                run_effect_scale(within[k], within_drawn[k]),
+                max(int(members.sum()) - 1, 1),
+            )
+            row.update(
+                {
+                    name: estimate,
+                    f"{name}_ci_low": ci[0],
+                    f"{name}_ci_high": ci[1],
+                    f"{name}_pairs": int(((within[k] > 0) & ~np.isnan(point[name])).sum() // 2),
+                }
+            )
         level_rows.append(row)
     level_table = pd.DataFrame(level_rows)
 
-    trend_rows = [_task_metric_trend(level_table, x_of_level, drawn, level_index, replicated_metric, positive)]
+    trend_rows = [
+        _task_metric_trend(level_table, x_of_level, drawn, level_index, replicated_metric, positive)
+    ]
     for name in names:
-        trend_rows.append({**_metric_trend(name, point[name], replicated[name], within, within_drawn,
-                                           x_of_level, freedom, positive),
-                           **_given_accuracy(name, point[name], replicated[name], level_index, x_of_level,
-                                             run_metric, replicated_metric, drawn),
-                           **_capability(point[name], replicated[name], run_metric, replicated_metric,
-                                         drawn_pairs)})
+        trend_rows.append(
+            {
+                **_metric_trend(
+                    name,
+                    point[name],
+                    replicated[name],
+                    within,
+                    within_drawn,
+                    x_of_level,
+                    runs_per_level,
+                    positive,
+                ),
+                **_given_accuracy(
+                    name,
+                    point[name],
+                    replicated[name],
+                    level_index,
+                    x_of_level,
+                    run_metric,
+                    replicated_metric,
+                    drawn,
+                ),
+                **_capability(point[name], replicated[name], run_metric, replicated_metric, drawn_pairs),
+            }
+        )
     trend_table = pd.DataFrame(trend_rows)
     trend_table.insert(1, "levels", len(levels))
     trend_table.insert(2, "runs", len(runs))
 
     matrices = {name: _level_matrix(point[name], level_index, len(levels)) for name in names}
     upper = np.triu_indices(len(runs), k=1)
-    capability = pd.DataFrame({"run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
-                               "level_a": values[upper[0]], "level_b": values[upper[1]],
-                               "mean_metric": (run_metric[upper[0]] + run_metric[upper[1]]) / 2,
-                               **{name: point[name][upper] for name in names}})
-    return Trend(key, "log2" if positive else "linear", values, level_table, trend_table, matrices, capability,
-                 unit_patterns(errors, level_index, len(levels)))
+    capability = pd.DataFrame(
+        {
+            "run_a": [runs[a].name for a in upper[0]],
+            "run_b": [runs[b].name for b in upper[1]],
+            "level_a": values[upper[0]],
+            "level_b": values[upper[1]],
+            "mean_metric": (run_metric[upper[0]] + run_metric[upper[1]]) / 2,
+            **{name: point[name][upper] for name in names},
+        }
+    )
+    return Trend(
+        key,
+        "log2" if positive else "linear",
+        values,
+        level_table,
+        trend_table,
+        matrices,
+        capability,
+        unit_patterns(errors, level_index, len(levels)),
+    )
 
 
-def _task_metric_trend(level_table: pd.DataFrame, x: np.ndarray, drawn: np.ndarray, level_index: np.ndarray,
-                       replicated_metric: np.ndarray, positive: bool) -> dict:
+def _task_metric_trend(
+    level_table: pd.DataFrame,
+    x: np.ndarray,
+    drawn: np.ndarray,
+    level_index: np.ndarray,
+    replicated_metric: np.ndarray,
+    positive: bool,
+) -> dict:
     """The task metric's slope against x (percentile multi-bootstrap interval, like groups.csv's)."""
     weights = _fit_weights(x)
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_level = np.stack([(replicated_metric * drawn * (level_index == l)).sum(1)
-                              / (drawn * (level_index == l)).sum(1) for l in range(len(x))], axis=1)
+        per_level = np.stack(
+            [
+                (replicated_metric * drawn * (level_index == k)).sum(1) / (drawn * (level_index == k)).sum(1)
+                for k in range(len(x))
+            ],
+            axis=1,
+        )
     low, high = interval(per_level @ weights)
-    return {"metric": level_table["metric"].iloc[0], "slope": float(level_table["metric_mean"] @ weights),
-            "ci_low": low, "ci_high": high, "per": "doubling" if positive else "unit",
-            "pairs": 0}
+    return {
+        "metric": level_table["metric"].iloc[0],
+        "slope": float(level_table["metric_mean"] @ weights),
+        "ci_low": low,
+        "ci_high": high,
+        "per": "doubling" if positive else "unit",
+        "pairs": 0,
+    }
 
 
-def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, within: np.ndarray,
-                  within_drawn: np.ndarray, x: np.ndarray, freedom: int, positive: bool) -> dict:
+def slope_freedom(combination: np.ndarray, runs_per_level: np.ndarray) -> float:
+    """Degrees of freedom of the run part of sum_l c_l m_l (Satterthwaite): each level's mean
+    carries a run variance of about s^2 / n_l estimated on n_l - 1 degrees of freedom, so the
+    levels at the ends of the axis, which weigh most in a slope, count most; with c_l = 0 a level
+    adds nothing. Fewer than runs less levels, which would make the interval too narrow."""
+    weights = combination**2 / runs_per_level
+    return float(weights.sum() ** 2 / (weights**2 / np.maximum(runs_per_level - 1, 1)).sum())
+
+
+def _metric_trend(
+    name: str,
+    values: np.ndarray,
+    replicated: np.ndarray,
+    within: np.ndarray,
+    within_drawn: np.ndarray,
+    x: np.ndarray,
+    runs_per_level: np.ndarray,
+    positive: bool,
+) -> dict:
     """A headline metric's slope of within-level means against x, with its crossed interval."""
     means = np.array([pair_mean(values, w) for w in within])
     defined = np.isfinite(means)
     if defined.sum() < 2:
-        return {"metric": name, "slope": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
-                "per": "doubling" if positive else "unit", "pairs": 0}
+        return {
+            "metric": name,
+            "slope": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "per": "doubling" if positive else "unit",
+            "pairs": 0,
+        }
     weights = np.zeros(len(x))
     weights[defined] = _fit_weights(x[defined])
     used = weights != 0
@@ -188,15 +303,22 @@ def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, within:
     def combine(per_level: list[np.ndarray]) -> np.ndarray:
         return np.tensordot(combination, np.stack(per_level), 1)
 
-    runs_only = combine([pair_mean(values, within_drawn[l]) for l in np.flatnonzero(used)])
-    items_only = combine([pair_mean(replicated, within[l]) for l in np.flatnonzero(used)])
-    both = combine([pair_mean(replicated, within_drawn[l]) for l in np.flatnonzero(used)])
+    runs_only = combine([pair_mean(values, within_drawn[k]) for k in np.flatnonzero(used)])
+    items_only = combine([pair_mean(replicated, within[k]) for k in np.flatnonzero(used)])
+    both = combine([pair_mean(replicated, within_drawn[k]) for k in np.flatnonzero(used)])
     scale = run_effect_scale(within[used], within_drawn[used], combination)
     slope = float(means[defined] @ weights[defined])
-    low, high = crossed_interval(slope, runs_only, items_only, both, scale, max(freedom, 1))
+    freedom = slope_freedom(combination, runs_per_level[used])
+    low, high = crossed_interval(slope, runs_only, items_only, both, scale, freedom, few_runs_noise=True)
     pairs = int(sum(((w > 0) & ~np.isnan(values)).sum() // 2 for w in within[used]))
-    return {"metric": name, "slope": slope, "ci_low": low, "ci_high": high,
-            "per": "doubling" if positive else "unit", "pairs": pairs}
+    return {
+        "metric": name,
+        "slope": slope,
+        "ci_low": low,
+        "ci_high": high,
+        "per": "doubling" if positive else "unit",
+        "pairs": pairs,
+    }
 
 
 def _pair_design(run_metric: np.ndarray, upper: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -204,9 +326,16 @@ def _pair_design(run_metric: np.ndarray, upper: tuple[np.ndarray, np.ndarray]) -
     return (run_metric[..., upper[0]] + run_metric[..., upper[1]]) / 2
 
 
-def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, level_index: np.ndarray,
-                    x: np.ndarray, run_metric: np.ndarray, replicated_metric: np.ndarray,
-                    drawn: np.ndarray) -> dict:
+def _given_accuracy(
+    name: str,
+    values: np.ndarray,
+    replicated: np.ndarray,
+    level_index: np.ndarray,
+    x: np.ndarray,
+    run_metric: np.ndarray,
+    replicated_metric: np.ndarray,
+    drawn: np.ndarray,
+) -> dict:
     """The slope on x with the pair's mean task metric held fixed (metrics that do not already
     adjust for accuracy), on the pairs within levels, each level weighing the same."""
     empty = {"slope_given_metric": float("nan"), "given_ci_low": float("nan"), "given_ci_high": float("nan")}
@@ -221,7 +350,9 @@ def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, level
 
     def fit(metric: np.ndarray, pair_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         accuracy = (metric[:, a] + metric[:, b]) / 2
-        design = np.stack([np.ones_like(accuracy), np.broadcast_to(x[pair_level], accuracy.shape), accuracy], -1)
+        design = np.stack(
+            [np.ones_like(accuracy), np.broadcast_to(x[pair_level], accuracy.shape), accuracy], -1
+        )
         return _weighted_fit(design, weights, pair_values)[:, 1]
 
     slope = fit(run_metric[None], values[a, b][None], level_weight[None])[0]
@@ -232,8 +363,13 @@ def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, level
     return {"slope_given_metric": float(slope), "given_ci_low": low, "given_ci_high": high}
 
 
-def _capability(values: np.ndarray, replicated: np.ndarray, run_metric: np.ndarray,
-                replicated_metric: np.ndarray, drawn_pairs: np.ndarray) -> dict:
+def _capability(
+    values: np.ndarray,
+    replicated: np.ndarray,
+    run_metric: np.ndarray,
+    replicated_metric: np.ndarray,
+    drawn_pairs: np.ndarray,
+) -> dict:
     """Every pair's metric against the pair's mean task metric: the least-squares slope."""
     a, b = np.triu_indices(len(run_metric), k=1)
 
@@ -243,10 +379,17 @@ def _capability(values: np.ndarray, replicated: np.ndarray, run_metric: np.ndarr
         return _weighted_fit(design, weights, pair_values)[:, 1]
 
     slope = float(fit(run_metric[None], values[a, b][None], np.ones((1, len(a))))[0])
-    low, high = (interval(fit(replicated_metric, replicated[:, a, b], drawn_pairs[:, a, b]))
-                 if len(drawn_pairs) else [float("nan")] * 2)
-    return {"capability_slope": slope, "capability_ci_low": low, "capability_ci_high": high,
-            "capability_pairs": int((~np.isnan(values[a, b])).sum())}
+    low, high = (
+        interval(fit(replicated_metric, replicated[:, a, b], drawn_pairs[:, a, b]))
+        if len(drawn_pairs)
+        else [float("nan")] * 2
+    )
+    return {
+        "capability_slope": slope,
+        "capability_ci_low": low,
+        "capability_ci_high": high,
+        "capability_pairs": int((~np.isnan(values[a, b])).sum()),
+    }
 
 
 def _level_matrix(values: np.ndarray, level_index: np.ndarray, n_levels: int) -> np.ndarray:

@@ -68,7 +68,8 @@ def check_config(cfg: DictConfig) -> None:
     check_trainer(cfg)
     steps = OmegaConf.select(cfg, "record.export_steps", default=None)
     if steps is not None and (not OmegaConf.is_list(steps) or not all(_is_int(s) and s > 0 for s in steps)):
-        raise UserError(f"record.export_steps={OmegaConf.to_container(steps) if OmegaConf.is_config(steps) else steps!r}: "
+        shown = OmegaConf.to_container(steps) if OmegaConf.is_config(steps) else steps
+        raise UserError(f"record.export_steps={shown!r}: "
                         "give a list of optimizer steps >= 1, e.g. record.export_steps=[200,400], or [].")
     ckpt_path = _value(cfg, "ckpt_path")
     if ckpt_path is not None and not isinstance(ckpt_path, str):

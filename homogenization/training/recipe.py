@@ -237,7 +237,7 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         labels=list(getattr(datamodule, "label_names", [])),
         metrics=metrics,
         backbone=getattr(encoder, "identity", None),
-        exports=next((cb.exports() for cb in trainer.callbacks if isinstance(cb, ExportAtSteps)), None) or None,
+        exports=next((cb.exports() for cb in trainer.callbacks if isinstance(cb, ExportAtSteps)), {}) or None,
         training={"epochs": trainer.current_epoch, "steps": trainer.global_step,
                   "parameters": sum(p.numel() for p in encoder.parameters()),
                   "untrained": trainer.global_step == 0 and not evaluated, "evaluated": evaluated,

@@ -36,15 +36,27 @@ log = logging.getLogger(__name__)
 
 
 class ScalingStudySweeper(Sweeper):
-    def __init__(self, sizes: list[str], pretrain_seeds: int, seeds: int, pretrain: list[str],
-                 finetune: list[str], budgets: list[int] | None = None, fractions: list[float] | None = None,
-                 scratch: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        sizes: list[str],
+        pretrain_seeds: int,
+        seeds: int,
+        pretrain: list[str],
+        finetune: list[str],
+        budgets: list[int] | None = None,
+        fractions: list[float] | None = None,
+        scratch: list[str] | None = None,
+    ) -> None:
         if len(sizes) < 2 and len(fractions or []) < 2:
-            raise ValueError(f"scaling_study: sizes={list(sizes)} and fractions={list(fractions or [])}: an "
-                             "axis needs at least 2 levels (e.g. sizes=[tiny,mini,small])")
+            raise ValueError(
+                f"scaling_study: sizes={list(sizes)} and fractions={list(fractions or [])}: an "
+                "axis needs at least 2 levels (e.g. sizes=[tiny,mini,small])"
+            )
         if pretrain_seeds < 1 or seeds < 2:
-            raise ValueError(f"scaling_study: pretrain_seeds={pretrain_seeds} must be >= 1 and seeds={seeds} "
-                             ">= 2 (pairs within a level)")
+            raise ValueError(
+                f"scaling_study: pretrain_seeds={pretrain_seeds} must be >= 1 and seeds={seeds} "
+                ">= 2 (pairs within a level)"
+            )
         if any(not isinstance(b, int) or b < 1 for b in budgets or []):
             raise ValueError(f"scaling_study: budgets={list(budgets or [])} must be optimizer steps >= 1")
         if any(not 0 < float(f) <= 1 for f in fractions or []):
@@ -60,35 +72,75 @@ class ScalingStudySweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def sweep(self, arguments: list[str]) -> Any:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         budgets = ",".join(map(str, self.budgets))
-        pretraining = {(size, k): [*arguments, *self.stages["pretrain"], f"model/size={size}", f"seed={k}",
-                                   f"record.export_steps=[{budgets}]", "+study_arm=pretrain",
-                                   f"+study_level={size}-pseed{k}"]
-                       for size in self.sizes for k in range(1, self.pretrain_seeds + 1)}
-        scratch = [[*arguments, *self.stages["scratch"], f"data.train_fraction={fraction}", f"seed={m}",
-                    "+study_arm=scratch", f"+study_level=fraction{fraction}"]
-                   for fraction in self.fractions for m in range(1, self.seeds + 1)] if self.stages["scratch"] else []
+        pretraining = {
+            (size, k): [
+                *arguments,
+                *self.stages["pretrain"],
+                f"model/size={size}",
+                f"seed={k}",
+                f"record.export_steps=[{budgets}]",
+                "+study_arm=pretrain",
+                f"+study_level={size}-pseed{k}",
+            ]
+            for size in self.sizes
+            for k in range(1, self.pretrain_seeds + 1)
+        }
+        scratch = (
+            [
+                [
+                    *arguments,
+                    *self.stages["scratch"],
+                    f"data.train_fraction={fraction}",
+                    f"seed={m}",
+                    "+study_arm=scratch",
+                    f"+study_level=fraction{fraction}",
+                ]
+                for fraction in self.fractions
+                for m in range(1, self.seeds + 1)
+            ]
+            if self.stages["scratch"]
+            else []
+        )
         first_jobs = [*pretraining.values(), *scratch]
-        log.info("scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d from-scratch runs",
-                 len(pretraining), len(self.sizes), self.pretrain_seeds, len(scratch))
+        log.info(
+            "scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d from-scratch runs",
+            len(pretraining),
+            len(self.sizes),
+            self.pretrain_seeds,
+            len(scratch),
+        )
         results = [self.launcher.launch(first_jobs, initial_job_idx=0)]
         jobs = []
         for number, ((size, k), overrides) in enumerate(pretraining.items()):
             exports = self._exports_of(job_run_dir(self.hydra_context, self.config, overrides, number))
             if not exports:
-                log.error("scaling_study: the pretraining of %s seed %d did not complete; it is left out", size, k)
+                log.error(
+                    "scaling_study: the pretraining of %s seed %d did not complete; it is left out", size, k
+                )
             for steps, (directory, final) in exports.items():
                 level = f"{size}-pseed{k}-" + ("final" if final else f"step{steps}")
-                jobs += [[*arguments, *self.stages["finetune"], f"backbone={directory}", f"seed={m}",
-                          "+study_arm=finetune", f"+study_size={size}", f"+study_pretrain_seed={k}",
-                          f"+study_pretrain_steps={steps}", f"+study_level={level}"]
-                         for m in range(1, self.seeds + 1)]
+                jobs += [
+                    [
+                        *arguments,
+                        *self.stages["finetune"],
+                        f"backbone={directory}",
+                        f"seed={m}",
+                        "+study_arm=finetune",
+                        f"+study_size={size}",
+                        f"+study_pretrain_seed={k}",
+                        f"+study_pretrain_steps={steps}",
+                        f"+study_level={level}",
+                    ]
+                    for m in range(1, self.seeds + 1)
+                ]
         if jobs:
             log.info("scaling_study stage 2: %d fine-tuning runs", len(jobs))
             results.append(self.launcher.launch(jobs, initial_job_idx=len(first_jobs)))

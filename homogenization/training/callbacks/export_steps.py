@@ -30,23 +30,37 @@ class ExportAtSteps(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.steps and not hasattr(pl_module, "export"):
-            log.info("record.export_steps: ignored for %s (only masked-LM pretraining exports a backbone)",
-                     type(pl_module).__name__)
+            log.info(
+                "record.export_steps: ignored for %s (only masked-LM pretraining exports a backbone)",
+                type(pl_module).__name__,
+            )
             self.steps = []
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
         step = trainer.global_step
-        if step in self.steps and trainer.is_global_zero and not (self.directory(step) / "config.json").exists():
+        if (
+            step in self.steps
+            and trainer.is_global_zero
+            and not (self.directory(step) / "config.json").exists()
+        ):
             pl_module.export(self.directory(step), trainer.datamodule.hf_tokenizer())
-            log.info("record.export_steps: exported the model after step %d to %s", step, self.directory(step))
+            log.info(
+                "record.export_steps: exported the model after step %d to %s", step, self.directory(step)
+            )
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         missed = [step for step in self.steps if step > trainer.global_step]
         if missed:
-            log.warning("record.export_steps: step(s) %s not reached (the run took %d steps); not exported",
-                        ", ".join(map(str, missed)), trainer.global_step)
+            log.warning(
+                "record.export_steps: step(s) %s not reached (the run took %d steps); not exported",
+                ", ".join(map(str, missed)),
+                trainer.global_step,
+            )
 
     def exports(self) -> dict[str, str]:
         """step -> export directory (relative to the run directory) of the exports that exist."""
-        return {str(step): str(self.directory(step).relative_to(self.run_dir)) for step in self.steps
-                if (self.directory(step) / "config.json").exists()}
+        return {
+            str(step): str(self.directory(step).relative_to(self.run_dir))
+            for step in self.steps
+            if (self.directory(step) / "config.json").exists()
+        }

@@ -1,0 +1,120 @@
+"""experiment=scaling_study end to end, tiny: backbones of two sizes pretrained on generated text,
+each exported at an intermediate step and at the end, every export fine-tuned with two seeds, the
+CNN-LSTM trained from scratch on two training fractions, and the three reports of the axes (size,
+pretraining budget, data size), from one command through the real Hydra sweep."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+
+from datamodules.demo_data import generate
+from homogenization.core.run_record import read_run_json
+from tests.helpers import FAST, REPO_ROOT
+
+
+def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
+    sentences = (generate("sentiment", tmp_path / "generated") / "train.tsv").read_text().splitlines()[1:]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(line.split("\t")[0] for line in sentences) + "\n")
+    sweep_dir = tmp_path / "sweep"
+    quoted = lambda items: "[" + ",".join(f'"{item}"' for item in items) + "]"  # noqa: E731
+    fine_tuning = ["data=demo", "model=bert", "data.max_train_examples=300", "data.max_length=64"]
+    command = [
+        sys.executable,
+        "scripts/train.py",
+        "-m",
+        "experiment=scaling_study",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"paths.generated_dir={tmp_path / 'generated'}",
+        *FAST,
+        "hydra.sweeper.sizes=[tiny,mini]",
+        "hydra.sweeper.pretrain_seeds=1",
+        "hydra.sweeper.seeds=2",
+        "hydra.sweeper.budgets=[1]",
+        "hydra.sweeper.fractions=[0.25,1.0]",
+        "hydra.sweeper.pretrain="
+        + quoted(
+            [
+                "data=wikitext2",
+                f"data.files=[{corpus}]",
+                "model=bert_pretrain",
+                "model.tokenizer.vocab_size=1000",
+                "data.block_size=64",
+            ]
+        ),
+        "hydra.sweeper.finetune=" + quoted(fine_tuning),
+        "hydra.sweeper.scratch=" + quoted(["data=demo", "model=cnn_lstm"]),
+        # the budget report reads the tiny backbone's exports (the shipped config reads mini's)
+        "hydra.callbacks.report_budgets.runs=finetune/*-tiny-*",
+        *[
+            f"hydra.callbacks.{report}.{setting}"
+            for report in ("report_sizes", "report_budgets", "report_data_size")
+            for setting in ("bootstrap=50", "knn_bootstrap=10")
+        ],
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    records = {
+        path.parent.relative_to(sweep_dir).as_posix(): read_run_json(path.parent)
+        for path in sweep_dir.glob("*/*/run.json")
+    }
+    arms = {
+        arm: {name: r for name, r in records.items() if name.startswith(f"{arm}/")}
+        for arm in ("pretrain", "finetune", "scratch")
+    }
+    assert sum(map(len, arms.values())) == len(records) and all(
+        r["status"] == "complete" for r in records.values()
+    )
+    assert len(arms["pretrain"]) == 2 and len(arms["scratch"]) == 4
+    for name, record in arms["pretrain"].items():  # one export after step 1, the final one after 2
+        assert record["exports"] == {"1": "pretrained_steps/step1"} and record["training"]["steps"] == 2
+        assert (sweep_dir / name / "pretrained_steps" / "step1" / "config.json").is_file()
+    # 2 sizes x (step 1, final) x 2 seeds, each from its own export
+    assert len(arms["finetune"]) == 8
+    levels = sorted(
+        (r["config"]["study_size"], r["config"]["study_pretrain_steps"], r["seed"])
+        for r in arms["finetune"].values()
+    )
+    assert levels == sorted(
+        (size, steps, seed) for size in ("tiny", "mini") for steps in (1, 2) for seed in (1, 2)
+    )
+    backbones = {r["backbone"]["pretrained"] for r in arms["finetune"].values()}
+    assert len(backbones) == 4 and any(b.endswith("pretrained_steps/step1") for b in backbones)
+    parameters = {r["config"]["study_size"]: r["training"]["parameters"] for r in arms["finetune"].values()}
+    assert parameters["mini"] > parameters["tiny"] > 0
+    assert sorted(r["config"]["data"]["train_fraction"] for r in arms["scratch"].values()) == [
+        0.25,
+        0.25,
+        1.0,
+        1.0,
+    ]
+
+    for report, key, runs_per_level in (
+        ("report_sizes", "training.parameters", [2, 2]),
+        ("report_budgets", "study_pretrain_steps", [2, 2]),
+        ("report_data_size", "data.train_fraction", [2, 2]),
+    ):
+        folder = sweep_dir / report
+        levels = pd.read_csv(folder / "levels.csv")
+        assert levels["runs"].tolist() == runs_per_level, report
+        trends = pd.read_csv(folder / "trends.csv")
+        assert {"accuracy", "error_consistency", "linear_cka"} <= set(trends["metric"]), report
+        summary = json.loads((folder / "homogenization.json").read_text())
+        assert summary["trend"]["key"] == key
+        assert "## Homogenization and scale" in (folder / "report.md").read_text()
+        for figure in ("trend_task_metric", "trend_homogenization", "alignment_capability", "level_matrix"):
+            assert (folder / "figures" / f"{figure}.png").stat().st_size > 0
+    sizes = pd.read_csv(sweep_dir / "report_sizes" / "levels.csv")
+    assert sizes["level"].tolist() == sorted(parameters.values())
+
+
+def test_export_steps_that_are_not_steps_are_one_line(tmp_path):
+    for value in ("[0]", "[1.5]", "5"):
+        done = subprocess.run([sys.executable, "scripts/train.py", f"record.export_steps={value}",
+                               f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO_ROOT, capture_output=True, text=True)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert "record.export_steps=" in done.stderr + done.stdout and "e.g. record.export_steps=[200,400]" in (
+            done.stderr + done.stdout)

@@ -1,0 +1,193 @@
+"""The trend analysis (analysis.trend): the slope's interval covers a known trend in simulation,
+the per-level figures equal a direct computation, and the report reads a numeric axis from real
+records (training.parameters), refusing a key that is not numeric in one line."""
+
+import json
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.analysis.trends import LEARNED, SYSTEMIC, trend_analysis
+from homogenization.core.errors import UserError
+from tests.helpers import REPO_ROOT
+
+LEVELS = np.array([1e5, 2e5, 4e5, 8e5])
+
+
+def _simulated_study(
+    rng,
+    slope,
+    runs_per_level=3,
+    items=400,
+    blocks=40,
+    run_sd=0.05,
+    item_sd=0.05,
+    noise_sd=0.6,
+    replicates=400,
+):
+    """Pair values mu(level) + a_i + a_j + b_item + e_pair,item for pairs within a level, with
+    mu = slope * log2(level) (truth: ``slope`` per doubling); across levels mu = 0. Returns what
+    trend_analysis reads: point [R, R], replicates under item-block weights [B, R, R]."""
+    level_of = np.repeat(np.arange(len(LEVELS)), runs_per_level)
+    runs = len(level_of)
+    mu = np.where(level_of[:, None] == level_of[None, :], slope * np.log2(LEVELS)[level_of][:, None], 0.0)
+    a = rng.normal(0, run_sd, runs)
+    block_of = np.arange(items) % blocks
+    upper = np.triu_indices(runs, k=1)
+    values = (
+        mu[upper][:, None]
+        + a[upper[0], None]
+        + a[upper[1], None]
+        + rng.normal(0, item_sd, items)[None]
+        + rng.normal(0, noise_sd, (len(upper[0]), items))
+    )
+    per_block = np.stack([values[:, block_of == m].mean(1) for m in range(blocks)], axis=1)  # [P, M]
+    weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=replicates).astype(float)
+    point, replicated = np.full((runs, runs), np.nan), np.full((replicates, runs, runs), np.nan)
+    point[upper] = point.T[upper] = per_block.mean(1)
+    drawn = (weights @ per_block.T) / weights.sum(1, keepdims=True)  # [B, P]
+    replicated[:, upper[0], upper[1]] = replicated[:, upper[1], upper[0]] = drawn
+    accuracy = np.full(runs, 0.8)
+    return level_of, point, replicated, accuracy, np.tile(accuracy, (replicates, 1))
+
+
+def _trend(level_of, point, replicated, accuracy, replicated_accuracy, seed=0):
+    runs = [SimpleNamespace(name=f"r{i}") for i in range(len(level_of))]
+    errors = np.zeros((len(runs), 10), bool)
+    return trend_analysis(
+        runs,
+        "size",
+        LEVELS[level_of],
+        {"error_consistency": point},
+        {"error_consistency": replicated},
+        ["error_consistency"],
+        accuracy,
+        replicated_accuracy,
+        errors,
+        "accuracy",
+        0.5,
+        len(replicated),
+        seed,
+    )
+
+
+@pytest.mark.parametrize("run_sd, noise_sd", [(0.05, 0.6), (0.0, 1.0), (0.1, 0.2)])
+def test_the_slope_interval_covers_a_known_trend(run_sd, noise_sd):
+    rng = np.random.default_rng(11)
+    truth, covered = 0.04, []
+    for study in range(200):
+        trend = _trend(*_simulated_study(rng, truth, run_sd=run_sd, noise_sd=noise_sd), seed=study)
+        row = trend.trends.set_index("metric").loc["error_consistency"]
+        covered.append(row["ci_low"] <= truth <= row["ci_high"])
+    assert 0.91 <= np.mean(covered) <= 0.99, np.mean(covered)
+
+
+def test_levels_equal_a_direct_computation():
+    rng = np.random.default_rng(3)
+    level_of, point, replicated, accuracy, replicated_accuracy = _simulated_study(rng, 0.1)
+    trend = _trend(level_of, point, replicated, accuracy, replicated_accuracy)
+    x = np.log2(LEVELS)
+    means = []
+    for level in range(len(LEVELS)):
+        members = np.flatnonzero(level_of == level)
+        pairs = [point[i, j] for i in members for j in members if i < j]
+        means.append(np.mean(pairs))
+        assert trend.levels.loc[level, "error_consistency"] == pytest.approx(means[-1])
+        assert trend.levels.loc[level, "error_consistency_pairs"] == len(pairs)
+    expected = np.polyfit(x, means, 1)[0]
+    assert trend.trends.set_index("metric").loc["error_consistency", "slope"] == pytest.approx(expected)
+    assert trend.level_matrices["error_consistency"][0, 1] == pytest.approx(
+        np.mean(point[np.ix_(level_of == 0, level_of == 1)])
+    )
+
+
+def _scaling_runs(root, rng, sizes=(1e5, 4e5, 1.6e6), runs_per_level=3, n=1500):
+    """Runs whose errors follow a shared pattern more, and are fewer, as the size grows."""
+    label = rng.integers(0, 2, n)
+    hard = rng.random(n)
+    for level, size in enumerate(sizes):
+        share, rate = 0.15 + 0.3 * level, 0.3 - 0.08 * level
+        for seed in range(runs_per_level):
+            wrong = np.where(rng.random(n) < share, hard < rate, rng.random(n) < rate)
+            wrong[:5] = True  # units 0-4: every run of every level fails them
+            pred = np.where(wrong, 1 - label, label)
+            representations = rng.normal(size=(n, 8)).astype(np.float32)
+            run = write_run(
+                root / f"size{level}-seed{seed}",
+                pred,
+                label,
+                representations,
+                seed=seed,
+                texts=[f"sentence {i}" for i in range(n)],
+            )
+            record = json.loads((run / "run.json").read_text())
+            record["training"]["parameters"] = int(size)
+            (run / "run.json").write_text(json.dumps(record))
+
+
+def test_the_report_reads_a_numeric_axis_of_the_records(tmp_path):
+    _scaling_runs(tmp_path / "runs", np.random.default_rng(5))
+    analysis = make_report(
+        [str(tmp_path / "runs")],
+        tmp_path / "report",
+        ["model"],
+        Settings(trend="training.parameters", bootstrap=100, knn_bootstrap=10),
+    )
+    levels = pd.read_csv(tmp_path / "report" / "levels.csv")
+    assert levels["level"].tolist() == [1e5, 4e5, 1.6e6] and levels["runs"].tolist() == [3, 3, 3]
+    trends = pd.read_csv(tmp_path / "report" / "trends.csv").set_index("metric")
+    assert trends.loc["error_consistency", "ci_low"] > 0  # homogenization grows with size
+    assert trends.loc["accuracy", "ci_low"] > 0
+    assert np.isfinite(trends.loc["linear_cka", "slope_given_metric"])  # CKA: accuracy held fixed
+    assert np.isnan(trends.loc["error_consistency", "slope_given_metric"])  # κ_err adjusts already
+    units = pd.read_csv(tmp_path / "report" / "units.csv")
+    assert (units.loc[:4, "scale_pattern"] == SYSTEMIC).all()
+    errors = analysis.outcomes.errors
+    size = analysis.trend.run_levels
+    assert sorted(size) == [1e5] * 3 + [4e5] * 3 + [1.6e6] * 3
+    small, large = errors[size == 1e5].mean(0), errors[size == 1.6e6].mean(0)
+    learned = (small > 0.5) & (large < 0.5) & ~errors.all(0)
+    assert (units["scale_pattern"] == LEARNED).sum() == learned.sum() > 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Homogenization and scale" in report and f"**{learned.sum()} learned with scale**" in report
+
+
+def test_a_key_that_is_not_numeric_is_one_line(tmp_path):
+    _scaling_runs(tmp_path / "runs", np.random.default_rng(5), sizes=(1e5, 2e5), runs_per_level=2, n=200)
+    with pytest.raises(UserError, match=r"analysis.trend=model: run .* has model='m', not a number"):
+        make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"], Settings(trend="model"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "scripts/analyze.py",
+            f"runs={tmp_path / 'runs'}",
+            f"out={tmp_path / 'cli'}",
+            "trend=model",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "not a number" in done.stderr + done.stdout
+    with pytest.raises(UserError, match="analysis.trend"):
+        Settings(trend=["a", "b"])
+
+
+def test_one_level_gives_the_report_without_a_trend(tmp_path):
+    _scaling_runs(tmp_path / "runs", np.random.default_rng(5), sizes=(1e5,), runs_per_level=3, n=200)
+    analysis = make_report(
+        [str(tmp_path / "runs")],
+        tmp_path / "report",
+        ["seed"],
+        Settings(trend="training.parameters", bootstrap=20, knn_bootstrap=0),
+    )
+    assert analysis.trend is None and not (tmp_path / "report" / "trends.csv").exists()
+    assert "a trend needs two levels" in (tmp_path / "report" / "report.md").read_text()
