@@ -87,9 +87,11 @@ def test_every_model_yaml_has_its_parts(model):
 
 @pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
 def test_every_experiment_sets_what_it_sweeps(experiment):
-    """Sweeper params, or (experiment=backbone_study) the two-stage sweeper's backbones and seeds."""
+    """Sweeper params, or a two-stage study's sizes: backbone_study's backbones and seeds,
+    scaling_study's sizes (or fractions) and seeds."""
     sweeper = composed(f"experiment={experiment}").hydra.sweeper
-    planned = sweeper.get("params") or (sweeper.get("backbones") and sweeper.get("seeds"))
+    planned = (sweeper.get("params") or (sweeper.get("backbones") and sweeper.get("seeds"))
+               or ((sweeper.get("sizes") or sweeper.get("fractions")) and sweeper.get("seeds")))
     assert planned, f"experiment={experiment} sets neither hydra.sweeper.params nor a study's sizes"
 
 

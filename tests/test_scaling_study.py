@@ -113,8 +113,9 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
 
 def test_export_steps_that_are_not_steps_are_one_line(tmp_path):
     for value in ("[0]", "[1.5]", "5"):
-        done = subprocess.run([sys.executable, "scripts/train.py", f"record.export_steps={value}",
-                               f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO_ROOT, capture_output=True, text=True)
+        command = [sys.executable, "scripts/train.py", f"record.export_steps={value}",
+                   f"hydra.run.dir={tmp_path / 'run'}"]
+        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
+        output = done.stderr + done.stdout
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
-        assert "record.export_steps=" in done.stderr + done.stdout and "e.g. record.export_steps=[200,400]" in (
-            done.stderr + done.stdout)
+        assert "record.export_steps=" in output and "e.g. record.export_steps=[200,400]" in output
