@@ -209,9 +209,10 @@ def test_sweep_progress_counts_jobs_and_estimates_the_rest(tmp_path):
     from_experiment.hydra.sweeper.params = {"model": "cnn_lstm,transformer,bert", "seed": "1,2,3,4,5"}
     assert planned_jobs(from_experiment) == 6   # the command line's seed=1,2 wins over the experiment's
     assert planned_jobs(OmegaConf.create({"hydra": {"sweeper": {"n_trials": 7}}})) == 7
-    for name, status in [("0", "complete"), ("1", "failed"), ("2", "interrupted")]:
+    for name, status in [("0", "complete"), ("1", "failed"), ("2", "interrupted"),
+                         ("finetune/3", "complete")]:      # a study's arm folder (scaling_study)
         write_record(tmp_path / name, RunRecord(status=status))
-    assert ended_jobs(tmp_path) == (2, 1)
+    assert ended_jobs(tmp_path) == (3, 1)
     line = progress_line(2, 1, 6, elapsed=120.0)
     assert line == "sweep: 2 of 6 jobs done (1 failed), elapsed 2m00s, about 4m00s left"
     assert progress_line(3, 0, 6, elapsed=60.0, already=2).endswith("about 3m00s left")   # resumed

@@ -49,7 +49,7 @@ def ended_jobs(sweep_dir: Path, seen: dict[Path, str] | None = None) -> tuple[in
     """(ended, failed) among the job directories of ``sweep_dir``. ``seen`` keeps the status of
     jobs already found ended, so a watcher reads each final record once, not every poll."""
     seen = {} if seen is None else seen
-    for path in sweep_dir.glob(f"*/{RUN_FILE}"):
+    for path in sweep_dir.rglob(RUN_FILE):      # job directories at any depth (a subdir per study arm)
         if path.parent in seen:
             continue
         try:
