@@ -119,3 +119,37 @@ def test_export_steps_that_are_not_steps_are_one_line(tmp_path):
         output = done.stderr + done.stdout
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert "record.export_steps=" in output and "e.g. record.export_steps=[200,400]" in output
+
+
+def test_a_ladder_pretrained_elsewhere_is_fine_tuned_as_it_is(tmp_path):
+    """hydra.sweeper.checkpoints: the hub ladder's path (google/bert_uncased_L-*), here two local
+    checkpoints of two sizes (no download here): no pretraining, each fine-tuned with 2 seeds."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from tests.tiny_backbones import tiny_backbone
+
+    small = tiny_backbone(tmp_path / "ladder", "bert")
+    config = AutoConfig.from_pretrained(small)
+    config.num_hidden_layers = 2
+    large = tmp_path / "ladder" / "bert_L-2"
+    AutoModel.from_config(config).save_pretrained(large)
+    AutoTokenizer.from_pretrained(small).save_pretrained(large)
+    sweep_dir = tmp_path / "sweep"
+    command = [
+        sys.executable, "scripts/train.py", "-m", "experiment=scaling_study", f"hydra.sweep.dir={sweep_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.generated_dir={tmp_path / 'generated'}", *FAST,
+        "hydra.sweeper.sizes=[]", "hydra.sweeper.fractions=[]", "hydra.sweeper.seeds=2",
+        f"hydra.sweeper.checkpoints=[{small},{large}]",
+        'hydra.sweeper.finetune=["data=demo","model=bert","data.max_train_examples=200","data.max_length=32"]',
+        "hydra.callbacks.report_budgets.enabled=false", "hydra.callbacks.report_data_size.enabled=false",
+        "hydra.callbacks.report_sizes.bootstrap=20", "hydra.callbacks.report_sizes.knn_bootstrap=0",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    records = [read_run_json(path.parent) for path in sweep_dir.glob("*/*/run.json")]
+    assert len(records) == 4 and {r["task"] for r in records} == {"sequence_classification"}
+    assert sorted(r["config"]["study_size"] for r in records) == ["bert", "bert", "bert_L-2", "bert_L-2"]
+    assert {r["backbone"]["pretrained"] for r in records} == {str(small), str(large)}
+    assert (sweep_dir / "report_sizes" / "levels.csv").is_file(), (done.stdout + done.stderr)[-3000:]
+    levels = pd.read_csv(sweep_dir / "report_sizes" / "levels.csv")
+    assert levels["runs"].tolist() == [2, 2] and levels["level"].is_monotonic_increasing

@@ -106,7 +106,7 @@ def crossed_interval(estimate: float, runs_only: np.ndarray, items_only: np.ndar
     net = max(2 * runs + items - joint, 0.0) if usable else 0.0
     run_part = net / scale if usable else 0.0
     variance = items + run_part
-    if few_runs_noise and net > 0:
+    if few_runs_noise and net > 0 and runs > 0:
         freedom *= min(net / runs, 1.0) ** 2
     if variance <= 0:
         return [float(estimate), float(estimate)]

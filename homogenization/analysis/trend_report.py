@@ -127,6 +127,10 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
             f"{_direction(row['ci_low'], row['ci_high'])} | {given} | {capability} | "
             f"{row['pairs'] or ''} |"
         )
+    few = levels[levels["runs"] < 3]["level"].tolist()
+    few_line = (f" Level(s) {', '.join(f'{v:g}' for v in few)} have fewer than 3 runs: resampling 2 runs "
+                "cannot show how much runs vary, so their intervals and the slopes' hold the test items' "
+                "variance only; use 3 seeds or more." if few else "")
     near_chance = levels[~(levels["metric_ci_low"] > levels["chance"])]["level"].tolist()
     chance_line = (
         "Every level is above chance (its 95% interval excludes the chance level)."
@@ -139,7 +143,7 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         f"`analysis.trend={trend.key}`: {len(levels)} levels "
         f"({', '.join(f'{v:g}' for v in levels['level'])}), {int(levels['runs'].sum())} runs. Within a "
         "level: the mean over pairs of runs of that level, with the headline's crossed runs-by-items "
-        "interval (runs resampled within their level). " + chance_line,
+        "interval (runs resampled within their level). " + chance_line + few_line,
         "\n".join(lines),
         f"Slopes per {per}"
         + (" (log2 of the value)" if trend.scale == "log2" else "")

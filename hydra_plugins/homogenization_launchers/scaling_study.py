@@ -4,7 +4,9 @@ Stage 1 pretrains a backbone per size preset (``sizes``, conf/model/size) and pr
 (1..``pretrain_seeds``), each also exported after the ``budgets`` steps (``record.export_steps``:
 checkpoints of one run, PolyPythias-style), and, beside them, trains the from-scratch models of the
 data-size axis: ``scratch`` overrides at each training fraction (``fractions``) with ``seeds``
-seeds. Stage 2 fine-tunes every export of every complete pretraining run with ``seeds`` seeds.
+seeds. Stage 2 fine-tunes every export of every complete pretraining run with ``seeds`` seeds, and
+every checkpoint of ``checkpoints`` (hub names or save_pretrained directories: a ladder pretrained
+elsewhere, such as the 24 BERTs of Turc et al. 2019) as it is, beside or instead of the sizes.
 
 Every job carries what the analysis needs to read the axes, and lands in its arm's folder:
 
@@ -46,11 +48,13 @@ class ScalingStudySweeper(Sweeper):
         budgets: list[int] | None = None,
         fractions: list[float] | None = None,
         scratch: list[str] | None = None,
+        checkpoints: list[str] | None = None,
     ) -> None:
-        if len(sizes) < 2 and len(fractions or []) < 2:
+        if len(sizes) + len(checkpoints or []) < 2 and len(fractions or []) < 2:
             raise ValueError(
-                f"scaling_study: sizes={list(sizes)} and fractions={list(fractions or [])}: an "
-                "axis needs at least 2 levels (e.g. sizes=[tiny,mini,small])"
+                f"scaling_study: sizes={list(sizes)}, checkpoints={list(checkpoints or [])} and "
+                f"fractions={list(fractions or [])}: an axis needs at least 2 levels (e.g. "
+                "sizes=[tiny,mini,small])"
             )
         if pretrain_seeds < 1 or seeds < 2:
             raise ValueError(
@@ -64,6 +68,7 @@ class ScalingStudySweeper(Sweeper):
         self.sizes, self.pretrain_seeds, self.seeds = list(sizes), pretrain_seeds, seeds
         self.budgets = sorted(set(budgets or []))
         self.fractions = [float(f) for f in fractions or []]
+        self.checkpoints = [str(c) for c in checkpoints or []]
         self.stages = {"pretrain": list(pretrain), "finetune": list(finetune), "scratch": list(scratch or [])}
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -117,8 +122,13 @@ class ScalingStudySweeper(Sweeper):
             self.pretrain_seeds,
             len(scratch),
         )
-        results = [self.launcher.launch(first_jobs, initial_job_idx=0)]
-        jobs = []
+        results = [self.launcher.launch(first_jobs, initial_job_idx=0)] if first_jobs else []
+        jobs = [
+            [*arguments, *self.stages["finetune"], f"backbone={checkpoint}", f"seed={m}", "+study_arm=finetune",
+             f"+study_size={self._short(checkpoint)}", f"+study_level={self._short(checkpoint)}-final"]
+            for checkpoint in self.checkpoints
+            for m in range(1, self.seeds + 1)
+        ]
         for number, ((size, k), overrides) in enumerate(pretraining.items()):
             exports = self._exports_of(job_run_dir(self.hydra_context, self.config, overrides, number))
             if not exports:
@@ -147,6 +157,12 @@ class ScalingStudySweeper(Sweeper):
         else:
             log.error("scaling_study: no backbone was pretrained; nothing to fine-tune")
         return results
+
+    @staticmethod
+    def _short(checkpoint: str) -> str:
+        """A checkpoint's name in run directories and groups: its last path part
+        (google/bert_uncased_L-2_H-128_A-2 -> bert_uncased_L-2_H-128_A-2)."""
+        return checkpoint.rstrip("/").rsplit("/", 1)[-1]
 
     @staticmethod
     def _exports_of(run_dir: Path) -> dict[int, tuple[Path, bool]]:
