@@ -124,8 +124,15 @@ class ScalingStudySweeper(Sweeper):
         )
         results = [self.launcher.launch(first_jobs, initial_job_idx=0)] if first_jobs else []
         jobs = [
-            [*arguments, *self.stages["finetune"], f"backbone={checkpoint}", f"seed={m}", "+study_arm=finetune",
-             f"+study_size={self._short(checkpoint)}", f"+study_level={self._short(checkpoint)}-final"]
+            [
+                *arguments,
+                *self.stages["finetune"],
+                f"backbone={checkpoint}",
+                f"seed={m}",
+                "+study_arm=finetune",
+                f"+study_size={self._short(checkpoint)}",
+                f"+study_level={self._short(checkpoint)}-final",
+            ]
             for checkpoint in self.checkpoints
             for m in range(1, self.seeds + 1)
         ]
