@@ -7,6 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
 from homogenization.core.errors import UserError
 from homogenization.external.predictions import Columns, TestSplit, import_predictions
@@ -40,7 +41,7 @@ def test_split(data: str, overrides: list[str]) -> TestSplit:
 
 
 @hydra.main(version_base="1.3", config_path=HYDRA_CONFIG_PATH, config_name="import")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     try:
         unknown = set(cfg.columns) - set(Columns.__dataclass_fields__)
         if unknown:
@@ -55,6 +56,12 @@ def main(cfg: DictConfig) -> None:
     except UserError as error:
         log.error("error: %s", error)
         sys.exit(2)
+
+
+def main() -> None:
+    """The command: a misspelled key is one line before Hydra composes (cli/override_keys.py)."""
+    check_overrides("import")
+    run()
 
 
 if __name__ == "__main__":

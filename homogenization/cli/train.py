@@ -10,6 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
 from homogenization.core.errors import UserError
 from homogenization.training import resolvers  # noqa: F401  (registers ${unique:}, ${cwd:})
@@ -20,7 +21,7 @@ silence_unactionable()   # before Hydra composes the config (its search-path war
 
 
 @hydra.main(version_base="1.3", config_path=HYDRA_CONFIG_PATH, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
     """Train; return the best validation value of the task's monitor (the Optuna objective).
 
     A failing job writes run.json with status failed. In a multirun it then returns (NaN), so the
@@ -68,6 +69,12 @@ def fail(cfg: DictConfig, error: Exception, owns_run_dir: bool = True) -> float:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return float("nan")
     sys.exit(2 if isinstance(error, UserError) else 1)
+
+
+def main() -> None:
+    """The command: a misspelled key is one line before Hydra composes (cli/override_keys.py)."""
+    check_overrides("train")
+    run()
 
 
 if __name__ == "__main__":

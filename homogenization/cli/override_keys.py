@@ -1,0 +1,78 @@
+"""A misspelled key on the command line (``modle=cnn_lstm``, ``trainer.max_epoch=3``) named in one
+line with the closest known key, before Hydra composes anything.
+
+Only the first part of a plain override (``key=value`` or ``key.sub=value``; not ``+``, ``++``,
+``~`` or ``hydra.``) is checked, against the keys the config can have at its top: the primary
+config's own keys, the config groups (the package's and ``./conf``'s), and the top-level keys of
+every ``@package _global_`` config (experiments set keys of their own). Where no known key is
+close, Hydra's own message stands; so a key this list misses is never refused here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from pathlib import Path
+
+import yaml
+
+from homogenization.conf import config_file
+
+GLOBAL_PACKAGE = "# @package _global_"
+
+
+def known_keys(primary: str, local_conf: Path = Path("conf")) -> set[str]:
+    """The top-level keys a composed ``primary`` config (``train``, ``analyze``) can have."""
+    root = config_file()
+    keys = {"hydra"}
+    keys |= set(yaml.safe_load(root.joinpath(f"{primary}.yaml").read_text()) or {})
+    folders = [root] + ([local_conf] if local_conf.is_dir() else [])
+    for folder in folders:
+        for group in folder.iterdir():
+            if not group.is_dir() or group.name.startswith("_"):
+                continue
+            keys.add(group.name)
+            keys |= _global_keys(group)
+    return keys
+
+
+def _global_keys(folder) -> set[str]:
+    """Top-level keys of the ``@package _global_`` configs below ``folder``."""
+    keys: set[str] = set()
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            keys |= _global_keys(entry)
+        elif entry.name.endswith(".yaml"):
+            text = entry.read_text()
+            if text.lstrip().startswith(GLOBAL_PACKAGE):
+                keys |= {key for key in (yaml.safe_load(text) or {}) if key != "defaults"}
+    return keys
+
+
+def misspelled(arguments: list[str], known: set[str]) -> str | None:
+    """The first override whose top-level key is unknown but close to a known one: one line."""
+    for argument in arguments:
+        if "=" not in argument or argument.startswith(("+", "~", "-")):
+            continue
+        key, value = argument.split("=", 1)
+        key = key.strip()
+        top = key.split(".", 1)[0].split("/", 1)[0]
+        if top in known:
+            continue
+        close = difflib.get_close_matches(top, sorted(known), n=1, cutoff=0.75)
+        if close:
+            suggestion = key.replace(top, close[0], 1)
+            return (f"{argument}: no config key or group '{top}'; did you mean {suggestion}={value}? "
+                    f"(a new key is added with +{argument})")
+    return None
+
+
+def check_overrides(primary: str) -> None:
+    """Exit with one line (status 2) if a command-line key is a likely misspelling."""
+    try:
+        problem = misspelled(sys.argv[1:], known_keys(primary))
+    except (OSError, yaml.YAMLError):      # a config Hydra will report on itself
+        return
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
