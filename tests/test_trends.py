@@ -177,6 +177,12 @@ def test_a_key_that_is_not_numeric_is_one_line(tmp_path):
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "not a number" in done.stderr + done.stdout
+    with pytest.raises(
+        UserError, match=r"analysis.trend=data.train_fraction: run .* has no data.train_fraction"
+    ):
+        make_report(
+            [str(tmp_path / "runs")], tmp_path / "report", ["model"], Settings(trend="data.train_fraction")
+        )
     with pytest.raises(UserError, match="analysis.trend"):
         Settings(trend=["a", "b"])
 
@@ -191,3 +197,14 @@ def test_one_level_gives_the_report_without_a_trend(tmp_path):
     )
     assert analysis.trend is None and not (tmp_path / "report" / "trends.csv").exists()
     assert "a trend needs two levels" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_an_axis_with_zero_is_linear(tmp_path):
+    """A key that is 0 somewhere (a learning-rate warm-up, a layer index) has no log scale: the
+    slope is per unit of the key, and the report says so."""
+    _scaling_runs(tmp_path / "runs", np.random.default_rng(2), sizes=(0, 1, 2), runs_per_level=3, n=300)
+    analysis = make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                           Settings(trend="training.parameters", bootstrap=50, knn_bootstrap=0))
+    assert analysis.trend.scale == "linear" and analysis.trend.levels["x"].tolist() == [0, 1, 2]
+    assert set(analysis.trend.trends["per"]) == {"unit"}
+    assert "Slopes per unit of training.parameters" in (tmp_path / "report" / "report.md").read_text()

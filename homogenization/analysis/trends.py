@@ -70,7 +70,13 @@ def level_values(runs: list[Run], key: str) -> np.ndarray:
     """Each run's value of the trend key, as a number (one line naming a run whose value is not)."""
     values = []
     for run in runs:
-        value = config_value(run.record, key)
+        try:
+            value = config_value(run.record, key)
+        except UserError:
+            raise UserError(
+                f"analysis.trend={key}: run {run.name} has no {key} (in run.json or its config); "
+                "name a key every analysed run has, e.g. training.parameters"
+            ) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise UserError(
                 f"analysis.trend={key}: run {run.name} has {key}={value!r}, not a number; a trend "
