@@ -103,7 +103,8 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     slopes = [
-        f"| metric | slope per {'doubling' if trend.scale == 'log2' else 'unit'} [95% CI] | reads | accuracy held fixed [95% CI] | against "
+        f"| metric | slope per {'doubling' if trend.scale == 'log2' else 'unit'} [95% CI] | reads "
+        "| accuracy held fixed [95% CI] | against "
         f"the pair's mean {metric} [95% CI] | pairs |",
         "|---|---|---|---|---|---|",
     ]
