@@ -203,8 +203,46 @@ def test_an_axis_with_zero_is_linear(tmp_path):
     """A key that is 0 somewhere (a learning-rate warm-up, a layer index) has no log scale: the
     slope is per unit of the key, and the report says so."""
     _scaling_runs(tmp_path / "runs", np.random.default_rng(2), sizes=(0, 1, 2), runs_per_level=3, n=300)
-    analysis = make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
-                           Settings(trend="training.parameters", bootstrap=50, knn_bootstrap=0))
+    analysis = make_report(
+        [str(tmp_path / "runs")],
+        tmp_path / "report",
+        ["model"],
+        Settings(trend="training.parameters", bootstrap=50, knn_bootstrap=0),
+    )
     assert analysis.trend.scale == "linear" and analysis.trend.levels["x"].tolist() == [0, 1, 2]
     assert set(analysis.trend.trends["per"]) == {"unit"}
     assert "Slopes per unit of training.parameters" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_the_trend_reaches_w_and_b_offline(tmp_path):
+    """homog-analyze trend=... wandb=...: trends.csv and levels.csv as tables, the four figures,
+    each slope and its interval in the run's summary (the real wandb library, offline)."""
+    import os
+
+    from tests.wandb_records import run_summary
+
+    _scaling_runs(tmp_path / "runs", np.random.default_rng(5), runs_per_level=3, n=400)
+    out, wandb_dir = tmp_path / "report", tmp_path / "wandb_files"
+    command = [
+        sys.executable,
+        "scripts/analyze.py",
+        f"runs={tmp_path / 'runs'}",
+        f"out={out}",
+        "group_by=[training.parameters]",
+        "trend=training.parameters",
+        "bootstrap=50",
+        "knn_bootstrap=0",
+        f"wandb={{project: homogenization, group: scale, dir: {wandb_dir}}}",
+    ]
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run_file,) = wandb_dir.glob("wandb/offline-run-*/run-*.wandb")
+    tables = {p.name.rsplit("_", 2)[0] for p in run_file.parent.glob("files/media/table/*.table.json")}
+    assert {"trends", "levels", "level_pairs", "capability"} <= tables
+    images = {p.name.rsplit("_", 2)[0] for p in run_file.parent.glob("files/media/images/figures/*.png")}
+    assert {"trend_homogenization", "alignment_capability", "level_matrix", "trend_task_metric"} <= images
+    summary = run_summary(run_file)["summary"]
+    trends = pd.read_csv(out / "trends.csv").set_index("metric")
+    assert summary["trend/error_consistency/slope"] == pytest.approx(trends.loc["error_consistency", "slope"])
+    assert summary["trend/accuracy/ci_low"] == pytest.approx(trends.loc["accuracy", "ci_low"])

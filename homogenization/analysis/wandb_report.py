@@ -57,6 +57,10 @@ def log_report(analysis: Analysis, report_dir: Path, project: str, entity: str |
         for key in ("within", "across", "difference"):
             run.summary[f"{metric}/{key}"] = entry[key]
             run.summary[f"{metric}/{key}_ci_low"], run.summary[f"{metric}/{key}_ci_high"] = entry[f"{key}_ci"]
+    if analysis.trend is not None:            # the slopes of analysis.trend: trend/<metric>/slope ...
+        for row in analysis.trend.trends.to_dict("records"):
+            for key in ("slope", "ci_low", "ci_high"):
+                run.summary[f"trend/{row['metric']}/{key}"] = row[key]
     report = wandb.Artifact(artifact_name(f"report-{name}"), type=REPORT_TYPE)
     report.add_dir(str(report_dir))
     run.log_artifact(report)
