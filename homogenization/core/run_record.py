@@ -1,4 +1,4 @@
-"""The run record: the contract between training and analysis (README: "What a run writes").
+"""The run record: the contract between training and analysis (docs/runs_and_configs.md: "What a run writes").
 
 A run directory holds ``predictions/test.npz`` (one row per test unit), ``representations/test.npy``
 (same rows) and ``run.json``, written last and atomically. :class:`RunRecord` is the one type for

@@ -54,7 +54,7 @@ class TransformerEncoder(nn.Module):
     """token embeddings -> pre-LN ``nn.TransformerEncoder`` (padding masked).
 
     ``position``: ``relative`` adds a learned per-head bias per clipped distance to the attention
-    scores (``RelativePositionBias``; 4-7 points better on CoNLL-2003 and SST-2, README);
+    scores (``RelativePositionBias``; 4-7 points better on CoNLL-2003 and SST-2, docs/results.md);
     ``absolute`` adds a learned embedding per position (BERT). ``shape_embedding`` and ``token_dropout``: see
     ``token_embedding.py``.
     """
