@@ -171,7 +171,9 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     metrics = computed(settings.measures, outcomes)
     headline_names = [m.name for m in metrics if m.headline]
     point = {m.name: m.values(stats) for m in metrics}
-    replicated = {m.name: m.values(stats, draws.blocks) for m in metrics}
+    # Replicates only where an interval is reported (the headline, the attribution, the nested
+    # comparison, the trend): each is [B, R, R], the analysis's largest arrays.
+    replicated = {m.name: m.values(stats, draws.blocks) for m in metrics if m.headline}
     if "mutual_knn" in replicated:
         replicated["mutual_knn"] = centred_on(replicated["mutual_knn"], point["mutual_knn"])
     run_metric = stats.run_metric(np.ones((1, stats.n_blocks)))[0]
