@@ -5,6 +5,7 @@
     python benchmarks/analysis.py --grid              # R in {10, 50, 100} x N in {1k, 10k}, fitted
     python benchmarks/analysis.py --runs 20 --layers 5   # layer by layer: 20 runs x 5 layers
     python benchmarks/analysis.py --runs 20 --measures procrustes,svcca,pwcca,rsa,jsd,disagreement
+    python benchmarks/analysis.py --runs 100 --outcomes-only    # no representations (imported predictions)
 
 Synthetic run records (two groups, shared hard units, correlated representations) are written
 once to --data; the analysis is then timed in a fresh process, so its peak RSS is its own.
@@ -13,6 +14,7 @@ once to --data; the analysis is then timed in a fresh process, so its peak RSS i
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import subprocess
 import sys
@@ -29,7 +31,8 @@ from homogenization.analysis.study import Settings  # noqa: E402
 from homogenization.analysis.synthetic_runs import write_run  # noqa: E402
 
 
-def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0) -> None:
+def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0,
+                outcomes_only: bool = False) -> None:
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, units)
     hard = rng.random(units) < 0.1
@@ -40,13 +43,19 @@ def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0) -
         features = shared + rng.normal(size=(units, dims)).astype(np.float32)
         depth = [(k / max(layers - 1, 1)) * shared + rng.normal(size=(units, dims)).astype(np.float32)
                  for k in range(layers)]
-        write_run(root / f"{run:02d}-{group}", pred, label, features, model=group, seed=run,
-                  layers=depth or None)
+        written = write_run(root / f"{run:03d}-{group}", pred, label, features, model=group, seed=run,
+                            layers=depth or None)
+        if outcomes_only:      # recorded as imported predictions are: no representations
+            (written / "representations" / "test.npy").unlink()
+            record = json.loads((written / "run.json").read_text())
+            record["test"] = {**(record.get("test") or {}), "representations": False}
+            (written / "run.json").write_text(json.dumps(record))
 
 
 def study_dir(args) -> Path:
     layers = f"x{args.layers}layers" if args.layers else ""
-    return args.data / f"runs-{args.runs}x{args.units}x{args.dims}{layers}"
+    outcomes = "-outcomes" if args.outcomes_only else ""
+    return args.data / f"runs-{args.runs}x{args.units}x{args.dims}{layers}{outcomes}"
 
 
 def measure(args, runs: int, units: int) -> tuple[float, float]:
@@ -85,6 +94,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "logs" / "bench" / "analysis")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--grid", action="store_true", help="the scaling grid, with a power-law fit")
+    parser.add_argument("--outcomes-only", action="store_true",
+                        help="runs without representations (imported predictions): outcome metrics only")
+    parser.add_argument("--knn-bootstrap", type=int, default=200)
     args = parser.parse_args()
     if args.grid:
         return scaling_grid(args)
@@ -93,14 +105,16 @@ def main() -> None:
         started = time.perf_counter()
         measures = args.measures.split(",") if args.measures else []
         make_report([str(runs_dir)], args.data / "report", ["model"],
-                    Settings(bootstrap=args.bootstrap, measures=measures))
-        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-        print(f"{args.runs} runs x {args.units} units x {args.dims} dims x {args.layers or 'no'} layers, "
-              f"B = {args.bootstrap}, measures {args.measures}: "
+                    Settings(bootstrap=args.bootstrap, knn_bootstrap=args.knn_bootstrap, measures=measures))
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        peak_gb = usage.ru_maxrss / 1024**2
+        print(f"{args.runs} runs x {args.units} units x {args.dims} dims x {args.layers or 'no'} layers"
+              f"{' (outcomes only)' if args.outcomes_only else ''}, B = {args.bootstrap}, k-NN replicates "
+              f"{args.knn_bootstrap}, measures {args.measures}: CPU {usage.ru_utime + usage.ru_stime:.1f} s: "
               f"{time.perf_counter() - started:.1f} s, peak memory {peak_gb:.2f} GB")
         return
     if not runs_dir.exists():
-        write_study(runs_dir, args.runs, args.units, args.dims, args.layers)
+        write_study(runs_dir, args.runs, args.units, args.dims, args.layers, args.outcomes_only)
     subprocess.run([sys.executable, __file__, "--measure", *sys.argv[1:]], check=True)
 
 
