@@ -246,3 +246,56 @@ def test_the_trend_reaches_w_and_b_offline(tmp_path):
     trends = pd.read_csv(out / "trends.csv").set_index("metric")
     assert summary["trend/error_consistency/slope"] == pytest.approx(trends.loc["error_consistency", "slope"])
     assert summary["trend/accuracy/ci_low"] == pytest.approx(trends.loc["accuracy", "ci_low"])
+
+
+@pytest.mark.parametrize("estimate", ["capability", "given"])
+def test_the_capability_and_given_accuracy_intervals_cover_known_slopes(estimate):
+    """Pair values gamma * log2(level) (pairs within a level) + beta * (the pair's mean accuracy) +
+    run effects + run-by-item noise, accuracies measured with item noise. Alignment against
+    capability covers beta (gamma = 0); the slope with accuracy held fixed covers gamma. Both are
+    percentile intervals of the joint bootstrap (conservative for the second)."""
+    rng = np.random.default_rng(1)
+    beta, gamma, covered = 2.0, (0.0 if estimate == "capability" else 0.03), []
+    runs_per_level, items, blocks, replicates = 3, 400, 40, 300
+    level_of = np.repeat(np.arange(len(LEVELS)), runs_per_level)
+    upper = np.triu_indices(len(level_of), k=1)
+    block_of = np.arange(items) % blocks
+    for study in range(150):
+        accuracy = 0.6 + 0.05 * level_of + rng.normal(0, 0.02, len(level_of))
+        effect = rng.normal(0, 0.03, len(level_of))
+        values = (
+            beta * (accuracy[upper[0]] + accuracy[upper[1]])[:, None] / 2
+            + effect[upper[0], None]
+            + effect[upper[1], None]
+            + rng.normal(0, 0.5, (len(upper[0]), items))
+        )
+        per_block = np.stack([values[:, block_of == m].mean(1) for m in range(blocks)], axis=1)
+        weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=replicates).astype(float)
+        point = np.full((len(level_of),) * 2, np.nan)
+        replicated = np.full((replicates, *point.shape), np.nan)
+        point[upper] = point.T[upper] = per_block.mean(1)
+        drawn = (weights @ per_block.T) / weights.sum(1, keepdims=True)
+        replicated[:, upper[0], upper[1]] = replicated[:, upper[1], upper[0]] = drawn
+        replicated_accuracy = accuracy[None] + rng.normal(0, 0.01, (replicates, len(level_of)))
+        runs = [SimpleNamespace(name=f"r{i}") for i in range(len(level_of))]
+        trend = trend_analysis(
+            runs,
+            "size",
+            LEVELS[level_of],
+            {"linear_cka": point},
+            {"linear_cka": replicated},
+            ["linear_cka"],
+            accuracy,
+            replicated_accuracy,
+            np.zeros((len(runs), 5), bool),
+            "accuracy",
+            0.5,
+            replicates,
+            study,
+        )
+        row = trend.trends.set_index("metric").loc["linear_cka"]
+        if estimate == "capability":
+            covered.append(row["capability_ci_low"] <= beta <= row["capability_ci_high"])
+        else:
+            covered.append(row["given_ci_low"] <= gamma <= row["given_ci_high"])
+    assert 0.91 <= np.mean(covered) <= (0.99 if estimate == "capability" else 1.0), np.mean(covered)

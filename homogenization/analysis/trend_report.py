@@ -155,7 +155,8 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         f"for metrics that do not already adjust for accuracy, the slope with the pair's mean {metric} as "
         f"a covariate. *Against the pair's mean {metric}*: every pair's value regressed on its mean "
         f"{metric} (alignment against capability, per 1.0 of {metric}). These two intervals are "
-        "percentiles of the joint bootstrap: conservative. Also in `trends.csv` and `levels.csv`.",
+        "percentiles of the joint bootstrap (coverage 0.95 and 0.99 in simulation). Also in `trends.csv` and "
+            "`levels.csv`.",
         "\n".join(slopes),
         *_unit_patterns(trend, analysis),
         "![Task metric against scale](figures/trend_task_metric.png)",
