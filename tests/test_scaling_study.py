@@ -46,6 +46,7 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
             ]
         ),
         "hydra.sweeper.finetune=" + quoted(fine_tuning),
+        'hydra.sweeper.finetune_by_size={mini: ["model.optimizer.lr=1e-5"]}',  # a size's own recipe
         "hydra.sweeper.scratch=" + quoted(["data=demo", "model=cnn_lstm"]),
         # the budget report reads the tiny backbone's exports (the shipped config reads mini's)
         "hydra.callbacks.report_budgets.runs=finetune/*-tiny-*",
@@ -84,6 +85,12 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
     backbones = {r["backbone"]["pretrained"] for r in arms["finetune"].values()}
     assert len(backbones) == 4 and any(b.endswith("pretrained_steps/step1") for b in backbones)
     parameters = {r["config"]["study_size"]: r["training"]["parameters"] for r in arms["finetune"].values()}
+    rates = {
+        (r["config"]["study_size"], r["config"]["model"]["optimizer"]["lr"])
+        for r in arms["finetune"].values()
+    }
+    assert {lr for size, lr in rates if size == "mini"} == {1e-5}
+    assert {lr for size, lr in rates if size == "tiny"} != {1e-5}
     assert parameters["mini"] > parameters["tiny"] > 0
     assert sorted(r["config"]["data"]["train_fraction"] for r in arms["scratch"].values()) == [
         0.25,
@@ -113,8 +120,12 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
 
 def test_export_steps_that_are_not_steps_are_one_line(tmp_path):
     for value in ("[0]", "[1.5]", "5"):
-        command = [sys.executable, "scripts/train.py", f"record.export_steps={value}",
-                   f"hydra.run.dir={tmp_path / 'run'}"]
+        command = [
+            sys.executable,
+            "scripts/train.py",
+            f"record.export_steps={value}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ]
         done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True)
         output = done.stderr + done.stdout
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
@@ -136,13 +147,23 @@ def test_a_ladder_pretrained_elsewhere_is_fine_tuned_as_it_is(tmp_path):
     AutoTokenizer.from_pretrained(small).save_pretrained(large)
     sweep_dir = tmp_path / "sweep"
     command = [
-        sys.executable, "scripts/train.py", "-m", "experiment=scaling_study", f"hydra.sweep.dir={sweep_dir}",
-        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.generated_dir={tmp_path / 'generated'}", *FAST,
-        "hydra.sweeper.sizes=[]", "hydra.sweeper.fractions=[]", "hydra.sweeper.seeds=2",
+        sys.executable,
+        "scripts/train.py",
+        "-m",
+        "experiment=scaling_study",
+        f"hydra.sweep.dir={sweep_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"paths.generated_dir={tmp_path / 'generated'}",
+        *FAST,
+        "hydra.sweeper.sizes=[]",
+        "hydra.sweeper.fractions=[]",
+        "hydra.sweeper.seeds=2",
         f"hydra.sweeper.checkpoints=[{small},{large}]",
         'hydra.sweeper.finetune=["data=demo","model=bert","data.max_train_examples=200","data.max_length=32"]',
-        "hydra.callbacks.report_budgets.enabled=false", "hydra.callbacks.report_data_size.enabled=false",
-        "hydra.callbacks.report_sizes.bootstrap=20", "hydra.callbacks.report_sizes.knn_bootstrap=0",
+        "hydra.callbacks.report_budgets.enabled=false",
+        "hydra.callbacks.report_data_size.enabled=false",
+        "hydra.callbacks.report_sizes.bootstrap=20",
+        "hydra.callbacks.report_sizes.knn_bootstrap=0",
     ]
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]

@@ -4,7 +4,8 @@ Stage 1 pretrains a backbone per size preset (``sizes``, conf/model/size) and pr
 (1..``pretrain_seeds``), each also exported after the ``budgets`` steps (``record.export_steps``:
 checkpoints of one run, PolyPythias-style), and, beside them, trains the from-scratch models of the
 data-size axis: ``scratch`` overrides at each training fraction (``fractions``) with ``seeds``
-seeds. Stage 2 fine-tunes every export of every complete pretraining run with ``seeds`` seeds, and
+seeds. Stage 2 fine-tunes every export of every complete pretraining run with ``seeds`` seeds (the
+``finetune`` overrides, then the size's own in ``finetune_by_size``, e.g. its learning rate), and
 every checkpoint of ``checkpoints`` (hub names or save_pretrained directories: a ladder pretrained
 elsewhere, such as the 24 BERTs of Turc et al. 2019) as it is, beside or instead of the sizes.
 
@@ -49,6 +50,7 @@ class ScalingStudySweeper(Sweeper):
         fractions: list[float] | None = None,
         scratch: list[str] | None = None,
         checkpoints: list[str] | None = None,
+        finetune_by_size: dict[str, list[str]] | None = None,
     ) -> None:
         if len(sizes) + len(checkpoints or []) < 2 and len(fractions or []) < 2:
             raise ValueError(
@@ -69,6 +71,17 @@ class ScalingStudySweeper(Sweeper):
         self.budgets = sorted(set(budgets or []))
         self.fractions = [float(f) for f in fractions or []]
         self.checkpoints = [str(c) for c in checkpoints or []]
+        # a size's own fine-tuning overrides, after the common ones (larger models want a smaller
+        # learning rate: Turc et al. 2019 tuned it per size)
+        self.finetune_by_size = {str(size): list(extra) for size, extra in (finetune_by_size or {}).items()}
+        unknown = sorted(
+            set(self.finetune_by_size) - set(self.sizes) - {self._short(c) for c in self.checkpoints}
+        )
+        if unknown:
+            raise ValueError(
+                f"scaling_study: finetune_by_size names {unknown}, which are neither in sizes "
+                f"{self.sizes} nor checkpoints"
+            )
         self.stages = {"pretrain": list(pretrain), "finetune": list(finetune), "scratch": list(scratch or [])}
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -127,6 +140,7 @@ class ScalingStudySweeper(Sweeper):
             [
                 *arguments,
                 *self.stages["finetune"],
+                *self.finetune_by_size.get(self._short(checkpoint), []),
                 f"backbone={checkpoint}",
                 f"seed={m}",
                 "+study_arm=finetune",
@@ -148,6 +162,7 @@ class ScalingStudySweeper(Sweeper):
                     [
                         *arguments,
                         *self.stages["finetune"],
+                        *self.finetune_by_size.get(size, []),
                         f"backbone={directory}",
                         f"seed={m}",
                         "+study_arm=finetune",
