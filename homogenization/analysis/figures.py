@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from homogenization.analysis.metrics import METRICS  # noqa: E402
+from homogenization.analysis.trends import level_text  # noqa: E402
 
 
 def save(fig, path: Path, tight: bool = True) -> None:
@@ -257,7 +258,8 @@ def alignment_capability(capability: pd.DataFrame, trends: pd.DataFrame, names: 
         ax.scatter(across["mean_metric"], across[name], s=8, color="lightgrey", label="across levels")
         for level, colour in zip(levels, colours):
             part = capability[same & (capability["level_a"] == level)]
-            ax.scatter(part["mean_metric"], part[name], s=14, color=colour, label=f"within {level:g}")
+            ax.scatter(part["mean_metric"], part[name], s=14, color=colour,
+                       label=f"within {level_text(level)}")
         row = trends[trends["metric"] == name].iloc[0]
         finite = capability[np.isfinite(capability[name])]
         if np.isfinite(row["capability_slope"]) and len(finite) > 1:
@@ -277,7 +279,7 @@ def level_matrices(matrices: dict[str, np.ndarray], levels: list[float], key: st
     metric's fixed scale, with the values in the cells."""
     names = list(matrices)
     fig, axes = _panels(len(names), 3.6, 3.4)
-    ticks = [f"{level:g}" for level in levels]
+    ticks = [level_text(level) for level in levels]
     for ax, name in zip(axes, names):
         low, high = METRICS[name].scale
         image = ax.imshow(matrices[name], cmap="RdBu_r" if low < 0 else "viridis", vmin=low, vmax=high,

@@ -10,7 +10,7 @@ import pandas as pd
 from homogenization.analysis import figures
 from homogenization.analysis.metrics import METRICS
 from homogenization.analysis.study import Analysis
-from homogenization.analysis.trends import LEARNED, LOST, SYSTEMIC, Trend
+from homogenization.analysis.trends import LEARNED, LOST, SYSTEMIC, Trend, level_text
 
 EXAMPLES = 5  # units of each pattern quoted in the report
 
@@ -92,7 +92,7 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in levels.to_dict("records"):
         cells = [
-            f"{row['level']:g}",
+            level_text(row['level']),
             str(row["runs"]),
             _with_interval(row["metric_mean"], row["metric_ci_low"], row["metric_ci_high"]),
             _fmt(row["chance"]),
@@ -129,20 +129,20 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
             f"{row['pairs'] or ''} |"
         )
     few = levels[levels["runs"] < 3]["level"].tolist()
-    few_line = (f" Level(s) {', '.join(f'{v:g}' for v in few)} have fewer than 3 runs: resampling 2 runs "
+    few_line = (f" Level(s) {', '.join(map(level_text, few))} have fewer than 3 runs: resampling 2 runs "
                 "cannot show how much runs vary, so their intervals and the slopes' hold the test items' "
                 "variance only; use 3 seeds or more." if few else "")
     near_chance = levels[~(levels["metric_ci_low"] > levels["chance"])]["level"].tolist()
     chance_line = (
         "Every level is above chance (its 95% interval excludes the chance level)."
         if not near_chance
-        else f"Level(s) {', '.join(f'{v:g}' for v in near_chance)} reach the chance level: agreement "
+        else f"Level(s) {', '.join(map(level_text, near_chance))} reach the chance level: agreement "
         "there may be trivial."
     )
     return [
         "## Homogenization and scale",
         f"`analysis.trend={trend.key}`: {len(levels)} levels "
-        f"({', '.join(f'{v:g}' for v in levels['level'])}), {int(levels['runs'].sum())} runs. Within a "
+        f"({', '.join(map(level_text, levels['level']))}), {int(levels['runs'].sum())} runs. Within a "
         "level: the mean over pairs of runs of that level, with the headline's crossed runs-by-items "
         "interval (runs resampled within their level). " + chance_line + few_line,
         "\n".join(lines),
@@ -176,7 +176,8 @@ def _unit_patterns(trend: Trend, analysis: Analysis) -> list[str]:
     }
     lines = [
         f"Of {len(units)} test units: **{counts[LEARNED]} learned with scale** (failed by most runs at "
-        f"{smallest:g}, by fewer than half at {largest:g}), **{counts[LOST]} lost with scale** (the "
+        f"{level_text(smallest)}, by fewer than half at {level_text(largest)}), "
+        f"**{counts[LOST]} lost with scale** (the "
         f"reverse), **{counts[SYSTEMIC]} systemic across scale** (failed by every run of every level). "
         "`units.csv`, column `scale_pattern`."
     ]

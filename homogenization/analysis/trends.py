@@ -66,6 +66,12 @@ class Trend:
     unit_patterns: np.ndarray | None = None  # [U] one of LEARNED, LOST, SYSTEMIC or ""
 
 
+def level_text(value: float) -> str:
+    """A level as people write it: whole numbers with thousands separators (16,969,728
+    parameters), others as they are (0.08)."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
 def level_values(runs: list[Run], key: str) -> np.ndarray:
     """Each run's value of the trend key, as a number (one line naming a run whose value is not)."""
     values = []
