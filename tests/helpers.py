@@ -59,6 +59,17 @@ def write_tsv(path: Path, rows: list[tuple[str, str]], header=("text", "label"))
     return path
 
 
+def generated_corpus(root: Path) -> Path:
+    """A text corpus for masked-LM pretraining: the generated sentiment task's training sentences,
+    one per line, in ``root/corpus.txt`` (the demo data written to ``root/generated``)."""
+    from datamodules.demo_data import generate
+
+    sentences = (generate("sentiment", root / "generated") / "train.tsv").read_text().splitlines()[1:]
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(line.split("\t")[0] for line in sentences) + "\n")
+    return corpus
+
+
 def pretrain_tiny_bert(run_dir: Path, extra_corpus: list[Path] = ()) -> Path:
     """A few steps of the project's own masked-LM pretraining (BERT-Tiny, 2,000-token vocabulary)
     on the generated demo texts (both tasks) and ``extra_corpus`` files (WikiText-2 when the real

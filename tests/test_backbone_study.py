@@ -6,15 +6,12 @@ import json
 import subprocess
 import sys
 
-from datamodules.demo_data import generate
 from homogenization.core.run_record import read_run_json
-from tests.helpers import FAST, REPO_ROOT
+from tests.helpers import FAST, REPO_ROOT, generated_corpus
 
 
 def test_one_command_pretrains_fine_tunes_controls_and_reports(tmp_path):
-    sentences = (generate("sentiment", tmp_path / "generated") / "train.tsv").read_text().splitlines()[1:]
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(line.split("\t")[0] for line in sentences) + "\n")
+    corpus = generated_corpus(tmp_path)
     sweep_dir = tmp_path / "sweep"
     quoted = lambda items: "[" + ",".join(f'"{item}"' for item in items) + "]"   # noqa: E731
     command = [

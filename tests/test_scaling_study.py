@@ -9,27 +9,35 @@ import sys
 
 import pandas as pd
 
-from datamodules.demo_data import generate
 from homogenization.core.run_record import read_run_json
-from tests.helpers import FAST, REPO_ROOT
+from tests.helpers import FAST, REPO_ROOT, generated_corpus
 
 
-def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
-    sentences = (generate("sentiment", tmp_path / "generated") / "train.tsv").read_text().splitlines()[1:]
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("\n".join(line.split("\t")[0] for line in sentences) + "\n")
-    sweep_dir = tmp_path / "sweep"
-    quoted = lambda items: "[" + ",".join(f'"{item}"' for item in items) + "]"  # noqa: E731
-    fine_tuning = ["data=demo", "model=bert", "data.max_train_examples=300", "data.max_length=64"]
-    command = [
+def study_command(tmp_path) -> list[str]:
+    """The scaling study as a user starts it, fast, everything written below ``tmp_path``."""
+    return [
         sys.executable,
         "scripts/train.py",
         "-m",
         "experiment=scaling_study",
-        f"hydra.sweep.dir={sweep_dir}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
         f"paths.cache_dir={tmp_path / 'cache'}",
         f"paths.generated_dir={tmp_path / 'generated'}",
         *FAST,
+    ]
+
+
+def quoted(items: list[str]) -> str:
+    """A list of overrides as one Hydra list value."""
+    return "[" + ",".join(f'"{item}"' for item in items) + "]"
+
+
+def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
+    corpus = generated_corpus(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    fine_tuning = ["data=demo", "model=bert", "data.max_train_examples=300", "data.max_length=64"]
+    command = [
+        *study_command(tmp_path),
         "hydra.sweeper.sizes=[tiny,mini]",
         "hydra.sweeper.pretrain_seeds=1",
         "hydra.sweeper.seeds=2",
@@ -147,14 +155,7 @@ def test_a_ladder_pretrained_elsewhere_is_fine_tuned_as_it_is(tmp_path):
     AutoTokenizer.from_pretrained(small).save_pretrained(large)
     sweep_dir = tmp_path / "sweep"
     command = [
-        sys.executable,
-        "scripts/train.py",
-        "-m",
-        "experiment=scaling_study",
-        f"hydra.sweep.dir={sweep_dir}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        f"paths.generated_dir={tmp_path / 'generated'}",
-        *FAST,
+        *study_command(tmp_path),
         "hydra.sweeper.sizes=[]",
         "hydra.sweeper.fractions=[]",
         "hydra.sweeper.seeds=2",

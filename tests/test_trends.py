@@ -103,6 +103,10 @@ def test_levels_equal_a_direct_computation():
         assert trend.levels.loc[level, "error_consistency_pairs"] == len(pairs)
     expected = np.polyfit(x, means, 1)[0]
     assert trend.trends.set_index("metric").loc["error_consistency", "slope"] == pytest.approx(expected)
+    assert (
+        trend.level_pairs["error_consistency"][0, 1] == 9
+        and trend.level_pairs["error_consistency"][2, 2] == 3
+    )
     assert trend.level_matrices["error_consistency"][0, 1] == pytest.approx(
         np.mean(point[np.ix_(level_of == 0, level_of == 1)])
     )
@@ -142,6 +146,9 @@ def test_the_report_reads_a_numeric_axis_of_the_records(tmp_path):
     )
     levels = pd.read_csv(tmp_path / "report" / "levels.csv")
     assert levels["level"].tolist() == [1e5, 4e5, 1.6e6] and levels["runs"].tolist() == [3, 3, 3]
+    cells = pd.read_csv(tmp_path / "report" / "level_pairs.csv")
+    within = cells[(cells["metric"] == "error_consistency") & (cells["level_a"] == cells["level_b"])]
+    assert within["pairs"].tolist() == [3, 3, 3]
     trends = pd.read_csv(tmp_path / "report" / "trends.csv").set_index("metric")
     assert trends.loc["error_consistency", "ci_low"] > 0  # homogenization grows with size
     assert trends.loc["accuracy", "ci_low"] > 0

@@ -155,16 +155,18 @@ def side_estimates(values: np.ndarray, replicated: np.ndarray, point: Comparison
     return entry
 
 
-def _solve(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Weighted least squares for each replicate: design [P, K], weights and values [B, P] -> [B, K].
-    A replicate whose drawn runs cannot separate the factors (e.g. no drawn pair shares one) has
-    no estimate (NaN), rather than a zero that would drag the interval towards it."""
-    xtwx = np.einsum("bp,pk,pl->bkl", weights, design, design)
-    xtwy = np.einsum("bp,pk,bp->bk", weights, design, values)
+def weighted_least_squares(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weighted least squares for each replicate: design [P, K] (or one per replicate, [B, P, K]),
+    weights and values [B, P] -> [B, K]. A replicate whose drawn runs cannot separate the columns
+    (e.g. no drawn pair shares a factor) has no estimate (NaN), rather than a zero that would drag
+    the interval towards it."""
+    design = np.broadcast_to(design, (len(weights), *design.shape[-2:]))
+    xtwx = np.einsum("bp,bpk,bpl->bkl", weights, design, design)
+    xtwy = np.einsum("bp,bpk,bp->bk", weights, design, values)
     solved = np.einsum("bkl,bl->bk", np.linalg.pinv(xtwx, hermitian=True), xtwy)
     scale = np.abs(xtwx).max(axis=(1, 2), keepdims=True)
     rank = np.linalg.matrix_rank(xtwx / np.where(scale > 0, scale, 1.0), hermitian=True)
-    solved[rank < design.shape[1]] = np.nan
+    solved[rank < design.shape[-1]] = np.nan
     return solved
 
 
@@ -194,10 +196,11 @@ def attribute(point: dict[str, np.ndarray], replicated: dict[str, np.ndarray], p
     for metric in metrics:
         values, draws = point[metric][top], replicated[metric][:, top]
         defined = ~np.isnan(values)
-        estimate = _solve(design[defined], np.ones((1, int(defined.sum()))), values[defined][None])[0]
+        estimate = weighted_least_squares(design[defined], np.ones((1, int(defined.sum()))),
+                                          values[defined][None])[0]
         reps_defined = ~np.isnan(draws)
         weights = np.where(reps_defined, pair_draws[:, top], 0.0)
-        effects = _solve(design, weights, np.nan_to_num(draws))
+        effects = weighted_least_squares(design, weights, np.nan_to_num(draws))
         rows.append({"metric": metric, "factor": "(no factor shared)", "effect": float(estimate[0]),
                      **dict(zip(("ci_low", "ci_high"), interval(effects[:, 0]))),
                      "pairs_sharing": 0, "pairs": int(defined.sum()), "note": "baseline"})

@@ -37,7 +37,13 @@ def write_trend_files(trend: Trend, analysis: Analysis, folder: Path) -> None:
     trend.capability.to_csv(folder / "capability.csv", index=False)
     levels = trend.levels["level"].tolist()
     rows = [
-        {"metric": name, "level_a": levels[i], "level_b": levels[j], "value": matrix[i, j]}
+        {
+            "metric": name,
+            "level_a": levels[i],
+            "level_b": levels[j],
+            "value": matrix[i, j],
+            "pairs": trend.level_pairs[name][i, j],
+        }
         for name, matrix in trend.level_matrices.items()
         for (i, j), _ in np.ndenumerate(matrix)
         if i <= j
@@ -92,7 +98,7 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in levels.to_dict("records"):
         cells = [
-            level_text(row['level']),
+            level_text(row["level"]),
             str(row["runs"]),
             _with_interval(row["metric_mean"], row["metric_ci_low"], row["metric_ci_high"]),
             _fmt(row["chance"]),
@@ -129,9 +135,13 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
             f"{row['pairs'] or ''} |"
         )
     few = levels[levels["runs"] < 3]["level"].tolist()
-    few_line = (f" Level(s) {', '.join(map(level_text, few))} have fewer than 3 runs: resampling 2 runs "
-                "cannot show how much runs vary, so their intervals and the slopes' hold the test items' "
-                "variance only; use 3 seeds or more." if few else "")
+    few_line = (
+        f" Level(s) {', '.join(map(level_text, few))} have fewer than 3 runs: resampling 2 runs "
+        "cannot show how much runs vary, so their intervals and the slopes' hold the test items' "
+        "variance only; use 3 seeds or more."
+        if few
+        else ""
+    )
     near_chance = levels[~(levels["metric_ci_low"] > levels["chance"])]["level"].tolist()
     chance_line = (
         "Every level is above chance (its 95% interval excludes the chance level)."
@@ -156,14 +166,14 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         f"a covariate. *Against the pair's mean {metric}*: every pair's value regressed on its mean "
         f"{metric} (alignment against capability, per 1.0 of {metric}). These two intervals are "
         "percentiles of the joint bootstrap (coverage 0.95 and 0.99 in simulation). Also in `trends.csv` and "
-            "`levels.csv`.",
+        "`levels.csv`.",
         "\n".join(slopes),
         *_unit_patterns(trend, analysis),
         "![Task metric against scale](figures/trend_task_metric.png)",
         "![Homogenization against scale](figures/trend_homogenization.png)",
         "![Alignment against capability](figures/alignment_capability.png)",
         "Level x level: the mean over pairs with one run at each level (do small models agree with "
-        "large ones?); `level_pairs.csv`.",
+        "large ones?); `level_pairs.csv`, with the pairs of each cell.",
         "![Level x level](figures/level_matrix.png)",
     ]
 

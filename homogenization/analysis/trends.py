@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from homogenization.analysis.attribution import weighted_least_squares
 from homogenization.analysis.bootstrap import (
     crossed_interval,
     interval,
@@ -62,6 +63,7 @@ class Trend:
     levels: pd.DataFrame
     trends: pd.DataFrame
     level_matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    level_pairs: dict[str, np.ndarray] = field(default_factory=dict)  # the pairs of each cell
     capability: pd.DataFrame = field(default_factory=pd.DataFrame)
     unit_patterns: np.ndarray | None = None  # [U] one of LEARNED, LOST, SYSTEMIC or ""
 
@@ -100,17 +102,8 @@ def _fit_weights(x: np.ndarray) -> np.ndarray:
 
 
 def _weighted_fit(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Weighted least squares per replicate: design [B, P, K], weights and values [B, P] -> [B, K]
-    (NaN where the replicate's pairs cannot separate the columns)."""
-    weights = np.where(np.isnan(values), 0.0, weights)
-    values = np.nan_to_num(values)
-    xtwx = np.einsum("bp,bpk,bpl->bkl", weights, design, design)
-    xtwy = np.einsum("bp,bpk,bp->bk", weights, design, values)
-    solved = np.full(xtwy.shape, np.nan)
-    for b in range(len(xtwx)):
-        if np.linalg.matrix_rank(xtwx[b]) == design.shape[2]:
-            solved[b] = np.linalg.solve(xtwx[b], xtwy[b])
-    return solved
+    """``attribution.weighted_least_squares`` with undefined (NaN) pair values left out."""
+    return weighted_least_squares(design, np.where(np.isnan(values), 0.0, weights), np.nan_to_num(values))
 
 
 def trend_analysis(
@@ -224,6 +217,8 @@ def trend_analysis(
     trend_table.insert(2, "runs", len(runs))
 
     matrices = {name: _level_matrix(point[name], level_index, len(levels)) for name in names}
+    pair_counts = {name: matrix[1] for name, matrix in matrices.items()}
+    matrices = {name: matrix[0] for name, matrix in matrices.items()}
     upper = np.triu_indices(len(runs), k=1)
     capability = pd.DataFrame(
         {
@@ -241,9 +236,10 @@ def trend_analysis(
         values,
         level_table,
         trend_table,
-        matrices,
-        capability,
-        unit_patterns(errors, level_index, len(levels)),
+        level_matrices=matrices,
+        level_pairs=pair_counts,
+        capability=capability,
+        unit_patterns=unit_patterns(errors, level_index, len(levels)),
     )
 
 
@@ -404,16 +400,20 @@ def _capability(
     }
 
 
-def _level_matrix(values: np.ndarray, level_index: np.ndarray, n_levels: int) -> np.ndarray:
-    """[L, L] the mean over pairs with one run at each level (the diagonal: within a level)."""
+def _level_matrix(
+    values: np.ndarray, level_index: np.ndarray, n_levels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """[L, L] the mean over pairs with one run at each level (the diagonal: within a level), and
+    [L, L] the defined pairs each rests on."""
     off_diagonal = ~np.eye(len(level_index), dtype=bool)
-    matrix = np.full((n_levels, n_levels), np.nan)
+    matrix, pairs = np.full((n_levels, n_levels), np.nan), np.zeros((n_levels, n_levels), int)
     for i in range(n_levels):
         for j in range(n_levels):
             mask = (level_index == i)[:, None] & (level_index == j)[None, :] & off_diagonal
+            pairs[i, j] = (mask & ~np.isnan(values)).sum() // (2 if i == j else 1)
             if mask.any():
                 matrix[i, j] = pair_mean(values, mask.astype(float))
-    return matrix
+    return matrix, pairs
 
 
 def unit_patterns(errors: np.ndarray, level_index: np.ndarray, n_levels: int) -> np.ndarray:

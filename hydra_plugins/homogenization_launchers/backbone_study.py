@@ -20,17 +20,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
-
 from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
+from hydra_plugins.homogenization_launchers.staged_sweep import StagedSweeper, completed_export
 
 log = logging.getLogger(__name__)
 
 
-class BackboneStudySweeper(Sweeper):
+class BackboneStudySweeper(StagedSweeper):
     def __init__(self, backbones: int, seeds: int, pretrain: list[str], finetune: list[str],
                  control: list[str], probe: bool = False) -> None:
         if backbones < 2 or seeds < 2:
@@ -39,19 +35,9 @@ class BackboneStudySweeper(Sweeper):
         self.backbones, self.seeds, self.probe = backbones, seeds, probe
         self.stages = {name: list(overrides) for name, overrides in
                        (("pretrain", pretrain), ("finetune", finetune), ("control", control))}
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        self.start_sweep_dir()
         pretraining = [[*arguments, *self.stages["pretrain"], f"seed={k}"]
                        for k in range(1, self.backbones + 1)]
         log.info("backbone_study stage 1: pretraining %d backbones", len(pretraining))
@@ -82,12 +68,5 @@ class BackboneStudySweeper(Sweeper):
     @staticmethod
     def _export_of(run_dir: Path) -> Path | None:
         """The exported backbone of a complete pretraining run, or None."""
-        from homogenization.core.run_record import read_record
-
-        try:
-            record = read_record(run_dir)
-        except ValueError:
-            return None
-        if record is None or record.status != "complete" or not record.export:
-            return None
-        return run_dir / record.export
+        record = completed_export(run_dir)
+        return None if record is None else run_dir / record.export

@@ -28,17 +28,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.core.plugins import Plugins
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, OmegaConf
-
 from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
+from hydra_plugins.homogenization_launchers.staged_sweep import StagedSweeper, completed_export
 
 log = logging.getLogger(__name__)
 
 
-class ScalingStudySweeper(Sweeper):
+class ScalingStudySweeper(StagedSweeper):
     def __init__(
         self,
         sizes: list[str],
@@ -83,20 +79,9 @@ class ScalingStudySweeper(Sweeper):
                 f"{self.sizes} nor checkpoints"
             )
         self.stages = {"pretrain": list(pretrain), "finetune": list(finetune), "scratch": list(scratch or [])}
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def sweep(self, arguments: list[str]) -> Any:
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        self.start_sweep_dir()
         budgets = ",".join(map(str, self.budgets))
         pretraining = {
             (size, k): [
@@ -111,22 +96,18 @@ class ScalingStudySweeper(Sweeper):
             for size in self.sizes
             for k in range(1, self.pretrain_seeds + 1)
         }
-        scratch = (
+        scratch = [
             [
-                [
-                    *arguments,
-                    *self.stages["scratch"],
-                    f"data.train_fraction={fraction}",
-                    f"seed={m}",
-                    "+study_arm=scratch",
-                    f"+study_level=fraction{fraction}",
-                ]
-                for fraction in self.fractions
-                for m in range(1, self.seeds + 1)
+                *arguments,
+                *self.stages["scratch"],
+                f"data.train_fraction={fraction}",
+                f"seed={m}",
+                "+study_arm=scratch",
+                f"+study_level=fraction{fraction}",
             ]
-            if self.stages["scratch"]
-            else []
-        )
+            for fraction in (self.fractions if self.stages["scratch"] else [])
+            for m in range(1, self.seeds + 1)
+        ]
         first_jobs = [*pretraining.values(), *scratch]
         log.info(
             "scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d from-scratch runs",
@@ -137,18 +118,14 @@ class ScalingStudySweeper(Sweeper):
         )
         results = [self.launcher.launch(first_jobs, initial_job_idx=0)] if first_jobs else []
         jobs = [
-            [
-                *arguments,
-                *self.stages["finetune"],
-                *self.finetune_by_size.get(self._short(checkpoint), []),
-                f"backbone={checkpoint}",
-                f"seed={m}",
-                "+study_arm=finetune",
-                f"+study_size={self._short(checkpoint)}",
-                f"+study_level={self._short(checkpoint)}-final",
-            ]
+            job
             for checkpoint in self.checkpoints
-            for m in range(1, self.seeds + 1)
+            for job in self._fine_tuning(
+                arguments,
+                self._short(checkpoint),
+                checkpoint,
+                [f"+study_level={self._short(checkpoint)}-final"],
+            )
         ]
         for number, ((size, k), overrides) in enumerate(pretraining.items()):
             exports = self._exports_of(job_run_dir(self.hydra_context, self.config, overrides, number))
@@ -158,27 +135,37 @@ class ScalingStudySweeper(Sweeper):
                 )
             for steps, (directory, final) in exports.items():
                 level = f"{size}-pseed{k}-" + ("final" if final else f"step{steps}")
-                jobs += [
-                    [
-                        *arguments,
-                        *self.stages["finetune"],
-                        *self.finetune_by_size.get(size, []),
-                        f"backbone={directory}",
-                        f"seed={m}",
-                        "+study_arm=finetune",
-                        f"+study_size={size}",
-                        f"+study_pretrain_seed={k}",
-                        f"+study_pretrain_steps={steps}",
-                        f"+study_level={level}",
-                    ]
-                    for m in range(1, self.seeds + 1)
-                ]
+                jobs += self._fine_tuning(
+                    arguments,
+                    size,
+                    directory,
+                    [f"+study_pretrain_seed={k}", f"+study_pretrain_steps={steps}", f"+study_level={level}"],
+                )
         if jobs:
             log.info("scaling_study stage 2: %d fine-tuning runs", len(jobs))
             results.append(self.launcher.launch(jobs, initial_job_idx=len(first_jobs)))
         else:
             log.error("scaling_study: no backbone was pretrained; nothing to fine-tune")
         return results
+
+    def _fine_tuning(
+        self, arguments: list[str], size: str, backbone, study_keys: list[str]
+    ) -> list[list[str]]:
+        """The fine-tuning jobs of one backbone, one per seed: the common overrides, the size's own,
+        then what the reports read."""
+        return [
+            [
+                *arguments,
+                *self.stages["finetune"],
+                *self.finetune_by_size.get(size, []),
+                f"backbone={backbone}",
+                f"seed={m}",
+                "+study_arm=finetune",
+                f"+study_size={size}",
+                *study_keys,
+            ]
+            for m in range(1, self.seeds + 1)
+        ]
 
     @staticmethod
     def _short(checkpoint: str) -> str:
@@ -190,13 +177,8 @@ class ScalingStudySweeper(Sweeper):
     def _exports_of(run_dir: Path) -> dict[int, tuple[Path, bool]]:
         """steps -> (export directory, is the final export) of a complete pretraining run; {} if
         it did not complete."""
-        from homogenization.core.run_record import read_record
-
-        try:
-            record = read_record(run_dir)
-        except ValueError:
-            return {}
-        if record is None or record.status != "complete" or not record.export:
+        record = completed_export(run_dir)
+        if record is None:
             return {}
         exports = {int(step): (run_dir / path, False) for step, path in (record.exports or {}).items()}
         exports[int(record.training["steps"])] = (run_dir / record.export, True)
