@@ -180,6 +180,45 @@ def test_mutual_knn_finds_neighbours_among_the_units_each_replicate_drew(weights
             assert found[a, b] == pytest.approx(expected), (a, b)
 
 
+def test_mutual_knn_block_sums_are_the_full_sample_overlap_block_by_block():
+    rng = np.random.default_rng(8)
+    base = rng.normal(size=(90, 6))
+    runs = [base + noise * rng.normal(size=(90, 6)) for noise in (0.3, 0.8, 2.0)]
+    blocks, k = rng.permutation(90) % 6, 5
+    knn = ReplicatedKNN(runs, blocks, k)
+    sums = knn.block_sums(6)
+    np.testing.assert_allclose(sums.sum(-1) / (k * 90), knn.overlap(np.ones((1, 6)))[0], atol=1e-12)
+    neighbours = [brute_force_knn(values, k, range(90)) for values in runs]
+    in_block = [i for i in range(90) if blocks[i] == 2]
+    assert sums[0, 2, 2] == sum(len(neighbours[0][i] & neighbours[2][i]) for i in in_block)
+
+
+def test_calibrated_mutual_knn_replicates_vary_as_much_as_replicates_that_find_neighbours_again(tmp_path):
+    """The cheap replicates (full-sample neighbours under block weights, scaled by a spread ratio
+    measured on analysis.knn_bootstrap replicates) against 300 replicates that each find their
+    neighbours again: the same spread pair by pair, centred on the same point estimate."""
+    from homogenization.analysis.block_statistics import BlockStatistics
+    from homogenization.analysis.study import Settings
+
+    rng = np.random.default_rng(9)
+    label, shared = rng.integers(0, 2, 800), rng.normal(size=(800, 6))
+    for run in range(4):
+        write_run(tmp_path / f"r{run}", label, label, shared + (0.6 + 0.3 * run) * rng.normal(size=(800, 6)),
+                  seed=run)
+    runs, _ = find_runs([tmp_path])
+    stats = BlockStatistics(runs, load_outcomes(runs), Settings(bootstrap=10, knn_bootstrap=20, blocks=40))
+    draws = rng.multinomial(40, np.full(40, 1 / 40), size=300).astype(float)
+    upper = np.triu_indices(4, k=1)
+    calibrated = stats.mutual_knn(draws)[:, upper[0], upper[1]]
+    refound = stats.knn.overlap(draws)[:, upper[0], upper[1]]
+    point = stats.mutual_knn(np.ones((1, 40)))[0][upper]
+    assert 1.2 < stats.knn_spread() < 3                           # full-sample neighbours vary less
+    np.testing.assert_allclose(calibrated.std(0), refound.std(0), rtol=0.2)
+    np.testing.assert_allclose(calibrated.mean(0), point, atol=0.3 * refound.std(0).min())
+    without = BlockStatistics(runs, load_outcomes(runs), Settings(bootstrap=10, knn_bootstrap=0, blocks=40))
+    assert np.isnan(without.mutual_knn(draws[:3])).all()
+
+
 def test_block_bootstrap_of_cka_is_centred_with_the_unit_bootstrap_spread():
     rng = np.random.default_rng(6)
     n = 600

@@ -29,7 +29,8 @@ def study(tmp_path):
 @pytest.mark.parametrize("setting, value, words", [
     ("bootstrap", 1, "0 or at least 2"), ("bootstrap", -5, "0 or at least 2"),
     ("bootstrap", 2.5, "a whole number"), ("blocks", 1, "at least 2"), ("blocks", 0, "at least 2"),
-    ("knn_k", 0, "at least 1"), ("seed", -1, "at least 0"), ("knn_bootstrap", -1, "at least 0"),
+    ("knn_k", 0, "at least 1"), ("seed", -1, "at least 0"), ("knn_bootstrap", -1, "0 or at least 2"),
+    ("knn_bootstrap", 1, "0 or at least 2"),
     ("knn_max_units", 1, "at least 2"), ("bootstrap", True, "a whole number"), ("unit", "token", "'entity'"),
 ])
 def test_a_wrong_setting_is_one_line_naming_it(setting, value, words):

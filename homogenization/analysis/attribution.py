@@ -101,7 +101,9 @@ def compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor
     point_signatures = strata[same & top]
     dropped = int((kept[0][point_signatures] == 0).sum()) if len(point_signatures) and len(kept) else 0
     matched = [f.name for f in others if len(np.unique(f.shared()[top])) > 1]
-    return Comparison(within * kept[:, strata], across * ratio[:, strata], matched, dropped)
+    single = np.float32
+    return Comparison((within * kept[:, strata]).astype(single, copy=False),
+                      (across * ratio[:, strata]).astype(single, copy=False), matched, dropped)
 
 
 def confounds(values: np.ndarray, group_index: np.ndarray, others: list[Factor]) -> list[dict]:

@@ -29,6 +29,8 @@ from homogenization.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
+KNN_CALIBRATION_RUNS = 16   # runs whose pairs calibrate the spread of mutual k-NN's replicates
+
 
 def degenerate_representations(runs: list[Run], representations: list[np.ndarray | None]) -> np.ndarray:
     """bool [R]: runs without test representations (one line for all of them), or whose
@@ -86,7 +88,11 @@ class BlockStatistics:
                             np.zeros_like(r) if bad else r
                             for r, bad in zip(representations, self.degenerate)]
         self.representations = representations
-        self.cka = BlockCKA(representations, row_blocks, self.n_blocks)
+        # CKA and mutual k-NN are computed on the runs with usable representations only (the
+        # others' pairs are NaN): a study of imported predictions pays nothing for them.
+        self.usable = np.flatnonzero(~self.degenerate)
+        usable = [representations[i] for i in self.usable]
+        self.cka = BlockCKA(usable, row_blocks, self.n_blocks) if len(usable) else None
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
         if settings.knn_k >= len(knn_rows) - 1:
@@ -95,11 +101,12 @@ class BlockStatistics:
                             f"fewer neighbours than the other {others} units (with all of them every pair "
                             f"shares every neighbour); set analysis.knn_k below {others}")
         k = settings.knn_k
-        self.knn = ReplicatedKNN([r[knn_rows] for r in representations], row_blocks[knn_rows], k) \
-            if with_knn else None
+        self.knn = ReplicatedKNN([r[knn_rows] for r in usable], row_blocks[knn_rows], k) \
+            if with_knn and len(usable) else None
         self.knn_bootstrap = settings.knn_bootstrap
         self.outcomes, self.rsa_max_units, self.seed = outcomes, settings.rsa_max_units, settings.seed
         self._errors_of, self._error_stats = None, {}
+        self._knn_sums, self._knn_units, self._knn_spread = None, None, None
         self._measured: dict[str, np.ndarray] = {}
 
     def error_stats(self, weights: np.ndarray) -> dict[str, np.ndarray]:
@@ -144,19 +151,67 @@ class BlockStatistics:
                                np.einsum("abm,km->kab", self.rows_both_wrong, weights), self.n_labels)
 
     def linear_cka(self, weights: np.ndarray) -> np.ndarray:
-        return self.undefined_for_degenerate(self.cka.cka(weights))
+        return self.for_every_run(None if self.cka is None else self.cka.cka(weights), len(weights))
 
     def debiased_cka(self, weights: np.ndarray) -> np.ndarray:
-        return self.undefined_for_degenerate(self.cka.debiased_cka(weights))
+        return self.for_every_run(None if self.cka is None else self.cka.debiased_cka(weights), len(weights))
+
+    def for_every_run(self, values: np.ndarray | None, replicates: int) -> np.ndarray:
+        """[B, R, R] from values [B, U, U] of the runs with usable representations (``usable``):
+        NaN for every pair involving another run, or everywhere when ``values`` is None."""
+        runs = len(self.degenerate)
+        found = np.full((replicates, runs, runs), np.nan)
+        if values is not None:
+            found[:, self.usable[:, None], self.usable[None, :]] = values
+        return found
 
     def mutual_knn(self, weights: np.ndarray) -> np.ndarray:
-        """The first ``knn_bootstrap`` replicates find neighbours again (the costly part); the rest
-        are NaN, and a point estimate (one all-ones weight row) always finds them."""
-        found = np.full((len(weights), *self.cka.cka(weights[:1]).shape[1:]), np.nan)
-        replicated = len(weights) if len(weights) == 1 else min(len(weights), self.knn_bootstrap)
-        if self.knn is not None and replicated > 0:
-            found[:replicated] = self.knn.overlap(weights[:replicated])
-        return self.undefined_for_degenerate(found)
+        """Mutual k-NN under block weights [B, M]: [B, R, R]. A row of all ones is the point
+        estimate (the full sample's neighbours). Any other row is a replicate: the full sample's
+        neighbours counted under the weights (block sums, cheap), its deviation from the point
+        scaled by ``knn_spread`` (a replicate that finds its neighbours again among the units it
+        drew varies more); with ``knn_bootstrap`` = 0 replicates are NaN (no interval)."""
+        if self.knn is None:
+            return self.for_every_run(None, len(weights))
+        point = self._knn_fixed(np.ones((1, self.n_blocks)))[0]
+        found = point + self.knn_spread() * (self._knn_fixed(weights) - point)
+        found[(weights == 1).all(axis=1)] = point
+        return self.for_every_run(found, len(weights))
+
+    def _knn_fixed(self, weights: np.ndarray) -> np.ndarray:
+        """Mutual k-NN with the full sample's neighbours under block weights [B, M]: [B, R, R]."""
+        if self._knn_sums is None:
+            self._knn_sums = self.knn.block_sums(self.n_blocks)
+            self._knn_units = np.bincount(self.knn.blocks.numpy(), minlength=self.n_blocks).astype(float)
+        units = weights @ self._knn_units
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.einsum("abm,km->kab", self._knn_sums, weights) / (self.knn.k * units[:, None, None])
+
+    def knn_spread(self) -> float:
+        """How much more mutual k-NN varies over bootstrap replicates that find each unit's
+        neighbours again among the units they drew than over replicates that keep the full
+        sample's: the ratio of their standard deviations, pooled over the pairs of at most
+        ``KNN_CALIBRATION_RUNS`` runs, from ``knn_bootstrap`` draws of the blocks (NaN with none).
+        Finding neighbours again is what makes the interval honest (keeping them gave 0.7-1.0 of
+        the right width) and costs a pass over every pair per replicate; one ratio for the study
+        needs few replicates and few runs, so its cost does not grow with the study."""
+        if self._knn_spread is None:
+            self._knn_spread = float("nan")
+            if self.knn_bootstrap >= 2:
+                rng = np.random.default_rng(self.seed + 7)
+                draws = rng.multinomial(self.n_blocks, np.full(self.n_blocks, 1 / self.n_blocks),
+                                        size=self.knn_bootstrap).astype(float)
+                count = len(self.usable)
+                runs = np.sort(rng.choice(count, size=min(count, KNN_CALIBRATION_RUNS), replace=False))
+                upper = np.triu_indices(len(runs), k=1)
+                refound = self.knn.overlap(draws, runs)[:, upper[0], upper[1]]
+                fixed = self._knn_fixed(draws)[:, runs[:, None], runs[None, :]][:, upper[0], upper[1]]
+                usable = np.isfinite(refound).all(0) & np.isfinite(fixed).all(0)
+                fixed_variance = fixed[:, usable].var(axis=0, ddof=1).sum()
+                if fixed_variance > 0:
+                    self._knn_spread = float(np.sqrt(refound[:, usable].var(axis=0, ddof=1).sum()
+                                                     / fixed_variance))
+        return self._knn_spread
 
     def agreement(self, weights: np.ndarray) -> np.ndarray:
         """The fraction of prediction rows with the same predicted label, under block weights."""
@@ -185,13 +240,6 @@ class BlockStatistics:
             self._measured.update(pairwise([name], self.representations, self.degenerate,
                                            self.rsa_max_units, self.seed))
         return self._measured[name]
-
-    def undefined_for_degenerate(self, values: np.ndarray) -> np.ndarray:
-        """NaN for every pair [.., R, R] involving a run whose representations are degenerate."""
-        values = values.copy()
-        values[..., self.degenerate, :] = np.nan
-        values[..., :, self.degenerate] = np.nan
-        return values
 
     def run_metric(self, weights: np.ndarray) -> np.ndarray:
         """Task metric of every run under block weights [B, M]: [B, R]."""

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 Point = Callable[..., np.ndarray]
+# Replicates of a metric are held as float32 [B, R, R] (an interval needs no more digits) and
+# computed this many at a time.
+REPLICATES_PER_CHUNK = 100
 Replicate = Callable[..., np.ndarray]
 
 
@@ -50,12 +53,17 @@ class Metric:
             raise TypeError(f"metric {self.name}: replicate must be a function or None (no interval)")
 
     def values(self, stats, weights: np.ndarray | None = None) -> np.ndarray:
-        """[R, R] point values, or [B, R, R] under block ``weights`` (NaN without a replicate)."""
+        """[R, R] point values, or [B, R, R] float32 under block ``weights`` (NaN without a
+        replicate), computed ``REPLICATES_PER_CHUNK`` replicates at a time so that the float64
+        intermediates of a replicate function stay small whatever B is."""
         if weights is None:
             return self.point(stats)
-        if self.replicate is None:
-            return np.full((len(weights), *stats.degenerate.shape * 2), np.nan)
-        return self.replicate(stats, weights)
+        found = np.full((len(weights), *stats.degenerate.shape * 2), np.nan, dtype=np.float32)
+        if self.replicate is not None:
+            for start in range(0, len(weights), REPLICATES_PER_CHUNK):
+                found[start:start + REPLICATES_PER_CHUNK] = self.replicate(
+                    stats, weights[start:start + REPLICATES_PER_CHUNK])
+        return found
 
 
 METRICS: dict[str, Metric] = {}

@@ -16,9 +16,13 @@ kernel on centred data needs only ||Y^T X||_F^2 and the rows' squared norms.
 
 Mutual k-NN (Huh et al. 2024): for each unit, the fraction of its k nearest neighbours (cosine,
 the unit itself excluded) that the two runs share. Its neighbours depend on which other units are
-in the sample, so each bootstrap replicate finds them again among the units it drew
+in the sample, so a bootstrap replicate should find them again among the units it drew
 (``ReplicatedKNN``); reusing the full sample's neighbours in every replicate gave intervals 0.7-1.0
-of the right width (87-94% coverage).
+of the right width (87-94% coverage). Finding them again costs a pass over every pair per
+replicate, so the analysis does it for a few replicates and runs only, to measure how much more
+the replicates vary than with the full sample's neighbours (whose replicates are block sums,
+``ReplicatedKNN.block_sums``), and scales the latter's deviations by that ratio
+(``block_statistics.BlockStatistics.knn_spread``).
 """
 
 from __future__ import annotations
@@ -179,6 +183,7 @@ def mutual_knn(neighbours: list[torch.Tensor]) -> np.ndarray:
 
 
 UNITS_PER_CHUNK = 500   # ReplicatedKNN: units whose neighbour groups are counted in one product
+ABSENT = torch.iinfo(torch.int64).max   # ReplicatedKNN: no neighbour in this slot
 
 
 class ReplicatedKNN:
@@ -199,38 +204,66 @@ class ReplicatedKNN:
         self.blocks = torch.as_tensor(np.asarray(blocks))
         self.candidate_blocks = self.blocks[self.candidates]                            # [R, n, C]
 
-    def overlap(self, block_weights: np.ndarray) -> np.ndarray:
-        """Mean shared-neighbour fraction for every pair of runs: [B, R, R] for weights [B, M]."""
-        return np.stack([self._one(torch.as_tensor(weights, dtype=torch.float64))
+    def overlap(self, block_weights: np.ndarray, runs: np.ndarray | None = None) -> np.ndarray:
+        """Mean shared-neighbour fraction for every pair of runs: [B, R, R] for weights [B, M]
+        (of the ``runs`` given, by index, only: [B, r, r])."""
+        chosen = slice(None) if runs is None else torch.as_tensor(runs)
+        return np.stack([self._one(torch.as_tensor(weights, dtype=torch.float64), chosen)
                          for weights in np.atleast_2d(block_weights)])
 
-    def _one(self, weights: torch.Tensor) -> np.ndarray:
-        runs, n, _ = self.candidates.shape
-        counts = weights[self.blocks]                                                    # [n]
-        drawn = (weights > 0)[self.candidate_blocks]                                     # [R, n, C]
+    def _first_k(self, drawn_blocks: torch.Tensor, runs: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        """Each unit's first k candidates that are in a drawn block (bool [M]): [r, n, k] for the
+        ``runs`` chosen, the id ``ABSENT`` where fewer than k were drawn."""
+        candidates = self.candidates[runs]
+        drawn = drawn_blocks[self.candidate_blocks[runs]]                                # [r, n, C]
         rank = drawn.cumsum(dim=2) - 1                          # among the drawn candidates
         slot = torch.where(drawn & (rank < self.k), rank, self.k)   # slot k: not chosen, dropped
-        absent = torch.iinfo(torch.int64).max
-        first_k = torch.full((runs, n, self.k + 1), absent).scatter_(2, slot, self.candidates)[:, :, :self.k]
-        # Per unit, every run's neighbours in one sorted row: a neighbour several runs share is a
-        # run of equal ids. With Y[g, r] = 1 when run r has neighbour group g (one group per unit
-        # and id), the shared counts of all pairs are Y^T diag(counts) Y, one product per chunk.
-        total = torch.zeros(runs, runs, dtype=torch.float64)
+        absent = torch.full((*candidates.shape[:2], self.k + 1), ABSENT)
+        return absent.scatter_(2, slot, candidates)[:, :, :self.k]
+
+    def _shared(self, first_k: torch.Tensor, unit_weights: torch.Tensor) -> torch.Tensor:
+        """sum over units u of unit_weights[u] x the neighbours every pair of runs shares at u:
+        [R, R] float64 (diagonal: k per unit). ``first_k`` [R, u, k] holds the units' neighbours.
+
+        Per unit, every run's neighbours in one sorted row: a neighbour several runs share is a
+        run of equal ids. With Y[g, r] = 1 when run r has neighbour group g (one group per unit
+        and id), the shared counts of all pairs are Y^T diag(weights) Y."""
+        runs = first_k.shape[0]
         labels = torch.arange(runs).repeat_interleave(self.k)
-        for start in range(0, n, UNITS_PER_CHUNK):
-            ids = first_k[:, start:start + UNITS_PER_CHUNK].permute(1, 0, 2).reshape(-1, runs * self.k)
-            ids, order = ids.sort(dim=1)
-            members = labels[order]                                                       # [u, L]
-            new = torch.ones_like(ids, dtype=torch.bool)
-            new[:, 1:] = ids[:, 1:] != ids[:, :-1]
-            group = new.flatten().cumsum(0) - 1                                          # [u * L]
-            keep = (ids != absent).flatten()
-            y = torch.zeros(int(group[-1]) + 1, runs)
-            y[group[keep], members.flatten()[keep]] = 1.0
-            unit_of_group = torch.arange(len(ids)).repeat_interleave(ids.shape[1])[new.flatten()]
-            group_weight = counts[start:start + UNITS_PER_CHUNK].float()[unit_of_group]
-            total += (y.T @ (y * group_weight[:, None])).double()
+        ids = first_k.permute(1, 0, 2).reshape(-1, runs * self.k)
+        ids, order = ids.sort(dim=1)
+        members = labels[order]                                                           # [u, L]
+        new = torch.ones_like(ids, dtype=torch.bool)
+        new[:, 1:] = ids[:, 1:] != ids[:, :-1]
+        group = new.flatten().cumsum(0) - 1                                              # [u * L]
+        keep = (ids != ABSENT).flatten()
+        y = torch.zeros(int(group[-1]) + 1, runs)
+        y[group[keep], members.flatten()[keep]] = 1.0
+        unit_of_group = torch.arange(len(ids)).repeat_interleave(ids.shape[1])[new.flatten()]
+        return (y.T @ (y * unit_weights.float()[unit_of_group][:, None])).double()
+
+    def _one(self, weights: torch.Tensor, runs: slice | torch.Tensor) -> np.ndarray:
+        counts = weights[self.blocks]                                                    # [n]
+        first_k = self._first_k(weights > 0, runs)
+        runs = first_k.shape[0]
+        total = torch.zeros(runs, runs, dtype=torch.float64)
+        for start in range(0, len(counts), UNITS_PER_CHUNK):
+            chunk = slice(start, start + UNITS_PER_CHUNK)
+            total += self._shared(first_k[:, chunk], counts[chunk])
         shared = total - torch.diag(torch.diagonal(total))
         overlap = (shared / (self.k * counts.sum())).numpy()
         np.fill_diagonal(overlap, 1.0)
         return overlap
+
+    def block_sums(self, n_blocks: int) -> np.ndarray:
+        """Shared neighbours of every pair summed over the units of each block, with the full
+        sample's neighbours: [R, R, M] (diagonal: k per unit)."""
+        first_k = self._first_k(torch.ones(n_blocks, dtype=torch.bool))
+        runs = first_k.shape[0]
+        sums = np.zeros((runs, runs, n_blocks))
+        for block in range(n_blocks):
+            members = torch.nonzero(self.blocks == block).flatten()
+            for start in range(0, len(members), UNITS_PER_CHUNK):
+                chunk = members[start:start + UNITS_PER_CHUNK]
+                sums[:, :, block] += self._shared(first_k[:, chunk], torch.ones(len(chunk))).numpy()
+        return sums

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,8 +79,8 @@ class Settings:
 
     # (setting, smallest value, what it means): checked before any work, one line each
     _BOUNDS = (("bootstrap", 0, "replicates of the multi-bootstrap: 0 = no intervals, else at least 2"),
-               ("knn_bootstrap", 0, "replicates in which mutual k-NN finds neighbours again: "
-                                    "0 = no interval"),
+               ("knn_bootstrap", 0, "replicates in which mutual k-NN finds neighbours again, which "
+                                    "calibrate its interval: 0 = no interval, else at least 2"),
                ("blocks", 2, "blocks of test items the bootstrap resamples"),
                ("knn_k", 1, "neighbours of mutual k-NN"),
                ("knn_max_units", 2, "units mutual k-NN is computed on"),
@@ -93,8 +92,9 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 raise UserError(f"analysis.{name}={value!r}: a whole number is needed ({meaning})")
-            if value < least or (name == "bootstrap" and value == 1):
-                least_text = "0 or at least 2" if name == "bootstrap" else f"at least {least}"
+            zero_or_two = name in ("bootstrap", "knn_bootstrap")
+            if value < least or (zero_or_two and value == 1):
+                least_text = "0 or at least 2" if zero_or_two else f"at least {least}"
                 raise UserError(f"analysis.{name}={value}: must be {least_text} ({meaning})")
         if self.unit not in ("entity", "word"):
             raise UserError(f"analysis.unit={self.unit!r}: token tasks count errors per 'entity' or 'word'")
@@ -125,19 +125,6 @@ class Analysis:
     trend: Trend | None = None                                         # analysis.trend
 
 
-def centred_on(replicates: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """Replicates [B, R, R] shifted so that their mean is the point estimate [R, R], pair by pair.
-
-    For mutual k-NN: a replicate's neighbours are found among the ~63% distinct units it drew, a
-    sparser sample than the test set, which moves every replicate the same way (by about 3 of
-    their standard deviations in our simulations); the spread is right, the centre is not, and
-    percentile intervals of uncentred replicates under-cover (benchmarks/coverage.py)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)      # pairs undefined in every replicate
-        shift = np.nanmean(replicates, axis=0) - point
-    return replicates - np.nan_to_num(shift)
-
-
 @dataclass
 class Draws:
     """The multi-bootstrap's draws, shared by every table: block weights [B, M], runs drawn
@@ -148,7 +135,9 @@ class Draws:
 
     @property
     def pairs(self) -> np.ndarray:
-        return self.seeds[:, :, None] * self.seeds[:, None, :]
+        """float32 [B, R, R]: how often each pair is drawn (a product of small counts, exact)."""
+        seeds = self.seeds.astype(np.float32)
+        return seeds[:, :, None] * seeds[:, None, :]
 
 
 def analyze(runs: list[Run], groups: list[str], settings: Settings,
@@ -174,8 +163,6 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     # Replicates only where an interval is reported (the headline, the attribution, the nested
     # comparison, the trend): each is [B, R, R], the analysis's largest arrays.
     replicated = {m.name: m.values(stats, draws.blocks) for m in metrics if m.headline}
-    if "mutual_knn" in replicated:
-        replicated["mutual_knn"] = centred_on(replicated["mutual_knn"], point["mutual_knn"])
     run_metric = stats.run_metric(np.ones((1, stats.n_blocks)))[0]
     replicated_metric = stats.run_metric(draws.blocks)
 
@@ -257,6 +244,7 @@ def attribution_table(point: dict, replicated: dict, group_index: np.ndarray, gr
     grouping = Factor(["same group"], group_index, list(groups))
     run_draws = level_draws([f.levels for f in (grouping, *others)], settings.bootstrap,
                             np.random.default_rng(settings.seed + 3))
+    run_draws = run_draws.astype(np.float32)
     return attribute(point, replicated, run_draws[:, :, None] * run_draws[:, None, :],
                      [grouping, *others], names)
 
