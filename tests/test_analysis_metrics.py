@@ -4,13 +4,13 @@ import itertools
 
 import numpy as np
 import pytest
-import torch
 from seqeval.metrics import f1_score
 from sklearn.metrics import cohen_kappa_score
 
 from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
 from homogenization.analysis.discovery import find_runs
 from homogenization.analysis.outcomes import load_outcomes, task_metric
+from homogenization.analysis.pair_work import gram_tile
 from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN, linear_cka
 from homogenization.analysis.synthetic_runs import write_run
 from homogenization.analysis.systemic import fleiss_kappa, poisson_binomial
@@ -94,22 +94,46 @@ def test_linear_cka_matches_gram_form_and_block_statistics():
     assert cka.cka(np.ones((1, 7)))[0, 0, 1] == pytest.approx(gram_cka(x, y), rel=1e-5)
 
 
-def test_block_statistics_agree_in_feature_and_sample_space():
+def float64_gram(runs, blocks, n_blocks):
+    """G[a, b, m, m'] = <X_a,m^T X_b,m, X_a,m'^T X_b,m'>_F directly, in float64."""
+    centred = [values - values.mean(0) for values in runs]
+    cross = [[[x[blocks == m].T @ y[blocks == m] for m in range(n_blocks)] for y in centred] for x in centred]
+    return np.array([[[[np.sum(c[m] * c[k]) for k in range(n_blocks)] for m in range(n_blocks)]
+                      for c in row] for row in cross])
+
+
+@pytest.mark.parametrize("sample_space", [False, True])
+def test_the_cka_gram_in_float32_tiles_agrees_with_float64_in_both_spaces(sample_space):
     rng = np.random.default_rng(7)
     n, n_blocks = 150, 6
-    runs = [rng.normal(size=(n, 12)), rng.normal(size=(n, 4)) @ rng.normal(size=(4, 20))]
+    runs = [rng.normal(size=(n, 12)), rng.normal(size=(n, 4)) @ rng.normal(size=(4, 20)),
+            rng.normal(size=(n, 12)) + 3]
     blocks = rng.permutation(n) % n_blocks
-    padded = BlockCKA(runs, blocks, n_blocks)   # picks a path by cost; compare both directly
-    grids = []
-    order, sizes = np.argsort(blocks, kind="stable"), np.bincount(blocks)
-    slot = np.arange(n) - np.repeat(np.r_[0, np.cumsum(sizes)[:-1]], sizes)
-    for values in runs:
-        grid = torch.zeros(n_blocks, sizes.max(), values.shape[1])
-        grid[blocks[order], slot] = torch.as_tensor(values - values.mean(0), dtype=torch.float32)[order]
-        grids.append(grid)
-    feature, sample = BlockCKA._gram_in_feature_space(grids), BlockCKA._gram_in_sample_space(grids)
-    np.testing.assert_allclose(feature, sample, rtol=1e-4, atol=1e-3)
-    assert padded.cka()[0, 1] == pytest.approx(gram_cka(*runs), rel=1e-5)
+    expected = float64_gram(runs, blocks, n_blocks)
+    tile = gram_tile(runs, range(3), range(3), blocks, n_blocks, "cpu", sample_space)
+    upper = np.triu_indices(3)          # a diagonal tile computes the pairs a <= b
+    np.testing.assert_allclose(tile[upper], expected[upper], rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    assert BlockCKA(runs, blocks, n_blocks).cka()[0, 1] == pytest.approx(gram_cka(*runs[:2]), rel=1e-5)
+
+
+def test_the_cka_gram_is_the_same_in_many_tiles_and_in_a_file(tmp_path, monkeypatch):
+    import homogenization.analysis.pair_work as pair_work
+    import homogenization.analysis.similarity as similarity
+
+    rng = np.random.default_rng(11)
+    runs = [rng.normal(size=(300, 16)) + rng.normal() for _ in range(7)]
+    blocks = rng.permutation(300) % 10
+    monkeypatch.setattr(pair_work, "BATCH_RUNS", 2)
+    whole = BlockCKA(runs, blocks, 10)
+    monkeypatch.setattr(pair_work, "TILE_BYTES", 2 * 4 * 10 * 16 * 16)      # two runs per chunk: 10 tiles
+    monkeypatch.setattr(similarity, "GRAM_BYTES_PER_READ", 8 * 7 * 100)     # G read one run at a time
+    assert len(pair_work.tiles(pair_work.chunks_of_runs(7, 4 * 10 * 16 * 16))) == 10
+    tiled = BlockCKA(runs, blocks, 10, gram_file=tmp_path / "gram.npy")
+    assert isinstance(tiled.gram, np.memmap)
+    np.testing.assert_array_equal(tiled.gram, whole.gram)     # the same batches in every tiling
+    weights = rng.multinomial(10, np.full(10, 0.1), size=130).astype(float)
+    np.testing.assert_allclose(tiled.cka(weights), whole.cka(weights), rtol=1e-12)
+    np.testing.assert_allclose(tiled.debiased_cka(weights), whole.debiased_cka(weights), rtol=1e-12)
 
 
 def test_cka_is_one_for_a_scaled_rotation():

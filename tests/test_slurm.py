@@ -194,3 +194,22 @@ def test_ddp_across_two_slurm_tasks(tmp_path, cluster, reference):
     assert record["status"] == "complete" and record["training"]["world_size"] == 2
     script = next(sweep_dir.glob(".submitit/*/*_submission.sh")).read_text()
     assert "--ntasks-per-node=2" in script and "--mem=16GB" in script
+
+
+def test_the_analysis_split_into_a_slurm_job_array_gives_the_single_process_report(tmp_path, cluster):
+    """homog-analyze with launcher=slurm: CKA's pairwise work as a job array on the scheduler,
+    merged; the tables equal a single-process analysis's exactly."""
+    from tests.test_analysis_scale import assert_same_report, report_tables, small_study
+
+    runs = small_study(tmp_path / "runs", runs=10)      # 2 jobs: chunks of 8 and 2 runs, 3 tiles
+    common = [sys.executable, "scripts/analyze.py", f"runs={runs}", "bootstrap=30", "knn_bootstrap=4",
+              "measures=[]"]
+    single = subprocess.run([*common, f"out={tmp_path / 'one'}"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    split = subprocess.run([*common, f"out={tmp_path / 'split'}", "jobs=2", "launcher=slurm",
+                            "slurm={mem_gb: 1, cpus_per_task: 1, time: 10}"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=cluster.env)
+    assert split.returncode == 0, split.stderr[-3000:]
+    assert "CKA Gram: 3 tiles in 2 slurm jobs" in split.stderr + split.stdout
+    assert_same_report(report_tables(tmp_path / "split"), report_tables(tmp_path / "one"))

@@ -9,6 +9,8 @@ registry of metrics (``analysis.metrics``) reads these sums through the methods 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from homogenization.analysis.agreement import (
 from homogenization.analysis.discovery import Run
 from homogenization.analysis.measures import pairwise
 from homogenization.analysis.outcomes import Outcomes, load_representations, task_metric
+from homogenization.analysis.pair_work import JobSplit, RunRepresentations
 from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
 from homogenization.core.errors import UserError
 
@@ -32,18 +35,14 @@ log = logging.getLogger(__name__)
 KNN_CALIBRATION_RUNS = 16   # runs whose pairs calibrate the spread of mutual k-NN's replicates
 
 
-def degenerate_representations(runs: list[Run], representations: list[np.ndarray | None]) -> np.ndarray:
+def degenerate_representations(runs: list[Run], representations: Iterable[np.ndarray | None]) -> np.ndarray:
     """bool [R]: runs without test representations (one line for all of them), or whose
     representations are not all finite, or identical for every unit (one warning each). Their
-    representation similarities are undefined (NaN), never a number."""
-    absent = [run.name for run, values in zip(runs, representations) if values is None]
-    if absent:
-        log.warning("%d of %d runs have no representations (%s%s): the representation measures (CKA, "
-                    "mutual k-NN, ...) are undefined for their pairs; the outcome measures are complete",
-                    len(absent), len(runs), ", ".join(absent[:3]), ", ..." if len(absent) > 3 else "")
-    flags = []
+    representation similarities are undefined (NaN), never a number. Reads each run's once."""
+    flags, absent = [], []
     for run, values in zip(runs, representations):
         if values is None:
+            absent.append(run.name)
             flags.append(True)
             continue
         finite = bool(np.isfinite(values).all())
@@ -53,6 +52,10 @@ def degenerate_representations(runs: list[Run], representations: list[np.ndarray
             log.warning("%s: its test representations are %s; every representation similarity of this "
                         "run is undefined (NaN)", run.name, state)
         flags.append(not finite or constant)
+    if absent:
+        log.warning("%d of %d runs have no representations (%s%s): the representation measures (CKA, "
+                    "mutual k-NN, ...) are undefined for their pairs; the outcome measures are complete",
+                    len(absent), len(runs), ", ".join(absent[:3]), ", ..." if len(absent) > 3 else "")
     return np.array(flags, dtype=bool)
 
 
@@ -81,18 +84,6 @@ class BlockStatistics:
 
         self._probability_sums(outcomes, row_blocks)
 
-        representations = load_representations(runs, len(outcomes.row_items), split)
-        self.degenerate = degenerate_representations(runs, representations)
-        width = max((r.shape[1] for r in representations if r is not None), default=1)
-        representations = [np.zeros((len(row_blocks), width), np.float32) if r is None else
-                            np.zeros_like(r) if bad else r
-                            for r, bad in zip(representations, self.degenerate)]
-        self.representations = representations
-        # CKA and mutual k-NN are computed on the runs with usable representations only (the
-        # others' pairs are NaN): a study of imported predictions pays nothing for them.
-        self.usable = np.flatnonzero(~self.degenerate)
-        usable = [representations[i] for i in self.usable]
-        self.cka = BlockCKA(usable, row_blocks, self.n_blocks) if len(usable) else None
         rows = len(row_blocks)
         knn_rows = np.sort(rng.choice(rows, size=min(rows, settings.knn_max_units), replace=False))
         if settings.knn_k >= len(knn_rows) - 1:
@@ -100,8 +91,22 @@ class BlockStatistics:
             raise UserError(f"analysis.knn_k={settings.knn_k}: mutual k-NN on {len(knn_rows)} units needs "
                             f"fewer neighbours than the other {others} units (with all of them every pair "
                             f"shares every neighbour); set analysis.knn_k below {others}")
+        self.degenerate = degenerate_representations(
+            runs, load_representations(runs, len(outcomes.row_items), split))
+        # CKA and mutual k-NN are computed on the runs with usable representations only (the
+        # others' pairs are NaN): a study of imported predictions pays nothing for them. Their
+        # representations are read from the run directories when needed, never all at once.
+        self.usable = np.flatnonzero(~self.degenerate)
+        usable = RunRepresentations(tuple(str(runs[i].path) for i in self.usable), split)
+        self.source, self.n_rows = usable, len(row_blocks)
+        work = None if settings.work_dir is None else Path(settings.work_dir)
+        self.cka = BlockCKA(usable, row_blocks, self.n_blocks,
+                            None if work is None else work / f"cka_gram_{split}.npy",
+                            settings.device,
+                            JobSplit(settings.jobs, settings.launcher, work, settings.slurm)) \
+            if len(usable) else None
         k = settings.knn_k
-        self.knn = ReplicatedKNN([r[knn_rows] for r in usable], row_blocks[knn_rows], k) \
+        self.knn = ReplicatedKNN((values[knn_rows] for values in usable), row_blocks[knn_rows], k) \
             if with_knn and len(usable) else None
         self.knn_bootstrap = settings.knn_bootstrap
         self.outcomes, self.rsa_max_units, self.seed = outcomes, settings.rsa_max_units, settings.seed
@@ -235,9 +240,13 @@ class BlockStatistics:
         return np.einsum("abm,km->kab", self._jsd, weights) / (weights @ self.rows)[:, None, None]
 
     def measure(self, name: str) -> np.ndarray:
-        """An optional measure of ``analysis.measures`` (``measures.py``) for every pair [R, R]."""
+        """An optional measure of ``analysis.measures`` (``measures.py``) for every pair [R, R]
+        (these hold every run's representations at once)."""
         if name not in self._measured:
-            self._measured.update(pairwise([name], self.representations, self.degenerate,
+            representations = [np.zeros((self.n_rows, 1), np.float32) for _ in self.degenerate]
+            for index, values in zip(self.usable, self.source):
+                representations[index] = values
+            self._measured.update(pairwise([name], representations, self.degenerate,
                                            self.rsa_max_units, self.seed))
         return self._measured[name]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import glob
 import logging
-from dataclasses import fields
+import shutil
+from dataclasses import fields, replace
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -31,8 +32,14 @@ def make_report(patterns: list[str], out_dir: Path, group_by: list[str], setting
     groups = assign_groups(runs, group_by)
     nesting = nesting_of(runs, group_by, settings.nest) if settings.nest else None
     log.info("Analyzing %d runs in %d groups: %s", len(runs), len(groups), ", ".join(groups))
+    scratch = settings.work_dir is None          # ours: CKA's Gram on disk, removed once written
+    if scratch:
+        settings = replace(settings, work_dir=str(Path(out_dir).parent / f".{Path(out_dir).name}.work"))
+    Path(settings.work_dir).mkdir(parents=True, exist_ok=True)
     analysis = analyze(runs, groups, settings, nesting)
     write_report(analysis, out_dir, skipped)
+    if scratch:
+        shutil.rmtree(settings.work_dir, ignore_errors=True)
     log.info("Report written to %s", out_dir)
     return analysis
 

@@ -9,6 +9,7 @@ conlleval rule) or, with ``unit=word``, a word.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -176,13 +177,13 @@ def has_representations(run: Run) -> bool:
     return (run.record.test or {}).get("representations", True) is not False
 
 
-def load_representations(runs: list[Run], rows: int, split: str = "test") -> list[np.ndarray | None]:
+def load_representations(runs: list[Run], rows: int, split: str = "test") -> Iterator[np.ndarray | None]:
     """Each run's test representations as float32, checked to have one row per prediction row;
-    None for a run recorded without representations."""
-    values = []
+    None for a run recorded without representations. One run at a time (a generator), so that a
+    study's representations are never all in memory."""
     for run in runs:
         if not has_representations(run):
-            values.append(None)
+            yield None
             continue
         path = run.path / "representations" / f"{split}.npy"
         try:
@@ -191,5 +192,4 @@ def load_representations(runs: list[Run], rows: int, split: str = "test") -> lis
             raise UserError(f"{path}: cannot be read ({error}); re-run this job or leave it out") from None
         if array.ndim != 2 or len(array) != rows:
             raise UserError(f"{path}: shape {array.shape}, expected one row per test prediction ({rows})")
-        values.append(array)
-    return values
+        yield array

@@ -27,8 +27,15 @@ the replicates vary than with the full sample's neighbours (whose replicates are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import torch
+
+from homogenization.analysis.pair_work import JobSplit, fill_gram
+
+GRAM_BYTES_PER_READ = 2**26   # BlockCKA.cross reads G in pieces of about this size
 
 
 def centred(representations, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -60,84 +67,56 @@ def unbiased_hsic(cross: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray, n
 class BlockCKA:
     """Per-block cross-covariance statistics of all runs, for CKA and its block bootstrap.
 
-    ``representations``: one [N, H_r] array per run (rows = units, same order for every run),
-    ``blocks``: int [N] block of each row. Holds G [R, R, M, M] (see the module docstring) and the
-    row norms needed by debiased CKA.
+    ``representations``: one [N, H_r] array per run (rows = units, same order for every run; a
+    sequence that reads them on demand, ``pair_work.RunRepresentations``, keeps one tile's runs in
+    memory at a time), ``blocks``: int [N] block of each row. Holds G [R, R, M, M] (see the module
+    docstring; in ``gram_file``, a memmap, when given: the analysis's largest array stays on disk)
+    and the row norms needed by debiased CKA. ``device`` and ``split``: where G's products run
+    (``pair_work``).
     """
 
-    def __init__(self, representations: list[np.ndarray], blocks: np.ndarray, n_blocks: int):
-        order = np.argsort(blocks, kind="stable")
-        sizes = np.bincount(blocks, minlength=n_blocks)
-        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        slot = np.arange(len(blocks)) - np.repeat(starts, sizes)   # position within its block, sorted
-        padded = []
-        for values in representations:
-            x = centred(values)
-            grid = torch.zeros(n_blocks, max(int(sizes.max()), 1), x.shape[1])
-            grid[blocks[order], slot] = x[order]
-            padded.append(grid)
+    def __init__(self, representations: Sequence[np.ndarray], blocks: np.ndarray, n_blocks: int,
+                 gram_file: Path | None = None, device: str = "cpu", split: JobSplit | None = None):
+        runs = len(representations)
         self.n = len(blocks)
-        self.row_norms = np.stack([(grid**2).sum(-1)[blocks[order], slot].double().numpy()
-                                   for grid in padded])
-        # Per-block sums for debiased CKA under block weights: sum |x_i|^2 [R, M], sum |x_i|^2 |y_i|^2
-        # [R, R, M], units per block [M].
-        in_block = np.eye(n_blocks)[blocks[order]]                          # [N, M]
-        self.block_norms = self.row_norms @ in_block
-        self.block_norm_products = np.einsum("an,bn,nm->abm", self.row_norms, self.row_norms, in_block)
-        self.block_sizes = sizes.astype(np.float64)
-        runs, rows_per_block = len(padded), padded[0].shape[1]
-        widths = [grid.shape[2] for grid in padded]
-        pairs = runs * (runs + 1) // 2
-        feature_cost = pairs * (self.n + n_blocks**2) * float(np.mean(widths)) ** 2
-        sample_cost = (n_blocks * rows_per_block) ** 2 * (sum(widths) + pairs)
-        kernel_bytes = 4 * runs * rows_per_block**2 * n_blocks
-        # Feature-space products run at higher efficiency (large bmm), hence the factor 4.
-        use_samples = 4 * sample_cost < feature_cost and kernel_bytes < 2**29
-        self.gram = (self._gram_in_sample_space(padded) if use_samples
-                     else self._gram_in_feature_space(padded))
-
-    @staticmethod
-    def _gram_in_feature_space(padded: list[torch.Tensor]) -> np.ndarray:
-        """G from the per-block cross-covariances X_a,m^T X_b,m (cheap when units >> width)."""
-        runs, n_blocks = len(padded), padded[0].shape[0]
-        gram = np.zeros((runs, runs, n_blocks, n_blocks))
-        for a in range(runs):
-            for b in range(a, runs):
-                per_block = torch.bmm(padded[a].transpose(1, 2), padded[b]).reshape(n_blocks, -1)
-                gram[a, b] = (per_block @ per_block.T).double().numpy()
-                gram[b, a] = gram[a, b].T
-        return gram
-
-    @staticmethod
-    def _gram_in_sample_space(padded: list[torch.Tensor]) -> np.ndarray:
-        """The same G as sums of K_a * K_b over pairs of units, K = X X^T (cheap for few units):
-        G[m, m'] = sum over i in m, j in m' of K_a(i, j) K_b(i, j)."""
-        runs, (n_blocks, rows, _) = len(padded), padded[0].shape
-        flat = [grid.reshape(n_blocks * rows, -1) for grid in padded]
-        gram = np.zeros((runs, runs, n_blocks, n_blocks))
+        self.block_sizes = np.bincount(blocks, minlength=n_blocks).astype(np.float64)
+        # Per-block sums for debiased CKA under block weights: sum |x_i|^2 [R, M] and
+        # sum |x_i|^2 |y_i|^2 [R, R, M], each run's centred representations read once.
+        widths, row_norms = [], np.zeros((runs, self.n))
+        for index in range(runs):
+            x = centred(representations[index]).double()
+            widths.append(x.shape[1])
+            row_norms[index] = (x**2).sum(-1).numpy()
+        self.row_norms = row_norms
+        self.block_norms = np.stack([np.bincount(blocks, weights=norms, minlength=n_blocks)
+                                     for norms in row_norms])
+        self.block_norm_products = np.zeros((runs, runs, n_blocks))
         for block in range(n_blocks):
-            kernel = torch.stack([grid[block] @ all_rows.T for grid, all_rows in zip(padded, flat)])
-            per_block = kernel.reshape(runs, rows, n_blocks, rows).permute(2, 0, 1, 3).reshape(
-                n_blocks, runs, rows * rows)
-            gram[:, :, block, :] = torch.bmm(per_block, per_block.transpose(1, 2)).double().permute(
-                1, 2, 0).numpy()
-        return gram
+            part = row_norms[:, blocks == block]
+            self.block_norm_products[:, :, block] = part @ part.T
+        shape = (runs, runs, n_blocks, n_blocks)
+        self.gram = (np.zeros(shape) if gram_file is None else
+                     np.lib.format.open_memmap(gram_file, mode="w+", dtype=np.float64, shape=shape))
+        fill_gram(representations, widths, blocks, n_blocks, self.gram, device, split or JobSplit())
 
     def cross(self, block_weights: np.ndarray | None = None) -> np.ndarray:
-        """||X_b^T W X_a||_F^2 for all pairs: [R, R], or [B, R, R] for weights [B, M]."""
+        """||X_b^T W X_a||_F^2 for all pairs: [R, R], or [B, R, R] for weights [B, M]. G is read
+        a few runs at a time (it may be a file)."""
         if block_weights is None:
-            return self.gram.sum(axis=(2, 3))
+            return self.cross(np.ones((1, self.gram.shape[2])))[0]
         runs, _, blocks, _ = self.gram.shape
-        flat = self.gram.reshape(runs * runs, blocks, blocks)
-        out = np.empty((len(block_weights), runs * runs))
-        for start in range(0, len(block_weights), 64):      # chunks keep memory to ~100 MB
-            weights = block_weights[start:start + 64].T        # [M, b]
-            out[start:start + 64] = ((flat @ weights) * weights[None]).sum(axis=1).T
-        # A block drawn w times pairs each of its units with its own copies: count its internal
-        # pairs w times, not w^2, or duplicated units inflate CKA (the replicates' bias).
-        diagonal = np.diagonal(flat, axis1=1, axis2=2)                     # [R*R, M]
-        out -= (block_weights**2 - block_weights) @ diagonal.T
-        return out.reshape(len(block_weights), runs, runs)
+        out = np.empty((len(block_weights), runs, runs))
+        step = max(1, GRAM_BYTES_PER_READ // (8 * runs * blocks * blocks))
+        for start in range(0, runs, step):
+            flat = np.asarray(self.gram[start:start + step]).reshape(-1, blocks, blocks)       # [r*R, M, M]
+            for first in range(0, len(block_weights), 64):          # chunks keep memory to ~100 MB
+                weights = block_weights[first:first + 64].T         # [M, b]
+                found = ((flat @ weights) * weights[None]).sum(axis=1).T
+                # A block drawn w times pairs each of its units with its own copies: count its
+                # internal pairs w times, not w^2, or duplicated units inflate CKA.
+                found -= (weights.T**2 - weights.T) @ np.diagonal(flat, axis1=1, axis2=2).T
+                out[first:first + 64, start:start + step] = found.reshape(len(weights.T), -1, runs)
+        return out
 
     def cka(self, block_weights: np.ndarray | None = None) -> np.ndarray:
         cross = self.cross(block_weights)
@@ -182,7 +161,9 @@ def mutual_knn(neighbours: list[torch.Tensor]) -> np.ndarray:
     return overlap
 
 
-UNITS_PER_CHUNK = 500   # ReplicatedKNN: units whose neighbour groups are counted in one product
+# ReplicatedKNN counts the neighbour groups of this many units in one product: at most 500, and
+# fewer for many runs, so that its [groups, runs] matrix stays near 2^25 entries.
+KNN_PRODUCT_ENTRIES = 2**25
 ABSENT = torch.iinfo(torch.int64).max   # ReplicatedKNN: no neighbour in this slot
 
 
@@ -247,13 +228,17 @@ class ReplicatedKNN:
         first_k = self._first_k(weights > 0, runs)
         runs = first_k.shape[0]
         total = torch.zeros(runs, runs, dtype=torch.float64)
-        for start in range(0, len(counts), UNITS_PER_CHUNK):
-            chunk = slice(start, start + UNITS_PER_CHUNK)
+        step = self.units_per_product(runs)
+        for start in range(0, len(counts), step):
+            chunk = slice(start, start + step)
             total += self._shared(first_k[:, chunk], counts[chunk])
         shared = total - torch.diag(torch.diagonal(total))
         overlap = (shared / (self.k * counts.sum())).numpy()
         np.fill_diagonal(overlap, 1.0)
         return overlap
+
+    def units_per_product(self, runs: int) -> int:
+        return int(max(1, min(500, KNN_PRODUCT_ENTRIES // (runs * runs * self.k))))
 
     def block_sums(self, n_blocks: int) -> np.ndarray:
         """Shared neighbours of every pair summed over the units of each block, with the full
@@ -263,7 +248,8 @@ class ReplicatedKNN:
         sums = np.zeros((runs, runs, n_blocks))
         for block in range(n_blocks):
             members = torch.nonzero(self.blocks == block).flatten()
-            for start in range(0, len(members), UNITS_PER_CHUNK):
-                chunk = members[start:start + UNITS_PER_CHUNK]
+            step = self.units_per_product(runs)
+            for start in range(0, len(members), step):
+                chunk = members[start:start + step]
                 sums[:, :, block] += self._shared(first_k[:, chunk], torch.ones(len(chunk))).numpy()
         return sums

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 from omegaconf import OmegaConf
 
 from homogenization.analysis.attribution import Comparison, attribute, compare, confounds, side_estimates
@@ -62,6 +63,11 @@ class Settings:
     factors: list[str] | None = field(default_factory=lambda: _DEFAULTS.factors)   # None: every varying key
     pair_weighting: bool = _DEFAULTS.pair_weighting
     trend: str | None = _DEFAULTS.trend      # a numeric key: homogenization against it (analysis/trends.py)
+    device: str = _DEFAULTS.device           # auto | cpu | cuda: where the pairwise products run
+    jobs: int = _DEFAULTS.jobs               # CKA's pairwise work split into this many jobs (pair_work.py)
+    launcher: str = _DEFAULTS.launcher       # local | slurm: where those jobs run
+    slurm: dict | None = field(default_factory=lambda: _DEFAULTS.slurm)   # their SLURM resources
+    work_dir: str | None = _DEFAULTS.work_dir   # CKA's Gram as a file, the jobs' files; None: in memory
 
     def __post_init__(self) -> None:
         self._check_numbers()
@@ -69,6 +75,9 @@ class Settings:
             raise UserError(f"analysis.trend={self.trend!r}: name one numeric key, e.g. "
                             "trend=training.parameters")
         self.measures = [self.measures] if isinstance(self.measures, str) else list(self.measures)
+        if self.slurm is not None:
+            is_config = OmegaConf.is_config(self.slurm)
+            self.slurm = OmegaConf.to_container(self.slurm) if is_config else dict(self.slurm)
         if self.factors is not None:
             self.factors = [self.factors] if isinstance(self.factors, str) else list(self.factors)
         unknown = [name for name in self.measures if name not in optional()]
@@ -98,6 +107,14 @@ class Settings:
                 raise UserError(f"analysis.{name}={value}: must be {least_text} ({meaning})")
         if self.unit not in ("entity", "word"):
             raise UserError(f"analysis.unit={self.unit!r}: token tasks count errors per 'entity' or 'word'")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise UserError(f"analysis.device={self.device!r}: choose auto, cpu or cuda")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("analysis.device=cuda: torch sees no GPU on this machine; use device=auto or cpu")
+        if isinstance(self.jobs, bool) or not isinstance(self.jobs, (int, np.integer)) or self.jobs < 1:
+            raise UserError(f"analysis.jobs={self.jobs!r}: a whole number, at least 1 (1 = in this process)")
+        if self.launcher not in ("local", "slurm"):
+            raise UserError(f"analysis.launcher={self.launcher!r}: choose local (processes here) or slurm")
 
 
 @dataclass

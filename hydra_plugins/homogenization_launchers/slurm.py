@@ -27,6 +27,7 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import OmegaConf
 
+from homogenization.core.slurm_queue import queue_states
 from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
 
 log = logging.getLogger(__name__)
@@ -35,19 +36,6 @@ log = logging.getLogger(__name__)
 ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
          "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
 WAIT_KEYS = ("poll_s", "grace_s")
-
-
-def queue_states() -> dict[str, str] | None:
-    """Job id (array tasks one by one) -> state, for the user's jobs slurmctld still knows (it
-    keeps ended ones for MinJobAge); None when squeue cannot be asked."""
-    try:
-        out = subprocess.run(["squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T"],
-                             capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    return dict(line.split("|", 1) for line in out.stdout.split() if "|" in line)
 
 
 class SlurmLauncher(SubmititSlurmLauncher):

@@ -1,0 +1,293 @@
+"""Linear CKA's per-block Gram for every pair of runs, tile by tile: in this process, or split into
+jobs (local processes or a SLURM job array, through submitit) and merged.
+
+The Gram G[a, b, m, m'] = <X_a,m^T X_b,m, X_a,m'^T X_b,m'>_F (``similarity.BlockCKA``) is the
+analysis's costliest work (N H^2 per pair) and, at R^2 M^2, its largest array. Runs are dealt into
+chunks; a *tile* is a pair of chunks (first <= second) and needs the representations of its runs
+only, so a tile's memory does not grow with the study. The Gram is written to a file (a numpy
+memmap) when the analysis has a work directory, and read back in chunks of pairs.
+
+Products are float32 torch matmuls on ``device`` (the same code on CPU and GPU) accumulated into
+float64; tested to agree with a float64 computation to 1e-5 relative.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from homogenization.core.errors import UserError
+from homogenization.core.run_record import read_representations
+
+log = logging.getLogger(__name__)
+
+TILE_BYTES = 2**28  # a tile's per-block cross-covariances (float32) stay below this
+# Pairs (a, b) whose b are in the same group of this many runs are one batched product, in every
+# tiling: the Gram, and the report, are bitwise the same in one process and split into jobs.
+BATCH_RUNS = 8
+
+
+@dataclass(frozen=True)
+class RunRepresentations(Sequence):
+    """Runs' test representations read from their directories on demand, as float32 [N, H] (a
+    picklable sequence, so a job on another machine reads them itself)."""
+
+    paths: tuple[str, ...]
+    split: str = "test"
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return read_representations(Path(self.paths[index]), self.split).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class JobSplit:
+    """How the Gram's tiles are computed: ``jobs`` = 1 in this process; more: that many submitit
+    jobs on ``launcher`` ('local' processes or a 'slurm' job array) with their files in
+    ``folder`` (shared with the jobs' machines)."""
+
+    jobs: int = 1
+    launcher: str = "local"
+    folder: Path | None = None
+    slurm: dict | None = None  # submitit's slurm parameters: partition, time (min), mem_gb, cpus
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is there, else 'cpu'."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def centred_grid(values: np.ndarray, blocks: np.ndarray, n_blocks: int, device: str) -> torch.Tensor:
+    """Centred representations dealt into their blocks: [M, rows per block, H], zero padded."""
+    order = np.argsort(blocks, kind="stable")
+    sizes = np.bincount(blocks, minlength=n_blocks)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    slot = np.arange(len(blocks)) - np.repeat(starts, sizes)
+    x = torch.as_tensor(values, dtype=torch.float32, device=device)
+    x = x - x.mean(dim=0, keepdim=True)
+    grid = torch.zeros(n_blocks, max(int(sizes.max()), 1), x.shape[1], device=device)
+    grid[torch.as_tensor(blocks[order], device=device), torch.as_tensor(slot, device=device)] = x[order]
+    return grid
+
+
+def in_sample_space(n_units: int, n_blocks: int, rows_per_block: int, widths: list[int]) -> bool:
+    """Whether G is cheaper from the units' kernels K = X X^T (few units, wide representations)
+    than from the per-block cross-covariances (many units): their costs for all pairs, the
+    feature-space products counted at 4x their efficiency (large matmuls)."""
+    runs = len(widths)
+    pairs = runs * (runs + 1) // 2
+    feature_cost = pairs * (n_units + n_blocks**2) * float(np.mean(widths)) ** 2
+    sample_cost = (n_blocks * rows_per_block) ** 2 * (sum(widths) + pairs)
+    return 4 * sample_cost < feature_cost
+
+
+def chunks_of_runs(runs: int, bytes_per_pair: float, jobs: int = 1) -> list[range]:
+    """Runs dealt into chunks whose tiles keep about TILE_BYTES of products at once, and into
+    enough of them that there is a tile for each of ``jobs`` jobs; chunks are whole multiples of
+    BATCH_RUNS, so that every tiling batches the same pairs together (``gram_tile``)."""
+    pairs_of_chunks = min(jobs, runs * (runs + 1) // 2)
+    chunks_for_jobs = next(c for c in range(1, runs + 2) if c * (c + 1) // 2 >= pairs_of_chunks)
+    per_chunk = int(max(1, min(-(-runs // chunks_for_jobs), TILE_BYTES // max(bytes_per_pair, 1))))
+    per_chunk = -(-per_chunk // BATCH_RUNS) * BATCH_RUNS
+    return [range(start, min(start + per_chunk, runs)) for start in range(0, runs, per_chunk)]
+
+
+def tiles(chunks: list[range]) -> list[tuple[range, range]]:
+    return [(first, second) for i, first in enumerate(chunks) for second in chunks[i:]]
+
+
+def gram_tile(
+    representations: Sequence[np.ndarray],
+    first: range,
+    second: range,
+    blocks: np.ndarray,
+    n_blocks: int,
+    device: str,
+    sample_space: bool,
+) -> np.ndarray:
+    """G for the pairs (a in ``first``, b in ``second``): [len(first), len(second), M, M] float64.
+    Each run of the tile is read once; for each run a, its products with the runs b (of the same
+    width, in feature space) are one batched product. ``device``: auto | cpu | cuda, resolved
+    where the tile runs (a job's machine may have a GPU the analysis's has not)."""
+    device = resolve_device(device)
+    grids = {
+        index: centred_grid(representations[index], blocks, n_blocks, device)
+        for index in dict.fromkeys([*first, *second])
+    }
+    if sample_space:  # K[m, i, m', j] = <x_i, x_j> for unit i of block m and j of block m'
+        kernels = {index: torch.einsum("mih,njh->minj", grid, grid) for index, grid in grids.items()}
+    out = np.zeros((len(first), len(second), n_blocks, n_blocks))
+    for row, a in enumerate(first):
+        batches: dict[tuple[int, int], list[int]] = {}
+        for column, b in enumerate(second):
+            if b >= a:  # (b, a) is (a, b) transposed: computed once, as (a, b)
+                width = 0 if sample_space else grids[b].shape[2]
+                batches.setdefault((b // BATCH_RUNS, width), []).append(column)
+        for columns in batches.values():
+            if sample_space:
+                others = torch.stack([kernels[second[c]] for c in columns])
+                found = torch.einsum("minj,tminj->tmn", kernels[a], others)
+            else:
+                others = torch.stack([grids[second[c]] for c in columns])  # [T, M, r, G]
+                per_block = torch.einsum("mrh,tmrg->tmhg", grids[a], others).reshape(
+                    len(columns), n_blocks, -1
+                )
+                found = torch.bmm(per_block, per_block.transpose(1, 2))  # [T, M, M]
+            out[row, columns] = found.double().cpu().numpy()
+    return out
+
+
+def _compute_tiles(
+    representations: Sequence[np.ndarray],
+    assigned: list[tuple[range, range]],
+    blocks: np.ndarray,
+    n_blocks: int,
+    device: str,
+    sample_space: bool,
+) -> list[np.ndarray]:
+    """A job's work: the Gram of each of its tiles."""
+    return [
+        gram_tile(representations, first, second, blocks, n_blocks, device, sample_space)
+        for first, second in assigned
+    ]
+
+
+def fill_gram(
+    representations: Sequence[np.ndarray],
+    widths: list[int],
+    blocks: np.ndarray,
+    n_blocks: int,
+    gram: np.ndarray,
+    device: str = "cpu",
+    split: JobSplit | None = None,
+) -> None:
+    """Write G for every pair of runs (``widths``: each one's representation width) into ``gram``
+    [R, R, M, M] (an array or a memmap)."""
+    rows_per_block = int(np.bincount(blocks, minlength=n_blocks).max())
+    sample_space = in_sample_space(len(blocks), n_blocks, rows_per_block, widths)
+    per_pair = 4 * (n_blocks * rows_per_block) ** 2 if sample_space else 4 * n_blocks * max(widths) ** 2
+    split = split or JobSplit()
+    all_tiles = tiles(chunks_of_runs(len(widths), per_pair, split.jobs))
+    arguments = (blocks, n_blocks, device, sample_space)
+    started = time.monotonic()
+    if split.jobs <= 1:
+        for number, (first, second) in enumerate(all_tiles, start=1):
+            _place(gram, first, second, gram_tile(representations, first, second, *arguments))
+            if number % 20 == 0:
+                log.info(
+                    "CKA Gram: %d of %d tiles [%.0f s]", number, len(all_tiles), time.monotonic() - started
+                )
+        return
+    shares = [all_tiles[job :: split.jobs] for job in range(min(split.jobs, len(all_tiles)))]
+    for share, results in zip(shares, run_jobs(shares, representations, arguments, split)):
+        for (first, second), values in zip(share, results):
+            _place(gram, first, second, values)
+
+
+def _place(gram: np.ndarray, first: range, second: range, values: np.ndarray) -> None:
+    """A tile's G into ``gram``, and its transpose for the pairs (b, a)."""
+    if first == second:  # a diagonal tile computed the pairs a <= b only
+        lower = np.tril_indices(len(first), k=-1)
+        values = values.copy()
+        values[lower] = values.transpose(1, 0, 3, 2)[lower]
+    gram[first.start : first.stop, second.start : second.stop] = values
+    if first != second:
+        gram[second.start : second.stop, first.start : first.stop] = values.transpose(1, 0, 3, 2)
+
+
+SHARED_PARAMETERS = ("mem_gb", "cpus_per_task", "gpus_per_node", "nodes", "tasks_per_node")
+
+
+def slurm_parameters(slurm: dict) -> dict:
+    """analysis.slurm as submitit's parameters: ``time`` (minutes, default 60) -> timeout_min,
+    mem_gb / cpus_per_task / gpus_per_node as they are, any other key as slurm_<key> (partition,
+    account, qos, ...)."""
+    found = {
+        key if key in SHARED_PARAMETERS else f"slurm_{key}": value
+        for key, value in slurm.items()
+        if key != "time"
+    }
+    return {"timeout_min": int(slurm.get("time", 60)), **found}
+
+
+def run_jobs(
+    shares: list[list[tuple[range, range]]],
+    representations: Sequence[np.ndarray],
+    arguments: tuple,
+    split: JobSplit,
+) -> list[list[np.ndarray]]:
+    """Each share of the tiles as one submitit job (a SLURM job array, or local processes); their
+    results in order. A job that fails is one line naming its log."""
+    import submitit
+
+    if split.folder is None:
+        raise UserError("analysis.jobs > 1 needs a work directory the jobs can write to (analysis.work_dir)")
+    folder = Path(split.folder) / "jobs" / "%j"
+    if split.launcher == "slurm":
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        executor.update_parameters(**slurm_parameters(split.slurm or {}))
+    else:
+        executor = submitit.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=int((split.slurm or {}).get("time", 60)))
+    jobs = executor.map_array(
+        _compute_tiles,
+        [representations] * len(shares),
+        shares,
+        *([value] * len(shares) for value in arguments),
+    )
+    log.info(
+        "CKA Gram: %d tiles in %d %s jobs (%s); waiting",
+        sum(map(len, shares)),
+        len(jobs),
+        split.launcher,
+        ", ".join(job.job_id for job in jobs),
+    )
+    wait_for_jobs(jobs, split.launcher)
+    results = []
+    for job in jobs:
+        try:
+            results.append(job.result())
+        except Exception as error:  # submitit re-raises the job's own error, any type
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(
+                f"analysis job {job.job_id} failed: {first_line} (its log: {job.paths.stderr}); "
+                "fix the cause and run the analysis again"
+            ) from None
+    return results
+
+
+def wait_for_jobs(jobs: list, launcher: str, poll_s: float = 2.0, grace_s: float = 30.0) -> None:
+    """Until every job has its result file. On SLURM, a job that left the queue (or ended) without
+    one for ``grace_s`` is one line: submitit alone would wait for ever without SLURM accounting."""
+    from homogenization.core.slurm_queue import queue_states
+
+    ended_at: dict[str, float] = {}
+    while not all(job.paths.result_pickle.exists() for job in jobs):
+        if launcher == "slurm":
+            states = queue_states() or {}
+            for job in jobs:
+                if job.paths.result_pickle.exists():
+                    continue
+                state = states.get(job.job_id)
+                if state is None or state in ("CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+                    first = ended_at.setdefault(job.job_id, time.monotonic())
+                    if time.monotonic() - first > grace_s:
+                        raise UserError(
+                            f"analysis job {job.job_id} ended {state or 'outside the queue'} "
+                            f"without a result (its log: {job.paths.stdout}); run the analysis again"
+                        )
+                else:
+                    ended_at.pop(job.job_id, None)
+        elif any(job.done() and not job.paths.result_pickle.exists() for job in jobs):
+            return  # a local process died: its result() says how
+        time.sleep(poll_s)

@@ -1,0 +1,63 @@
+"""The analysis at scale: CKA's pairwise work split into jobs (local processes through submitit;
+the SLURM job array is in test_slurm.py) and merged into the report a single process writes; the
+scale settings checked with one line."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.study import Settings
+from homogenization.analysis.synthetic_runs import write_run
+from homogenization.core.errors import UserError
+
+
+def small_study(root, runs: int = 6, units: int = 400, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    label, shared = rng.integers(0, 2, units), rng.normal(size=(units, 12))
+    for run in range(runs):
+        pred = np.where(rng.random(units) < 0.2, 1 - label, label)
+        write_run(root / f"r{run}", pred, label, shared + rng.normal(size=(units, 12)),
+                  model="ab"[run % 2], seed=run)
+    return root
+
+
+def report_tables(out):
+    return {name: pd.read_csv(out / name) for name in ("pairs.csv", "groups.csv", "factors.csv")}
+
+
+def assert_same_report(found, expected):
+    """The same tiles computed by the same code: identical, not merely close."""
+    for name, table in expected.items():
+        pd.testing.assert_frame_equal(found[name], table, check_exact=True)
+
+
+def test_the_pairwise_work_split_into_local_jobs_gives_the_single_process_report(tmp_path):
+    """12 runs: one tile in one process; for 3 jobs, chunks of 8 and 4 runs, 3 tiles, one per job."""
+    runs = small_study(tmp_path / "runs", runs=12)
+    settings = dict(bootstrap=40, knn_bootstrap=4, measures=[])
+    make_report([str(runs)], tmp_path / "one", ["model"], Settings(**settings))
+    split = make_report([str(runs)], tmp_path / "split", ["model"],
+                        Settings(**settings, jobs=3, launcher="local"))
+    assert_same_report(report_tables(tmp_path / "split"), report_tables(tmp_path / "one"))
+    assert split.pairs.linear_cka.notna().all()
+    assert not (tmp_path / ".split.work").exists()          # the scratch directory is removed
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("device", "tpu", "choose auto, cpu or cuda"), ("jobs", 0, "at least 1"),
+    ("launcher", "kubernetes", "choose local"),
+])
+def test_a_wrong_scale_setting_is_one_line(key, value, words):
+    with pytest.raises(UserError, match=words) as error:
+        Settings(**{key: value})
+    assert f"analysis.{key}=" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_cuda_on_a_machine_without_a_gpu_is_one_line():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(UserError, match="torch sees no GPU"):
+        Settings(device="cuda")
