@@ -96,7 +96,8 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="the scaling grid, with a power-law fit")
     parser.add_argument("--outcomes-only", action="store_true",
                         help="runs without representations (imported predictions): outcome metrics only")
-    parser.add_argument("--knn-bootstrap", type=int, default=200)
+    parser.add_argument("--knn-bootstrap", type=int, default=50)
+    parser.add_argument("--device", default="auto", help="analysis.device: auto | cpu | cuda")
     args = parser.parse_args()
     if args.grid:
         return scaling_grid(args)
@@ -105,7 +106,8 @@ def main() -> None:
         started = time.perf_counter()
         measures = args.measures.split(",") if args.measures else []
         make_report([str(runs_dir)], args.data / "report", ["model"],
-                    Settings(bootstrap=args.bootstrap, knn_bootstrap=args.knn_bootstrap, measures=measures))
+                    Settings(bootstrap=args.bootstrap, knn_bootstrap=args.knn_bootstrap, measures=measures,
+                             device=args.device))
         usage = resource.getrusage(resource.RUSAGE_SELF)
         peak_gb = usage.ru_maxrss / 1024**2
         print(f"{args.runs} runs x {args.units} units x {args.dims} dims x {args.layers or 'no'} layers"

@@ -164,7 +164,7 @@ def mutual_knn(neighbours: list[torch.Tensor]) -> np.ndarray:
 # ReplicatedKNN counts the neighbour groups of this many units in one product: at most 500, and
 # fewer for many runs, so that its [groups, runs] matrix stays near 2^25 entries.
 KNN_PRODUCT_ENTRIES = 2**25
-ABSENT = torch.iinfo(torch.int64).max   # ReplicatedKNN: no neighbour in this slot
+ABSENT = torch.iinfo(torch.int32).max   # ReplicatedKNN: no neighbour in this slot
 
 
 class ReplicatedKNN:
@@ -180,10 +180,11 @@ class ReplicatedKNN:
 
     def __init__(self, representations: list[np.ndarray], blocks: np.ndarray, k: int, spare: int = 4):
         self.k = k
-        self.candidates = torch.stack([nearest_neighbours(values, min(len(blocks) - 1, spare * k))
+        self.candidates = torch.stack([nearest_neighbours(values, min(len(blocks) - 1, spare * k)).int()
                                        for values in representations])                  # [R, n, C]
         self.blocks = torch.as_tensor(np.asarray(blocks))
-        self.candidate_blocks = self.blocks[self.candidates]                            # [R, n, C]
+        self.candidate_blocks = self.blocks.short()[self.candidates] if len(np.unique(blocks)) < 2**15 \
+            else self.blocks[self.candidates]                                           # [R, n, C]
 
     def overlap(self, block_weights: np.ndarray, runs: np.ndarray | None = None) -> np.ndarray:
         """Mean shared-neighbour fraction for every pair of runs: [B, R, R] for weights [B, M]
@@ -196,10 +197,12 @@ class ReplicatedKNN:
         """Each unit's first k candidates that are in a drawn block (bool [M]): [r, n, k] for the
         ``runs`` chosen, the id ``ABSENT`` where fewer than k were drawn."""
         candidates = self.candidates[runs]
-        drawn = drawn_blocks[self.candidate_blocks[runs]]                                # [r, n, C]
+        if bool(drawn_blocks.all()):
+            return candidates[:, :, :self.k]
+        drawn = drawn_blocks[self.candidate_blocks[runs].long()]                         # [r, n, C]
         rank = drawn.cumsum(dim=2) - 1                          # among the drawn candidates
         slot = torch.where(drawn & (rank < self.k), rank, self.k)   # slot k: not chosen, dropped
-        absent = torch.full((*candidates.shape[:2], self.k + 1), ABSENT)
+        absent = torch.full((*candidates.shape[:2], self.k + 1), ABSENT, dtype=candidates.dtype)
         return absent.scatter_(2, slot, candidates)[:, :, :self.k]
 
     def _shared(self, first_k: torch.Tensor, unit_weights: torch.Tensor) -> torch.Tensor:

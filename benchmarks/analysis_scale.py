@@ -1,0 +1,98 @@
+"""Wall time and peak memory of the analysis as studies grow, with the growth in R fitted.
+
+Writes synthetic studies (``benchmarks/analysis.py``: two groups, shared hard units, correlated
+representations) of R runs x N units x H dims once under --data, then times each report in a
+fresh process (its peak RSS its own):
+
+    python benchmarks/analysis_scale.py                                # the README's table
+    python benchmarks/analysis_scale.py --runs 25,50 --dims 768 --reports default
+    python benchmarks/analysis_scale.py --runs 500 --dims 768 --device cuda    # on a GPU machine
+
+Reports: ``default`` (every headline interval, B = 1,000), ``outcomes`` (imported predictions: no
+representations), ``all`` (every optional measure too: procrustes, svcca, pwcca, rsa, jsd,
+disagreement). A combination is skipped when --max-gb says its data would not fit on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORTS = {
+    "default": [],
+    "outcomes": ["--outcomes-only"],
+    "all": ["--measures", "procrustes,svcca,pwcca,rsa,jsd,disagreement"],
+}
+
+
+def measure(args, runs: int, units: int, dims: int, report: str) -> tuple[float, float, float]:
+    """(wall s, CPU s, peak GB) of one report, in a fresh process."""
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "analysis.py"),
+        f"--runs={runs}",
+        f"--units={units}",
+        f"--dims={dims}",
+        f"--data={args.data}",
+        f"--device={args.device}",
+        *REPORTS[report],
+    ]
+    output = (
+        subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    )
+    cpu = float(output.split("CPU ")[1].split(" s")[0])
+    wall, peak = output.rsplit(": ", 1)[1].split(" s, peak memory ")
+    return float(wall), cpu, float(peak.split()[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", default="25,50,100,200")
+    parser.add_argument("--dims", default="256,768")
+    parser.add_argument("--units", type=int, default=10_000)
+    parser.add_argument("--reports", default="default,outcomes,all")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--max-gb", type=float, default=20.0, help="largest study to write, in GB of representations"
+    )
+    parser.add_argument("--data", type=Path, default=ROOT / "logs" / "bench" / "analysis")
+    args = parser.parse_args()
+    print("| runs | units | dims | report | wall | CPU | peak memory |")
+    print("|---|---|---|---|---|---|---|")
+    found: dict[tuple[int, str], list[tuple[int, float, float]]] = {}
+    for report in args.reports.split(","):
+        for dims in map(int, args.dims.split(",")):
+            if report == "outcomes" and dims != int(args.dims.split(",")[0]):
+                continue  # no representations: the width does not matter
+            for runs in map(int, args.runs.split(",")):
+                size_gb = runs * args.units * dims * 4 / 1e9 * (report != "outcomes")
+                if size_gb > args.max_gb:
+                    print(
+                        f"| {runs} | {args.units} | {dims} | {report} | skipped: {size_gb:.0f} GB of data |||"
+                    )
+                    continue
+                wall, cpu, peak = measure(args, runs, args.units, dims, report)
+                found.setdefault((dims, report), []).append((runs, wall, peak))
+                print(
+                    f"| {runs} | {args.units:,} | {dims if report != 'outcomes' else '-'} | {report} | "
+                    f"{wall:.0f} s | {cpu:.0f} s | {peak:.2f} GB |",
+                    flush=True,
+                )
+    for (dims, report), rows in found.items():
+        if len(rows) >= 2:
+            runs, wall, peak = map(np.log, np.array(rows).T)
+            print(
+                f"{report}, {dims} dims: wall ~ R^{np.polyfit(runs, wall, 1)[0]:.2f}, "
+                f"peak memory ~ R^{np.polyfit(runs, peak, 1)[0]:.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
