@@ -7,6 +7,7 @@ fresh process (its peak RSS its own):
     python benchmarks/analysis_scale.py                                # the README's table
     python benchmarks/analysis_scale.py --runs 25,50 --dims 768 --reports default
     python benchmarks/analysis_scale.py --runs 500 --dims 768 --device cuda    # on a GPU machine
+    python benchmarks/analysis_scale.py --cka-speed     # linear CKA per pair against plain torch
 
 Reports: ``default`` (every headline interval, B = 1,000), ``outcomes`` (imported predictions: no
 representations), ``all`` (every optional measure too: procrustes, svcca, pwcca, rsa, jsd,
@@ -50,6 +51,43 @@ def measure(args, runs: int, units: int, dims: int, report: str) -> tuple[float,
     return float(wall), cpu, float(peak.split()[0])
 
 
+def cka_speed(runs: int = 12, units: int = 10_000, dims: int = 256) -> None:
+    """CPU time per pair of the analysis's linear CKA without intervals (one block: the plain
+    feature-space products, float32, batched over pairs) against the plain float32 feature-space
+    CKA in torch, ||Y^T X||^2 / (||X^T X|| ||Y^T Y||), pair by pair; one process, same data."""
+    import time
+
+    import torch
+
+    from homogenization.analysis.similarity import BlockCKA
+
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=(units, dims)).astype(np.float32)
+    values = [shared + rng.normal(size=(units, dims)).astype(np.float32) for _ in range(runs)]
+    pairs = runs * (runs - 1) // 2
+
+    started = time.process_time()
+    centred = [torch.as_tensor(x - x.mean(0)) for x in values]
+    norms = [torch.linalg.matrix_norm(x.T @ x) for x in centred]
+    plain = np.zeros((runs, runs))
+    for a in range(runs):
+        for b in range(a + 1, runs):
+            plain[a, b] = float(
+                torch.linalg.matrix_norm(centred[b].T @ centred[a]) ** 2 / (norms[a] * norms[b])
+            )
+    plain_time = time.process_time() - started
+
+    started = time.process_time()
+    ours = BlockCKA(values, np.zeros(units, dtype=int), 1).cka()
+    ours_time = time.process_time() - started
+    upper = np.triu_indices(runs, k=1)
+    print(
+        f"linear CKA, {runs} runs x {units} units x {dims} dims ({pairs} pairs), CPU per pair: analysis "
+        f"{1000 * ours_time / pairs:.1f} ms, plain torch float32 {1000 * plain_time / pairs:.1f} ms "
+        f"(ratio {ours_time / plain_time:.2f}); largest difference {np.abs(ours[upper] - plain[upper]).max():.1e}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,7 +101,10 @@ def main() -> None:
         "--max-gb", type=float, default=20.0, help="largest study to write, in GB of representations"
     )
     parser.add_argument("--data", type=Path, default=ROOT / "logs" / "bench" / "analysis")
+    parser.add_argument("--cka-speed", action="store_true", help="linear CKA per pair against plain torch")
     args = parser.parse_args()
+    if args.cka_speed:
+        return cka_speed()
     print("| runs | units | dims | report | wall | CPU | peak memory |")
     print("|---|---|---|---|---|---|---|")
     found: dict[tuple[int, str], list[tuple[int, float, float]]] = {}

@@ -67,4 +67,4 @@ def test_no_intervals_and_no_knn_replicates_work_and_the_point_estimates_do_not_
             assert "near chance" not in pd.read_csv(out / "runs.csv")["flags"].fillna("").str.cat()
     reference = found[(0, 0)]
     for pairs in found.values():
-        pd.testing.assert_frame_equal(pairs, reference)
+        pd.testing.assert_frame_equal(pairs, reference, atol=1e-6)   # CKA without blocks: float32 sums

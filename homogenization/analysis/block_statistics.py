@@ -100,7 +100,11 @@ class BlockStatistics:
         usable = RunRepresentations(tuple(str(runs[i].path) for i in self.usable), split)
         self.source, self.n_rows = usable, len(row_blocks)
         work = None if settings.work_dir is None else Path(settings.work_dir)
-        self.cka = BlockCKA(usable, row_blocks, self.n_blocks,
+        # Without intervals (bootstrap=0) CKA needs no per-block Gram: one block, the plain
+        # feature-space products X_b^T X_a.
+        self.cka_blocks = self.n_blocks if settings.bootstrap else 1
+        cka_row_blocks = row_blocks if settings.bootstrap else np.zeros_like(row_blocks)
+        self.cka = BlockCKA(usable, cka_row_blocks, self.cka_blocks,
                             None if work is None else work / f"cka_gram_{split}.npy",
                             settings.device,
                             JobSplit(settings.jobs, settings.launcher, work, settings.slurm)) \
@@ -156,10 +160,21 @@ class BlockStatistics:
                                np.einsum("abm,km->kab", self.rows_both_wrong, weights), self.n_labels)
 
     def linear_cka(self, weights: np.ndarray) -> np.ndarray:
-        return self.for_every_run(None if self.cka is None else self.cka.cka(weights), len(weights))
+        return self.for_every_run(None if self.cka is None else self.cka.cka(self._cka_weights(weights)),
+                                  len(weights))
 
     def debiased_cka(self, weights: np.ndarray) -> np.ndarray:
-        return self.for_every_run(None if self.cka is None else self.cka.debiased_cka(weights), len(weights))
+        found = None if self.cka is None else self.cka.debiased_cka(self._cka_weights(weights))
+        return self.for_every_run(found, len(weights))
+
+    def _cka_weights(self, weights: np.ndarray) -> np.ndarray:
+        """Block weights as CKA's blocks see them: itself, or with one block (no intervals), the
+        point estimate's (replicates have no blocks to draw there)."""
+        if self.cka_blocks == self.n_blocks:
+            return weights
+        if not (weights == 1).all():
+            raise ValueError("CKA was computed without blocks (bootstrap=0): it has no replicates")
+        return np.ones((len(weights), 1))
 
     def for_every_run(self, values: np.ndarray | None, replicates: int) -> np.ndarray:
         """[B, R, R] from values [B, U, U] of the runs with usable representations (``usable``):

@@ -69,12 +69,14 @@ def resolve_device(device: str) -> str:
 
 def centred_grid(values: np.ndarray, blocks: np.ndarray, n_blocks: int, device: str) -> torch.Tensor:
     """Centred representations dealt into their blocks: [M, rows per block, H], zero padded."""
+    x = torch.as_tensor(values, dtype=torch.float32, device=device)
+    x = x - x.mean(dim=0, keepdim=True)
+    if n_blocks == 1:
+        return x[None]
     order = np.argsort(blocks, kind="stable")
     sizes = np.bincount(blocks, minlength=n_blocks)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     slot = np.arange(len(blocks)) - np.repeat(starts, sizes)
-    x = torch.as_tensor(values, dtype=torch.float32, device=device)
-    x = x - x.mean(dim=0, keepdim=True)
     grid = torch.zeros(n_blocks, max(int(sizes.max()), 1), x.shape[1], device=device)
     grid[torch.as_tensor(blocks[order], device=device), torch.as_tensor(slot, device=device)] = x[order]
     return grid
@@ -127,24 +129,42 @@ def gram_tile(
     if sample_space:  # K[m, i, m', j] = <x_i, x_j> for unit i of block m and j of block m'
         kernels = {index: torch.einsum("mih,njh->minj", grid, grid) for index, grid in grids.items()}
     out = np.zeros((len(first), len(second), n_blocks, n_blocks))
+    # The runs b of ``second`` in batches (same group of BATCH_RUNS, same width), each batch
+    # side by side once per tile, latest run first: the b >= a of a row are then a prefix (a view).
+    batches: dict[tuple[int, int], list[int]] = {}
+    for column in reversed(range(len(second))):
+        width = 0 if sample_space else grids[second[column]].shape[2]
+        batches.setdefault((second[column] // BATCH_RUNS, width), []).append(column)
+    side_by_side = {
+        key: torch.stack([kernels[second[c]] for c in columns])
+        if sample_space
+        else torch.cat([grids[second[c]] for c in columns], dim=2)
+        for key, columns in batches.items()
+    }
     for row, a in enumerate(first):
-        batches: dict[tuple[int, int], list[int]] = {}
-        for column, b in enumerate(second):
-            if b >= a:  # (b, a) is (a, b) transposed: computed once, as (a, b)
-                width = 0 if sample_space else grids[b].shape[2]
-                batches.setdefault((b // BATCH_RUNS, width), []).append(column)
-        for columns in batches.values():
+        for key, columns in batches.items():
+            count = sum(second[c] >= a for c in columns)  # (b, a) is (a, b) transposed: computed once
+            if count == 0:
+                continue
             if sample_space:
-                others = torch.stack([kernels[second[c]] for c in columns])
-                found = torch.einsum("minj,tminj->tmn", kernels[a], others)
+                found = torch.einsum("minj,tminj->tmn", kernels[a], side_by_side[key][:count])
             else:
-                others = torch.stack([grids[second[c]] for c in columns])  # [T, M, r, G]
-                per_block = torch.einsum("mrh,tmrg->tmhg", grids[a], others).reshape(
-                    len(columns), n_blocks, -1
-                )
-                found = torch.bmm(per_block, per_block.transpose(1, 2))  # [T, M, M]
-            out[row, columns] = found.double().cpu().numpy()
+                found = _feature_gram(grids[a], side_by_side[key][..., : count * key[1]], count)
+            out[row, columns[:count]] = found.double().cpu().numpy()
     return out
+
+
+def _feature_gram(grid: torch.Tensor, others: torch.Tensor, count: int) -> torch.Tensor:
+    """G of one run (``grid`` [M, r, H]) with ``count`` runs side by side (``others`` [M, r, T G]):
+    the per-block cross-covariances in one product [M, H, T G], then their inner products
+    between blocks [T, M, M] (with one block, their squared norms, in float64)."""
+    blocks, _, width = grid.shape
+    cross = torch.bmm(grid.transpose(1, 2), others)  # [M, H, T G]
+    if blocks == 1:
+        norms = torch.linalg.vector_norm(cross.reshape(width, count, -1), dim=(0, 2), dtype=torch.float64)
+        return norms.pow(2).reshape(count, 1, 1)
+    per_block = cross.reshape(blocks, width, count, -1).permute(2, 0, 1, 3).reshape(count, blocks, -1)
+    return torch.bmm(per_block, per_block.transpose(1, 2))
 
 
 def _compute_tiles(

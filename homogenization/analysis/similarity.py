@@ -84,9 +84,9 @@ class BlockCKA:
         # sum |x_i|^2 |y_i|^2 [R, R, M], each run's centred representations read once.
         widths, row_norms = [], np.zeros((runs, self.n))
         for index in range(runs):
-            x = centred(representations[index]).double()
+            x = centred(representations[index])
             widths.append(x.shape[1])
-            row_norms[index] = (x**2).sum(-1).numpy()
+            row_norms[index] = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).pow(2).numpy()
         self.row_norms = row_norms
         self.block_norms = np.stack([np.bincount(blocks, weights=norms, minlength=n_blocks)
                                      for norms in row_norms])
