@@ -61,3 +61,23 @@ def test_cuda_on_a_machine_without_a_gpu_is_one_line():
         pytest.skip("this machine has a GPU")
     with pytest.raises(UserError, match="torch sees no GPU"):
         Settings(device="cuda")
+
+
+class Unreadable:
+    """Representations whose reading fails in the job (a file gone between the analysis's first
+    read and the job's)."""
+
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise OSError(f"representations of run {index} are gone")
+
+
+def test_an_analysis_job_that_fails_is_one_line_naming_its_log(tmp_path):
+    from homogenization.analysis.pair_work import JobSplit, run_jobs
+
+    split = JobSplit(jobs=1, launcher="local", folder=tmp_path)
+    arguments = (np.zeros(10, dtype=int), 1, "cpu", False)
+    with pytest.raises(UserError, match=r"analysis job \S+ failed: .*gone \(its log: .*\); fix the cause"):
+        run_jobs([[(range(0, 2), range(0, 2))]], Unreadable(), arguments, split)

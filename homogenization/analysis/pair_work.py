@@ -277,13 +277,22 @@ def run_jobs(
     for job in jobs:
         try:
             results.append(job.result())
-        except Exception as error:  # submitit re-raises the job's own error, any type
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        except Exception as error:  # submitit's FailedJobError carries the job's traceback
+            cause = job_error(str(error)) or type(error).__name__
             raise UserError(
-                f"analysis job {job.job_id} failed: {first_line} (its log: {job.paths.stderr}); "
+                f"analysis job {job.job_id} failed: {cause} (its log: {job.paths.stderr}); "
                 "fix the cause and run the analysis again"
             ) from None
     return results
+
+
+def job_error(message: str) -> str:
+    """The exception line of a job's traceback in submitit's message ("OSError: ..."), or ''."""
+    lines = [line.strip() for line in message.splitlines()]
+    traceback_end = [i for i, line in enumerate(lines) if line.startswith("-----")]
+    body = lines[: traceback_end[1]] if len(traceback_end) > 1 else lines
+    found = [line for line in body if line and not line.startswith(("File ", "^", "Traceback", "-----"))]
+    return found[-1] if found else ""
 
 
 def wait_for_jobs(jobs: list, launcher: str, poll_s: float = 2.0, grace_s: float = 30.0) -> None:
