@@ -118,8 +118,7 @@ def gram_tile(
     sample_space: bool,
 ) -> np.ndarray:
     """G for the pairs (a in ``first``, b in ``second``): [len(first), len(second), M, M] float64.
-    Each run of the tile is read once; for each run a, its products with the runs b (of the same
-    width, in feature space) are one batched product. ``device``: auto | cpu | cuda, resolved
+    Each run of the tile is read once. ``device``: auto | cpu | cuda, resolved
     where the tile runs (a job's machine may have a GPU the analysis's has not)."""
     device = resolve_device(device)
     grids = {
@@ -129,8 +128,18 @@ def gram_tile(
     if sample_space:  # K[m, i, m', j] = <x_i, x_j> for unit i of block m and j of block m'
         kernels = {index: torch.einsum("mih,njh->minj", grid, grid) for index, grid in grids.items()}
     out = np.zeros((len(first), len(second), n_blocks, n_blocks))
-    # The runs b of ``second`` in batches (same group of BATCH_RUNS, same width), each batch
-    # side by side once per tile, latest run first: the b >= a of a row are then a prefix (a view).
+    if not sample_space and n_blocks > 1:
+        # Pair by pair: the per-block cross-covariances [M, H, G] stay in cache (batching pairs
+        # made them 8x larger and the products 1.5x slower).
+        for row, a in enumerate(first):
+            for column, b in enumerate(second):
+                if b >= a:  # (b, a) is (a, b) transposed: computed once
+                    per_block = torch.bmm(grids[a].transpose(1, 2), grids[b]).reshape(n_blocks, -1)
+                    out[row, column] = (per_block @ per_block.T).double().cpu().numpy()
+        return out
+    # One block (no intervals) or few units: the runs b of ``second`` in batches (same group of
+    # BATCH_RUNS, same width), side by side once per tile, latest run first, so that the b >= a of
+    # a row are a prefix (a view) and each row's products with a batch are one product.
     batches: dict[tuple[int, int], list[int]] = {}
     for column in reversed(range(len(second))):
         width = 0 if sample_space else grids[second[column]].shape[2]
@@ -148,23 +157,14 @@ def gram_tile(
                 continue
             if sample_space:
                 found = torch.einsum("minj,tminj->tmn", kernels[a], side_by_side[key][:count])
-            else:
-                found = _feature_gram(grids[a], side_by_side[key][..., : count * key[1]], count)
+            else:  # one block: ||X_b^T X_a||^2, in float64
+                cross = grids[a][0].T @ side_by_side[key][0, :, : count * key[1]]  # [H, T G]
+                norms = torch.linalg.vector_norm(
+                    cross.reshape(len(cross), count, -1), dim=(0, 2), dtype=torch.float64
+                )
+                found = norms.pow(2).reshape(count, 1, 1)
             out[row, columns[:count]] = found.double().cpu().numpy()
     return out
-
-
-def _feature_gram(grid: torch.Tensor, others: torch.Tensor, count: int) -> torch.Tensor:
-    """G of one run (``grid`` [M, r, H]) with ``count`` runs side by side (``others`` [M, r, T G]):
-    the per-block cross-covariances in one product [M, H, T G], then their inner products
-    between blocks [T, M, M] (with one block, their squared norms, in float64)."""
-    blocks, _, width = grid.shape
-    cross = torch.bmm(grid.transpose(1, 2), others)  # [M, H, T G]
-    if blocks == 1:
-        norms = torch.linalg.vector_norm(cross.reshape(width, count, -1), dim=(0, 2), dtype=torch.float64)
-        return norms.pow(2).reshape(count, 1, 1)
-    per_block = cross.reshape(blocks, width, count, -1).permute(2, 0, 1, 3).reshape(count, blocks, -1)
-    return torch.bmm(per_block, per_block.transpose(1, 2))
 
 
 def _compute_tiles(
