@@ -34,6 +34,7 @@ from homogenization.core.fingerprints import config_digest
 from homogenization.core.run_record import RunRecord, write_record, write_test_record
 from homogenization.training.callbacks.checkpoint_io import SafeCheckpointIO
 from homogenization.training.callbacks.export_steps import ExportAtSteps
+from homogenization.training.callbacks.last_checkpoint import LastCheckpoint
 from homogenization.training.callbacks.preemption import TrainingInterrupted
 from homogenization.training.config_checks import check_config
 from homogenization.training.ddp import ddp_ranks
@@ -217,8 +218,10 @@ def check_accelerator(cfg: DictConfig) -> None:
 
 
 def build_callbacks(callbacks_cfg: DictConfig) -> list[pl.Callback]:
-    """Every ``callbacks.<name>`` that is not null."""
-    return [instantiate(node) for node in (callbacks_cfg or {}).values() if node]
+    """Every ``callbacks.<name>`` that is not null, ``last.ckpt``'s writer last: it saves the
+    state the others reached at the same step (last_checkpoint.py)."""
+    callbacks = [instantiate(node) for node in (callbacks_cfg or {}).values() if node]
+    return sorted(callbacks, key=lambda callback: isinstance(callback, LastCheckpoint))
 
 
 def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, started: float,

@@ -5,11 +5,18 @@ the checkpoint is staged in a temporary file in the same directory (so on the sa
 then renamed over the old one. A full disk is one line, and the old checkpoint stays intact.
 Loading uses ``torch.load(weights_only=True)``; a checkpoint that would need arbitrary code to
 unpickle is refused with a message instead of being trusted.
+
+Each checkpoint has its SHA-256 beside it (``<name>.sha256``), written before the checkpoint is
+renamed into place and holding the previous checkpoint's digest too, so that a kill between the
+two writes leaves a pair that still verifies. A checkpoint whose bytes match neither (a damaged
+disk block, a partial copy: torch.load does not notice a few kB overwritten inside a tensor) is
+one line, before anything is restored from it.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import pickle
 import shutil
@@ -28,6 +35,8 @@ class SafeCheckpointIO(TorchCheckpointIO):
         temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             super().save_checkpoint(checkpoint, temporary, storage_options)
+            previous = recorded_digests(path)[:1]
+            write_digests(path, [file_digest(temporary), *previous])
             os.replace(temporary, path)
         except (OSError, RuntimeError) as error:
             if isinstance(error, OSError) and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -50,8 +59,13 @@ class SafeCheckpointIO(TorchCheckpointIO):
         (the resume checks look before Lightning loads it)."""
         return self._safely(path, lambda: torch.load(path, map_location="cpu", weights_only=True, mmap=True))
 
+    def remove_checkpoint(self, path) -> None:
+        super().remove_checkpoint(path)
+        digest_path(Path(path)).unlink(missing_ok=True)
+
     @staticmethod
     def _safely(path, load):
+        verify(Path(path))
         try:
             return load()
         except pickle.UnpicklingError as error:
@@ -61,3 +75,39 @@ class SafeCheckpointIO(TorchCheckpointIO):
         except (EOFError, RuntimeError) as error:
             raise UserError(f"{path}: the checkpoint is truncated or corrupted ({error}); delete it to "
                             "start fresh, or point ckpt_path= at another one") from None
+
+
+def digest_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.sha256")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(2**22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def recorded_digests(path: Path) -> list[str]:
+    """The digests written with ``path``'s last two versions (newest first), or [] without a file."""
+    try:
+        return digest_path(path).read_text().split()
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def write_digests(path: Path, digests: list[str]) -> None:
+    target = digest_path(path)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_text("\n".join(digests) + "\n")
+    os.replace(temporary, target)
+
+
+def verify(path: Path) -> None:
+    """One line if ``path`` is not a checkpoint this IO wrote whole (no digest file: not checked)."""
+    digests = recorded_digests(path)
+    if digests and path.is_file() and file_digest(path) not in digests:
+        raise UserError(f"{path}: this checkpoint is damaged (its bytes do not match the SHA-256 written "
+                        f"with it in {digest_path(path).name}); nothing was restored from it. Set "
+                        "ckpt_path=null to start this job afresh, or put back an intact copy.")
