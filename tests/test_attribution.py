@@ -55,18 +55,21 @@ def test_a_confounded_sweep_is_matched_and_its_confound_named(tmp_path):
     assert summary["matched_on"] == ["seed_data"]
 
 
-@pytest.mark.parametrize("levels, studies", [(3, 24), (5, 6)])
+@pytest.mark.parametrize("levels, studies", [(3, 40), (5, 8)])
 def test_attribution_intervals_cover_the_truth(levels, studies):
     """Factorial studies with a known truth (benchmarks/attribution_coverage.py measures it with
-    hundreds of studies): the intervals are conservative, never below nominal coverage."""
+    hundreds of studies: 0.94-0.95 at 3 levels, 0.93-0.94 at 5): each factor's interval covers it
+    about as often as it claims, neither much less nor (the old pigeonhole bootstrap: 0.975-1.00)
+    every time."""
     rng = np.random.default_rng(levels)
-    results = [simulate(levels, rng, units=600, replicates=100) for _ in range(studies)]
+    results = [simulate(levels, rng, units=600, replicates=20) for _ in range(studies)]
+    hits = []
     for factor in VARIANCES:
         truth = np.mean([population[factor] for _, population in results])
         rows = [table[table.factor == factor].iloc[0] for table, _ in results]
-        covered = np.mean([row.ci_low <= truth <= row.ci_high for row in rows])
-        assert covered >= 0.9, (factor, covered)
+        hits += [row.ci_low <= truth <= row.ci_high for row in rows]
         assert np.mean([row.effect for row in rows]) == pytest.approx(truth, abs=0.01)
+    assert 0.85 <= np.mean(hits) <= (0.99 if levels == 3 else 1.0), np.mean(hits)
 
 
 def test_groups_weigh_the_same_and_a_group_of_one_is_explained(tmp_path):

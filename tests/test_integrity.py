@@ -234,7 +234,7 @@ def test_signal_during_training_saves_records_interrupted_and_resumes_bitwise(tm
     record = read_run_json(run_dir)
     assert record["status"] == "interrupted" and record["signal"] == signal_name
     assert record["training"]["steps"] == 6   # sent after step 5's check: taken at the end of step 6
-    assert sorted(p.name for p in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt", "last.ckpt.sha256"]
 
     resumed = cli(run_dir, tmp_path, *LONGER, *fault)   # the same command
     assert resumed.returncode == 0, resumed.stderr[-3000:]
@@ -262,7 +262,7 @@ def test_only_one_last_checkpoint_and_it_is_the_newest(tmp_path):
     run_dir = tmp_path / "run"
     train(compose_config(run_dir, [*LONGER]))
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert [n for n in names if n.startswith("last")] == ["last.ckpt"]
+    assert [n for n in names if n.startswith("last")] == ["last.ckpt", "last.ckpt.sha256"]   # and its digest
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == STEPS * EPOCHS
 

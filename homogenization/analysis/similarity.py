@@ -86,7 +86,7 @@ class BlockCKA:
         for index in range(runs):
             x = centred(representations[index])
             widths.append(x.shape[1])
-            row_norms[index] = torch.linalg.vector_norm(x, dim=1, dtype=torch.float64).pow(2).numpy()
+            row_norms[index] = torch.linalg.vector_norm(x, dim=1).double().pow(2).numpy()
         self.row_norms = row_norms
         self.block_norms = np.stack([np.bincount(blocks, weights=norms, minlength=n_blocks)
                                      for norms in row_norms])

@@ -117,7 +117,8 @@ def plan_resume(cfg: DictConfig, run_dir: Path, load_checkpoint) -> str | None:
     path = last if ckpt_path in ("last", "auto") else Path(ckpt_path)
     if not path.is_file():
         raise UserError(f"ckpt_path={ckpt_path}: no checkpoint at {path}.")
-    saved = load_checkpoint(str(path)).get(IDENTITY_KEY)
+    state = load_checkpoint(str(path))
+    saved = state.get(IDENTITY_KEY)
     identity = identity_of(cfg)
     if ckpt_path in ("last", "auto"):
         if saved is None:
@@ -125,11 +126,34 @@ def plan_resume(cfg: DictConfig, run_dir: Path, load_checkpoint) -> str | None:
                             "version of this framework), so it cannot be resumed safely. Run in another "
                             "directory (hydra.run.dir=...) or set ckpt_path=null to start afresh here.")
         _refuse_other_job(path, saved, identity, ckpt_path)
+        if is_launching_process():
+            discard_checkpoints_after(path, state)
         log.info("Resuming from %s (left by an earlier attempt of this job)", path)
     elif saved is not None and differing_keys(saved.get("keys", {}), identity):
         log.warning("ckpt_path=%s was written by a job with other settings (%s); continuing from it",
                     path, ", ".join(differing_keys(saved["keys"], identity)[:5]))
     return str(path)
+
+
+def discard_checkpoints_after(last: Path, state: dict) -> list[str]:
+    """Remove the checkpoints beside ``last`` that its callbacks' state does not know: written
+    after it (a best checkpoint saved just before a kill), by steps the resumed job redoes. Kept,
+    they would stay on disk beside the resumed job's own, which its best-checkpoint callback
+    neither tracks nor deletes."""
+    callbacks = [value for value in state.get("callbacks", {}).values() if isinstance(value, dict)]
+    known = {Path(value).name for callback in callbacks for key, value in callback.items()
+             if key in ("best_model_path", "kth_best_model_path", "last_model_path") and value}
+    known |= {Path(name).name for callback in callbacks for name in (callback.get("best_k_models") or {})}
+    removed = []
+    for found in sorted(last.parent.glob("*.ckpt")):
+        if found.name != last.name and found.name not in known:
+            found.unlink()
+            found.with_name(f"{found.name}.sha256").unlink(missing_ok=True)
+            removed.append(found.name)
+    if removed:
+        log.warning("Resuming from %s: removed %s, written after it by steps this job redoes",
+                    last, ", ".join(removed))
+    return removed
 
 
 @contextlib.contextmanager
