@@ -84,7 +84,8 @@ def cka_speed(runs: int = 12, units: int = 10_000, dims: int = 256) -> None:
     print(
         f"linear CKA, {runs} runs x {units} units x {dims} dims ({pairs} pairs), CPU per pair: analysis "
         f"{1000 * ours_time / pairs:.1f} ms, plain torch float32 {1000 * plain_time / pairs:.1f} ms "
-        f"(ratio {ours_time / plain_time:.2f}); largest difference {np.abs(ours[upper] - plain[upper]).max():.1e}"
+        f"(ratio {ours_time / plain_time:.2f}); largest difference "
+        f"{np.abs(ours[upper] - plain[upper]).max():.1e}"
     )
 
 

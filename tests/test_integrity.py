@@ -234,7 +234,8 @@ def test_signal_during_training_saves_records_interrupted_and_resumes_bitwise(tm
     record = read_run_json(run_dir)
     assert record["status"] == "interrupted" and record["signal"] == signal_name
     assert record["training"]["steps"] == 6   # sent after step 5's check: taken at the end of step 6
-    assert sorted(p.name for p in (run_dir / "checkpoints").glob("last*")) == ["last.ckpt", "last.ckpt.sha256"]
+    last = sorted(p.name for p in (run_dir / "checkpoints").glob("last*"))
+    assert last == ["last.ckpt", "last.ckpt.sha256"]
 
     resumed = cli(run_dir, tmp_path, *LONGER, *fault)   # the same command
     assert resumed.returncode == 0, resumed.stderr[-3000:]
