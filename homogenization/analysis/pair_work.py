@@ -298,17 +298,17 @@ def job_error(message: str) -> str:
 def wait_for_jobs(jobs: list, launcher: str, poll_s: float = 2.0, grace_s: float = 30.0) -> None:
     """Until every job has its result file. On SLURM, a job that left the queue (or ended) without
     one for ``grace_s`` is one line: submitit alone would wait for ever without SLURM accounting."""
-    from homogenization.core.slurm_queue import queue_states
+    from homogenization.core.slurm_queue import ENDED, queue_states
 
     ended_at: dict[str, float] = {}
     while not all(job.paths.result_pickle.exists() for job in jobs):
-        if launcher == "slurm":
-            states = queue_states() or {}
+        states = queue_states() if launcher == "slurm" else None
+        if states is not None:  # (None: squeue could not be asked this time)
             for job in jobs:
                 if job.paths.result_pickle.exists():
                     continue
                 state = states.get(job.job_id)
-                if state is None or state in ("CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+                if state is None or state in ENDED:  # its result may take grace_s to appear
                     first = ended_at.setdefault(job.job_id, time.monotonic())
                     if time.monotonic() - first > grace_s:
                         raise UserError(
@@ -317,6 +317,6 @@ def wait_for_jobs(jobs: list, launcher: str, poll_s: float = 2.0, grace_s: float
                         )
                 else:
                     ended_at.pop(job.job_id, None)
-        elif any(job.done() and not job.paths.result_pickle.exists() for job in jobs):
+        elif launcher == "local" and any(job.done() and not job.paths.result_pickle.exists() for job in jobs):
             return  # a local process died: its result() says how
         time.sleep(poll_s)

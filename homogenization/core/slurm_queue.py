@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import subprocess
 
+# SLURM job states after which a job never runs again (a requeued job is PENDING or REQUEUED).
+ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+         "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
+
 
 def queue_states() -> dict[str, str] | None:
     """Job id (array tasks one by one) -> state, for the user's jobs slurmctld still knows (it

@@ -27,14 +27,11 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import OmegaConf
 
-from homogenization.core.slurm_queue import queue_states
+from homogenization.core.slurm_queue import ENDED, queue_states
 from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
 
 log = logging.getLogger(__name__)
 
-# SLURM job states after which a job never runs again (a requeued job is PENDING or REQUEUED).
-ENDED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-         "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
 WAIT_KEYS = ("poll_s", "grace_s")
 
 
