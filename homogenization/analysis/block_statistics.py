@@ -198,14 +198,16 @@ class BlockStatistics:
         found[(weights == 1).all(axis=1)] = point
         return self.for_every_run(found, len(weights))
 
-    def _knn_fixed(self, weights: np.ndarray) -> np.ndarray:
-        """Mutual k-NN with the full sample's neighbours under block weights [B, M]: [B, R, R]."""
+    def _knn_fixed(self, weights: np.ndarray, runs: np.ndarray | None = None) -> np.ndarray:
+        """Mutual k-NN with the full sample's neighbours under block weights [B, M]: [B, R, R] (of
+        the usable runs indexed by ``runs`` only: [B, r, r])."""
         if self._knn_sums is None:
             self._knn_sums = self.knn.block_sums(self.n_blocks)
             self._knn_units = np.bincount(self.knn.blocks.numpy(), minlength=self.n_blocks).astype(float)
+        sums = self._knn_sums if runs is None else self._knn_sums[np.ix_(runs, runs)]
         units = weights @ self._knn_units
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.einsum("abm,km->kab", self._knn_sums, weights) / (self.knn.k * units[:, None, None])
+            return np.einsum("abm,km->kab", sums, weights) / (self.knn.k * units[:, None, None])
 
     def knn_spread(self) -> float:
         """How much more mutual k-NN varies over bootstrap replicates that find each unit's
@@ -225,7 +227,7 @@ class BlockStatistics:
                 runs = np.sort(rng.choice(count, size=min(count, KNN_CALIBRATION_RUNS), replace=False))
                 upper = np.triu_indices(len(runs), k=1)
                 refound = self.knn.overlap(draws, runs)[:, upper[0], upper[1]]
-                fixed = self._knn_fixed(draws)[:, runs[:, None], runs[None, :]][:, upper[0], upper[1]]
+                fixed = self._knn_fixed(draws, runs)[:, upper[0], upper[1]]
                 usable = np.isfinite(refound).all(0) & np.isfinite(fixed).all(0)
                 fixed_variance = fixed[:, usable].var(axis=0, ddof=1).sum()
                 if fixed_variance > 0:
