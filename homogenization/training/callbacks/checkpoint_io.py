@@ -104,10 +104,22 @@ def write_digests(path: Path, digests: list[str]) -> None:
     os.replace(temporary, target)
 
 
+_VERIFIED: set[tuple[str, int, int]] = set()   # (path, size, mtime) already hashed in this process
+
+
 def verify(path: Path) -> None:
-    """One line if ``path`` is not a checkpoint this IO wrote whole (no digest file: not checked)."""
+    """One line if ``path`` is not a checkpoint this IO wrote whole (no digest file: not checked).
+    A resume looks at the checkpoint, then Lightning loads it: the file is hashed once."""
     digests = recorded_digests(path)
-    if digests and path.is_file() and file_digest(path) not in digests:
-        raise UserError(f"{path}: this checkpoint is damaged (its bytes do not match the SHA-256 written "
-                        f"with it in {digest_path(path).name}); nothing was restored from it. Set "
-                        "ckpt_path=null to start this job afresh, or put back an intact copy.")
+    if not digests or not path.is_file():
+        return
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    if file_digest(path) in digests:
+        _VERIFIED.add(key)
+    else:
+        raise UserError(f"{path}: this checkpoint is damaged (its bytes do not match the SHA-256 "
+                        f"written with it in {digest_path(path).name}); nothing was restored from it. "
+                        "Set ckpt_path=null to start this job afresh, or put back an intact copy.")
