@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,10 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from homogenization.core.disk_space import free_mb, is_no_room
 from homogenization.core.run_record import staging_dir
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 5   # 4: token-task words encoded as running text; 5: rows name their sentence
 Rows = list[list[int]]
@@ -65,8 +69,9 @@ def save(cache_dir: Path, key: str, tokenizer: Tokenizer, splits: dict[str, dict
     cache_dir.mkdir(parents=True, exist_ok=True)
     if (cache_dir / key / "complete").exists():
         return
-    tmp = staging_dir(cache_dir, key)
+    tmp = None
     try:
+        tmp = staging_dir(cache_dir, key)
         tokenizer.save(str(tmp / "tokenizer.json"))
         arrays = {}
         for split, fields in splits.items():
@@ -85,6 +90,11 @@ def save(cache_dir: Path, key: str, tokenizer: Tokenizer, splits: dict[str, dict
             if not (cache_dir / key / "complete").exists():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    except BaseException as error:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if not is_no_room(error):
+            raise
+        log.warning("%s: no room on its disk for the token cache (%.0f MB free); going on without it "
+                    "(free space there, or set paths.cache_dir, to cache the tokenized data)",
+                    cache_dir, free_mb(cache_dir) or 0)

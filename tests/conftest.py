@@ -1,4 +1,5 @@
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,24 @@ def tiny_bert(tmp_path_factory) -> Path:
     wikitext = Path(os.environ.get("HOMOG_DATA_DIR", REPO_ROOT / "data")) / "wikitext2"
     extra = [wikitext / "valid.txt", wikitext / "test.txt"] if (wikitext / "valid.txt").is_file() else []
     return pretrain_tiny_bert(tmp_path_factory.mktemp("pretrain") / "run", extra)
+
+
+@pytest.fixture
+def small_disk_of(tmp_path):
+    """``small_disk_of("400k")``: a folder that is a tmpfs of that size (a real small disk, to be
+    filled by the test); the test skips where one cannot be mounted."""
+    mounts = []
+
+    def mount(size: str, name: str = "small_disk") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({result.stderr.strip()})")
+        mounts.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounts:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -73,3 +73,39 @@ class KillBetweenEpochCheckpoints(Checkpoint):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fill_disk(path: str) -> str:
+    """Fill the disk holding the folder ``path`` (a test's own small tmpfs) with a file of zeros
+    until the disk refuses more: a real full disk, not a mocked error. Returns the filler's path."""
+    filler = os.path.join(path, "filler")
+    with open(filler, "ab", buffering=0) as out:
+        for size in (2**20, 2**12, 1):
+            try:
+                while out.write(b"\0" * size):
+                    pass
+            except OSError:
+                pass
+    return filler
+
+
+class FillDiskAtTest(pl.Callback):
+    """When ``$FILL_DISK_AT_TEST`` names a folder: fill its disk as the test loop starts, so the
+    next files written (the test predictions) meet a full disk. Unset: does nothing, so a second
+    attempt has the same config (a resume checks that it is the same job)."""
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        folder = os.environ.get("FILL_DISK_AT_TEST")
+        if folder:
+            fill_disk(folder)
+
+
+class SignalAtTest(pl.Callback):
+    """Sends SIGTERM to its own process after the first test batch (once per process)."""
+
+    sent = False
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not SignalAtTest.sent:
+            SignalAtTest.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)

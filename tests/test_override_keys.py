@@ -17,6 +17,7 @@ from tests.test_configs import CONF, composed
     ("train.py", "seed_dat=3", "seed_data=3"),
     ("analyze.py", "trnd=training.parameters", "trend=training.parameters"),
     ("analyze.py", "group_bye=[model]", "group_by=[model]"),
+    ("analyze.py", "analysis.bootstrap=20", "bootstrap=20"),   # a flat group's key below its name
 ])
 def test_a_misspelled_key_is_one_line_with_the_closest_key(script, argument, suggestion):
     runs = ["runs=/nowhere"] if script == "analyze.py" else []

@@ -36,10 +36,12 @@ def make_report(patterns: list[str], out_dir: Path, group_by: list[str], setting
     if scratch:
         settings = replace(settings, work_dir=str(Path(out_dir).parent / f".{Path(out_dir).name}.work"))
     Path(settings.work_dir).mkdir(parents=True, exist_ok=True)
-    analysis = analyze(runs, groups, settings, nesting)
-    write_report(analysis, out_dir, skipped)
-    if scratch:
-        shutil.rmtree(settings.work_dir, ignore_errors=True)
+    try:
+        analysis = analyze(runs, groups, settings, nesting)
+        write_report(analysis, out_dir, skipped)
+    finally:   # also after an error or a stop signal: nothing of ours is left beside the report
+        if scratch:
+            shutil.rmtree(settings.work_dir, ignore_errors=True)
     log.info("Report written to %s", out_dir)
     return analysis
 

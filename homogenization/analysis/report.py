@@ -21,6 +21,7 @@ from homogenization.analysis.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis, chance_level
 from homogenization.analysis.trend_report import trend_markdown, write_trend_files
 from homogenization.analysis.units import systemic_failures
+from homogenization.core.disk_space import room_for
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import staging_dir
 
@@ -381,66 +382,73 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
     out_dir = Path(out_dir)
     check_report_destination(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(out_dir.parent, out_dir.name)
-    try:
-        (staging / "figures").mkdir()
-        analysis.pairs.to_csv(staging / "pairs.csv", index=False)
-        analysis.group_table.to_csv(staging / "groups.csv", index=False)
-        analysis.run_table.to_csv(staging / "runs.csv", index=False)
-        analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
-        analysis.units.to_csv(staging / "units.csv", index=False)
-        analysis.design.to_csv(staging / "design.csv", index=False)
-        analysis.factors.to_csv(staging / "factors.csv", index=False)
-        figures.factor_effects(analysis.factors, staging / "figures" / "factor_effects.png")
-        if not analysis.epochs.empty:
-            analysis.epochs.to_csv(staging / "epochs.csv", index=False)
-            figures.over_training(analysis.epochs, staging / "figures" / "over_training.png")
-        if analysis.layers is not None:
-            analysis.layers.pairs.to_csv(staging / "layer_pairs.csv", index=False)
-            analysis.layers.curves.to_csv(staging / "layer_curves.csv", index=False)
-            if analysis.layers.heatmaps:
-                figures.layer_heatmaps(analysis.layers.heatmaps, staging / "figures" / "layer_heatmaps.png")
-            if not analysis.layers.curves.empty:
-                figures.same_layer_curve(analysis.layers.curves, staging / "figures" / "same_layer_cka.png")
-        if not analysis.entity_types.empty:
-            analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
-        if analysis.trend is not None:
-            write_trend_files(analysis.trend, analysis, staging)
-        summary = {
-            "headline": analysis.headline,
-            "design": analysis.design.to_dict(orient="records"),
-            "matched_on": analysis.matched_on,
-            "confounds": analysis.confounds,
-            "factors": analysis.factors.to_dict(orient="records"),
-            "nested": analysis.nested,
-            "trend": None if analysis.trend is None else {
-                "key": analysis.trend.key, "scale": analysis.trend.scale,
-                "levels": analysis.trend.levels.to_dict(orient="records"),
-                "trends": analysis.trend.trends.to_dict(orient="records")},
-            "groups": analysis.group_table.to_dict(orient="records"),
-            "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in
-                     zip(analysis.runs, analysis.run_table.drop(columns="run").to_dict("records"))],
-            "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
-            "task": analysis.outcomes.task, "unit": analysis.outcomes.unit,
-            "test_fingerprint": analysis.runs[0].test_fingerprint,
-            "settings": asdict(analysis.settings),
-        }
-        (staging / MARKER).write_text(json.dumps(summary, indent=2, default=float))
-        names = [run.name for run in analysis.runs]
-        run_groups = [run.group for run in analysis.runs]
-        for name, matrix in analysis.matrices.items():
-            figures.pair_heatmap(matrix, names, run_groups, METRICS[name].label,
-                                 staging / "figures" / f"{name}.png", METRICS[name].scale)
-        figures.k_histogram(analysis.k_histograms, staging / "figures" / "k_histogram.png")
-        figures.task_metric(analysis.group_table, analysis.run_table, chance_level(analysis.outcomes),
-                            staging / "figures" / "task_metric.png")
-        figures.headline(analysis.headline, {name: METRICS[name].label for name in analysis.headline},
-                         staging / "figures" / "headline.png")
-        (staging / "report.md").write_text(_markdown(analysis, skipped))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with room_for(out_dir, "the report", "Nothing was written, and an earlier report there is intact: "
+                  "free space, or choose out= on a larger disk, and run the analysis again."):
+        staging = staging_dir(out_dir.parent, out_dir.name)
+        try:
+            _write_files(analysis, staging, skipped)
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            staging.rename(out_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return out_dir
+
+
+def _write_files(analysis: Analysis, staging: Path, skipped: list[tuple[Path, str]]) -> None:
+    """Every file of the report, into the staging folder."""
+    (staging / "figures").mkdir()
+    analysis.pairs.to_csv(staging / "pairs.csv", index=False)
+    analysis.group_table.to_csv(staging / "groups.csv", index=False)
+    analysis.run_table.to_csv(staging / "runs.csv", index=False)
+    analysis.k_histograms.to_csv(staging / "k_histograms.csv", index=False)
+    analysis.units.to_csv(staging / "units.csv", index=False)
+    analysis.design.to_csv(staging / "design.csv", index=False)
+    analysis.factors.to_csv(staging / "factors.csv", index=False)
+    figures.factor_effects(analysis.factors, staging / "figures" / "factor_effects.png")
+    if not analysis.epochs.empty:
+        analysis.epochs.to_csv(staging / "epochs.csv", index=False)
+        figures.over_training(analysis.epochs, staging / "figures" / "over_training.png")
+    if analysis.layers is not None:
+        analysis.layers.pairs.to_csv(staging / "layer_pairs.csv", index=False)
+        analysis.layers.curves.to_csv(staging / "layer_curves.csv", index=False)
+        if analysis.layers.heatmaps:
+            figures.layer_heatmaps(analysis.layers.heatmaps, staging / "figures" / "layer_heatmaps.png")
+        if not analysis.layers.curves.empty:
+            figures.same_layer_curve(analysis.layers.curves, staging / "figures" / "same_layer_cka.png")
+    if not analysis.entity_types.empty:
+        analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
+    if analysis.trend is not None:
+        write_trend_files(analysis.trend, analysis, staging)
+    summary = {
+        "headline": analysis.headline,
+        "design": analysis.design.to_dict(orient="records"),
+        "matched_on": analysis.matched_on,
+        "confounds": analysis.confounds,
+        "factors": analysis.factors.to_dict(orient="records"),
+        "nested": analysis.nested,
+        "trend": None if analysis.trend is None else {
+            "key": analysis.trend.key, "scale": analysis.trend.scale,
+            "levels": analysis.trend.levels.to_dict(orient="records"),
+            "trends": analysis.trend.trends.to_dict(orient="records")},
+        "groups": analysis.group_table.to_dict(orient="records"),
+        "runs": [{"name": r.name, "path": str(r.path), **row} for r, row in
+                 zip(analysis.runs, analysis.run_table.drop(columns="run").to_dict("records"))],
+        "skipped": [{"path": str(p), "reason": reason} for p, reason in skipped],
+        "task": analysis.outcomes.task, "unit": analysis.outcomes.unit,
+        "test_fingerprint": analysis.runs[0].test_fingerprint,
+        "settings": asdict(analysis.settings),
+    }
+    (staging / MARKER).write_text(json.dumps(summary, indent=2, default=float))
+    names = [run.name for run in analysis.runs]
+    run_groups = [run.group for run in analysis.runs]
+    for name, matrix in analysis.matrices.items():
+        figures.pair_heatmap(matrix, names, run_groups, METRICS[name].label,
+                             staging / "figures" / f"{name}.png", METRICS[name].scale)
+    figures.k_histogram(analysis.k_histograms, staging / "figures" / "k_histogram.png")
+    figures.task_metric(analysis.group_table, analysis.run_table, chance_level(analysis.outcomes),
+                        staging / "figures" / "task_metric.png")
+    figures.headline(analysis.headline, {name: METRICS[name].label for name in analysis.headline},
+                     staging / "figures" / "headline.png")
+    (staging / "report.md").write_text(_markdown(analysis, skipped))

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from homogenization.analysis.pair_work import JobSplit, fill_gram
+from homogenization.core.disk_space import reserve, room_for
 
 GRAM_BYTES_PER_READ = 2**26   # BlockCKA.cross reads G in pieces of about this size
 
@@ -62,6 +63,16 @@ def unbiased_hsic(cross: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray, n
     trace = cross - both
     ones = norms_a.sum(-1)[:, None] * norms_b.sum(-1)[None, :]
     return (trace + ones / ((n - 1) * (n - 2)) - 2 * both / (n - 2)) / (n * (n - 3))
+
+
+def gram_on_disk(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A float64 memmap of ``shape`` at ``path``, its space reserved on the disk now: a full disk is
+    one line before any work, not a SIGBUS when a page of the sparse file is written later."""
+    with room_for(path, f"CKA's working array ({np.prod(shape) * 8 / 2**30:.1f} GB)",
+                  "Set analysis.work_dir to a folder on a larger disk (or free space there)."):
+        gram = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=shape)
+        reserve(path, gram.offset + gram.nbytes)
+    return gram
 
 
 class BlockCKA:
@@ -95,8 +106,7 @@ class BlockCKA:
             part = row_norms[:, blocks == block]
             self.block_norm_products[:, :, block] = part @ part.T
         shape = (runs, runs, n_blocks, n_blocks)
-        self.gram = (np.zeros(shape) if gram_file is None else
-                     np.lib.format.open_memmap(gram_file, mode="w+", dtype=np.float64, shape=shape))
+        self.gram = np.zeros(shape) if gram_file is None else gram_on_disk(Path(gram_file), shape)
         fill_gram(representations, widths, blocks, n_blocks, self.gram, device, split or JobSplit())
 
     def cross(self, block_weights: np.ndarray | None = None) -> np.ndarray:

@@ -9,7 +9,9 @@ from omegaconf import DictConfig
 from homogenization.analysis.make_report import report_from_config
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
+from homogenization.core.disk_space import disk_full_error
 from homogenization.core.errors import UserError
+from homogenization.core.signals import Stopped, StopSignals
 
 log = logging.getLogger("analyze")
 
@@ -17,9 +19,21 @@ log = logging.getLogger("analyze")
 @hydra.main(version_base="1.3", config_path=HYDRA_CONFIG_PATH, config_name="analyze")
 def run(cfg: DictConfig) -> None:
     try:
-        report_from_config(cfg)
+        with StopSignals("analysing the runs", "nothing was written (the report is written at the end, "
+                         "as a whole); run the same command again"):
+            report_from_config(cfg)
+    except Stopped as stopped:
+        log.error("interrupted: %s", stopped)
+        sys.exit(stopped.exit_status)
     except UserError as error:
         log.error("error: %s", error)
+        sys.exit(2)
+    except (OSError, RuntimeError) as error:
+        full = disk_full_error(error, cfg.out, "Free space there, or choose out= (and analysis.work_dir=) on "
+                               "a larger disk, and run the analysis again.")
+        if full is None:
+            raise
+        log.error("error: %s", full)
         sys.exit(2)
 
 

@@ -9,7 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
+from homogenization.core.disk_space import disk_full_error
 from homogenization.core.errors import UserError
+from homogenization.core.signals import Stopped, StopSignals
 from homogenization.external.predictions import Columns, TestSplit, import_predictions
 
 log = logging.getLogger("import")
@@ -50,11 +52,23 @@ def run(cfg: DictConfig) -> None:
         columns = Columns(**OmegaConf.to_container(cfg.columns))
         labels = None if cfg.labels is None else [str(v) for v in cfg.labels]
         test = None if cfg.test_data is None else test_split(cfg.test_data, list(cfg.test_data_overrides))
-        written = import_predictions(Path(cfg.table), Path(cfg.out), cfg.layout, columns, labels, cfg.name,
-                                     test)
+        with StopSignals("importing predictions", "runs already written are complete; run the same "
+                         "command again for the rest"):
+            written = import_predictions(Path(cfg.table), Path(cfg.out), cfg.layout, columns, labels,
+                                         cfg.name, test)
         print(f"{len(written)} runs in {cfg.out}; analyse them with: homog-analyze runs={cfg.out}")
+    except Stopped as stopped:
+        log.error("interrupted: %s", stopped)
+        sys.exit(stopped.exit_status)
     except UserError as error:
         log.error("error: %s", error)
+        sys.exit(2)
+    except (OSError, RuntimeError) as error:
+        full = disk_full_error(error, cfg.out, "Free space there, or choose out= on a larger disk, and run "
+                               "the import again.")
+        if full is None:
+            raise
+        log.error("error: %s", full)
         sys.exit(2)
 
 

@@ -49,14 +49,30 @@ def _global_keys(folder) -> set[str]:
     return keys
 
 
-def misspelled(arguments: list[str], known: set[str]) -> str | None:
-    """The first override whose top-level key is unknown but close to a known one: one line."""
+def flat_groups(primary: str) -> set[str]:
+    """The config groups ``primary`` composes whose options all put their keys at the top
+    (``@package _global_``): ``analysis.bootstrap=`` is not a key of homog-analyze, ``bootstrap=`` is."""
+    root = config_file()
+    defaults = (yaml.safe_load(root.joinpath(f"{primary}.yaml").read_text()) or {}).get("defaults") or []
+    groups = {key.split()[-1] for entry in defaults if isinstance(entry, dict) for key in entry}
+    return {group for group in groups if root.joinpath(group).is_dir()
+            and all(entry.read_text().lstrip().startswith(GLOBAL_PACKAGE)
+                    for entry in root.joinpath(group).iterdir() if entry.name.endswith(".yaml"))}
+
+
+def misspelled(arguments: list[str], known: set[str], flat: set[str] = frozenset()) -> str | None:
+    """The first override whose top-level key is unknown but close to a known one, or that puts a
+    top-level key below a ``flat`` group's name: one line."""
     for argument in arguments:
         if "=" not in argument or argument.startswith(("+", "~", "-")):
             continue
         key, value = argument.split("=", 1)
         key = key.strip()
         top = key.split(".", 1)[0].split("/", 1)[0]
+        below = key.split(".", 1)[1] if "." in key else ""
+        if top in flat and below and below.split(".", 1)[0] in known:
+            return (f"{argument}: the keys of the '{top}' settings are set at the top of this command; "
+                    f"did you mean {below}={value}?")
         if top in known:
             continue
         close = difflib.get_close_matches(top, sorted(known), n=1, cutoff=0.75)
@@ -70,7 +86,7 @@ def misspelled(arguments: list[str], known: set[str]) -> str | None:
 def check_overrides(primary: str) -> None:
     """Exit with one line (status 2) if a command-line key is a likely misspelling."""
     try:
-        problem = misspelled(sys.argv[1:], known_keys(primary))
+        problem = misspelled(sys.argv[1:], known_keys(primary), flat_groups(primary))
     except (OSError, yaml.YAMLError):      # a config Hydra will report on itself
         return
     if problem:

@@ -12,7 +12,9 @@ from omegaconf import DictConfig
 
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
+from homogenization.core.disk_space import disk_full_error
 from homogenization.core.errors import UserError
+from homogenization.core.signals import Stopped
 from homogenization.training import resolvers  # noqa: F401  (registers ${unique:}, ${cwd:})
 from homogenization.training.quiet import silence_unactionable
 
@@ -38,19 +40,20 @@ def run(cfg: DictConfig) -> float | None:
 
     from homogenization.core.run_record import RecordError
     from homogenization.training.callbacks.divergence import TrainingDiverged
-    from homogenization.training.callbacks.preemption import TrainingInterrupted
     from homogenization.training.recipe import train
     from homogenization.training.resume import RunDirBusy
 
     try:
         record = train(cfg)
         return (record or {}).get("metrics", {}).get(f"{cfg.task.monitor}_best")
-    except TrainingInterrupted as interruption:
+    except Stopped as interruption:
         log.error("interrupted: %s", interruption)
         if interruption.previous_handler is not None:   # submitit's requeue on SIGUSR2
             interruption.previous_handler(interruption.signal_number, None)
         sys.exit(interruption.exit_status)
     except Exception as error:
+        error = disk_full_error(error, cfg.paths.output_dir, "Free space there (or set hydra.run.dir on a "
+                                "larger disk) and run the same command again.") or error
         if isinstance(error, (UserError, TrainingDiverged, RecordError)):
             log.error("error: %s", error)   # one line, no traceback
         else:

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from homogenization.core.disk_space import room_for
+
 SCHEMA_VERSION = 2
 RUN_FILE = "run.json"
 STATUSES = ("complete", "partial", "interrupted", "failed")
@@ -115,17 +117,19 @@ def staging_dir(parent: Path, name: str) -> Path:
 def atomic_write(path: Path, write) -> None:
     """Write to a temporary file in the same directory, then rename over ``path`` (the umask's mode)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, umask_mode())
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with room_for(path, "this file", "Nothing was half-written: free space there (or write to a larger disk) "
+                  "and run the same command again."):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, umask_mode())
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def write_record(run_dir: Path, record: RunRecord) -> Path:

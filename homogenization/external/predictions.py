@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -294,25 +295,27 @@ def _write_run(out: Path, model: str, names: list[str], order: np.ndarray, gold:
             raise UserError(f"{run_dir}: already exists and was not imported from {table}; "
                             "choose another out=")
     out.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(out, _safe(model))
     arrays = {"example_id": np.arange(len(order)), "label": gold, "pred": pred, "probs": probs}
-    atomic_write(staging / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
-    atomic_write(staging / "predictions" / "test_texts.json",
-                 lambda handle: handle.write(json.dumps([texts[i] for i in order], ensure_ascii=False)
-                                             .encode("utf-8")))
-    correct = float((pred == gold).mean())
-    write_record(staging, RunRecord(
+    text_rows = json.dumps([texts[i] for i in order], ensure_ascii=False).encode("utf-8")
+    record = RunRecord(
         status="complete", task="sequence_classification", model=model, seed=0,
         data={"name": data_name, "splits": {"test": {"fingerprint": test_fingerprint, "size": len(order)}}},
-        labels=list(names), metrics={"test/accuracy": correct},
+        labels=list(names), metrics={"test/accuracy": float((pred == gold).mean())},
         config={"model": {"name": model}, "seed": 0, "imported_from": str(table.resolve())},
         training={"imported": True, "probabilities": "given" if with_probabilities else
                   "one-hot on the predicted label"},
         test={"units_expected": len(order), "units_recorded": len(order), "representations": False,
               "item_ids": [str(i) for i in order]},
-    ))
-    if run_dir.exists():
-        import shutil
-        shutil.rmtree(run_dir)
-    staging.rename(run_dir)
+    )
+    staging = staging_dir(out, _safe(model))
+    try:
+        atomic_write(staging / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
+        atomic_write(staging / "predictions" / "test_texts.json", lambda handle: handle.write(text_rows))
+        write_record(staging, record)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        staging.rename(run_dir)
+    except BaseException:   # a full disk, a stop signal: no half-written run stays behind
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return run_dir

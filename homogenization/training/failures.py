@@ -20,26 +20,40 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from homogenization.core.run_record import RUN_FILE, RunRecord, read_record, write_record
+from homogenization.core.signals import Stopped
 
 log = logging.getLogger(__name__)
 
 
 def write_failed_record(run_dir: Path, cfg: DictConfig, error: BaseException) -> None:
+    if _recorded_already(run_dir, ("complete", "partial", "interrupted")):
+        return   # the failure came after the record was written (e.g. a logger's teardown)
+    write_record(run_dir, _job_record(cfg, "failed", error=f"{type(error).__name__}: {error}",
+                                      traceback="".join(traceback.format_exception(error))[-5000:]))
+
+
+def write_interrupted_record(run_dir: Path, cfg: DictConfig, stopped: Stopped) -> None:
+    """A job stopped by a signal before its trainer existed (reading its data, checking its
+    directory). Results an earlier attempt completed stay as they are."""
+    if not _recorded_already(run_dir, ("complete", "partial")):
+        write_record(run_dir, _job_record(cfg, "interrupted", error=str(stopped), signal=stopped.signal_name))
+
+
+def _recorded_already(run_dir: Path, statuses: tuple[str, ...]) -> bool:
     try:
         previous = read_record(run_dir)
     except ValueError:
-        previous = None
-    if previous is not None and previous.status in ("complete", "partial", "interrupted"):
-        return   # the failure came after the record was written (e.g. a logger's teardown)
+        return False
+    return previous is not None and previous.status in statuses
+
+
+def _job_record(cfg: DictConfig, status: str, **fields) -> RunRecord:
     try:
         config = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # an unresolvable config is itself a possible cause
         config = OmegaConf.to_container(cfg, resolve=False)
-    write_record(run_dir, RunRecord(
-        status="failed", error=f"{type(error).__name__}: {error}",
-        traceback="".join(traceback.format_exception(error))[-5000:],
-        model=(config.get("model") or {}).get("name"), seed=config.get("seed"), config=config,
-    ))
+    return RunRecord(status=status, model=(config.get("model") or {}).get("name"), seed=config.get("seed"),
+                     config=config, **fields)
 
 
 def write_ended_record(run_dir: Path, message: str, overrides: list[str]) -> None:

@@ -31,7 +31,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from datamodules.tokenization import SavedTokenizer, vocabulary
 from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import config_digest
-from homogenization.core.run_record import RunRecord, write_record, write_test_record
+from homogenization.core.run_record import RunRecord, atomic_write, write_record, write_test_record
+from homogenization.core.signals import Stopped, StopSignals
 from homogenization.training.callbacks.checkpoint_io import SafeCheckpointIO
 from homogenization.training.callbacks.export_steps import ExportAtSteps
 from homogenization.training.callbacks.last_checkpoint import LastCheckpoint
@@ -39,10 +40,17 @@ from homogenization.training.callbacks.preemption import TrainingInterrupted
 from homogenization.training.config_checks import check_config
 from homogenization.training.ddp import ddp_ranks
 from homogenization.training.determinism import check_determinism
+from homogenization.training.failures import write_interrupted_record
 from homogenization.training.job_logger import JobLogger
 from homogenization.training.provenance import git_commit, package_versions
 from homogenization.training.quiet import silence_unactionable
-from homogenization.training.resume import JobIdentity, identity_of, plan_resume, run_dir_lock
+from homogenization.training.resume import (
+    JobIdentity,
+    identity_of,
+    is_launching_process,
+    plan_resume,
+    run_dir_lock,
+)
 from lightning_modules.task import Finished
 
 log = logging.getLogger(__name__)
@@ -58,24 +66,32 @@ def train(cfg: DictConfig) -> dict | None:
     silence_unactionable()
     check_config(cfg)
     run_dir = prepare_run_dir(cfg.paths.output_dir)
-    with run_dir_lock(run_dir):
-        torch.set_num_threads(torch_threads(cfg.get("torch_threads"), cfg.data.get("num_workers") or 0))
-        if cfg.get("check_determinism"):
-            check_determinism(cfg, run_dir, build)
-            return None
-        resume_from = plan_resume(cfg, run_dir, SafeCheckpointIO().peek)
-        with ddp_ranks(cfg, run_dir):
-            record = _train(cfg, run_dir, started, resume_from)
+    with run_dir_lock(run_dir), StopSignals("checking the run directory and its checkpoint") as stop:
+        try:
+            torch.set_num_threads(torch_threads(cfg.get("torch_threads"), cfg.data.get("num_workers") or 0))
+            if cfg.get("check_determinism"):
+                check_determinism(cfg, run_dir, build)
+                return None
+            resume_from = plan_resume(cfg, run_dir, SafeCheckpointIO().peek)
+            with ddp_ranks(cfg, run_dir):
+                record = _train(cfg, run_dir, started, resume_from, stop)
+        except Stopped as stopped:   # before the trainer existed: the record says where it stopped
+            if not stopped.recorded and is_launching_process():
+                write_interrupted_record(run_dir, cfg, stopped)
+            raise
     return None if record is None else record.to_dict()
 
 
-def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | None) -> RunRecord | None:
+def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | None,
+           stop: StopSignals) -> RunRecord | None:
     saved_tokenizer = run_dir / "tokenizer.json"
     resumed_tokenizer = saved_tokenizer if resume_from and saved_tokenizer.is_file() else None
+    stop.phase = "reading and tokenizing the data and building the model"
     datamodule, encoder, model = build(cfg, resumed_tokenizer)
     check_checkpoint_fits(resume_from, model)
     if os.environ.get("LOCAL_RANK", "0") == "0":  # DDP: ranks > 0 share rank 0's directory
-        datamodule.tokenizer.save(str(run_dir / "tokenizer.json"))
+        tokenizer_json = datamodule.tokenizer.to_str(pretty=True).encode("utf-8")
+        atomic_write(run_dir / "tokenizer.json", lambda handle: handle.write(tokenizer_json))
 
     check_accelerator(cfg)
     pl.seed_everything(cfg.seed_data, workers=True)
@@ -90,23 +106,28 @@ def _train(cfg: DictConfig, run_dir: Path, started: float, resume_from: str | No
     try:
         # torch.compile (compile=true): Lightning trains the compiled module and checkpoints the original.
         if getattr(encoder, "evaluates_only", False):   # a fine-tuned checkpoint, tested as it is
+            stop.phase = "testing"
             finished = model.finish(trainer, datamodule, run_dir, None)
         else:
+            stop.phase = "starting training"   # then CheckpointOnSignal takes signals until training ends
             trainer.fit(torch.compile(model) if cfg.get("compile") else model, datamodule=datamodule,
                         ckpt_path=resume_from, weights_only=True)   # SafeCheckpointIO loads it so
+            stop.phase = "testing"
             finished = model.finish(trainer, datamodule, run_dir, best_checkpoint(trainer))
+        stop.phase = "writing the record"
         record = (record_of(finished, new_record(cfg, datamodule, encoder, trainer, started), run_dir)
                   if trainer.is_global_zero else None)
         outcome = "complete"
-    except (TrainingInterrupted, SIGTERMException) as stop:
+    except (Stopped, SIGTERMException) as stopped:
         outcome = "interrupted"
         # Lightning turns a SIGTERM outside the training steps (e.g. while testing) into a SystemExit(0).
-        interruption = (stop if isinstance(stop, TrainingInterrupted)
+        interruption = (stopped if isinstance(stopped, Stopped)
                         else TrainingInterrupted(signal.SIGTERM, None, trainer.global_step))
         if trainer.is_global_zero:
             record = new_record(cfg, datamodule, encoder, trainer, started, status="interrupted")
-            record.error, record.signal = str(interruption), signal.Signals(interruption.signal_number).name
+            record.error, record.signal = str(interruption), interruption.signal_name
             write_record(run_dir, record)
+        interruption.recorded = True
         raise interruption from None
     finally:
         for logger in loggers:
@@ -262,7 +283,7 @@ def record_of(finished: Finished, record: RunRecord, run_dir: Path) -> RunRecord
     record.checkpoint = os.path.relpath(finished.checkpoint, run_dir) if finished.checkpoint else None
     record.export = os.path.relpath(finished.export, run_dir) if finished.export else None
     for name, text in finished.files.items():
-        (run_dir / name).write_text(text)
+        atomic_write(run_dir / name, lambda handle, text=text: handle.write(text.encode("utf-8")))
     if finished.test_rows is None:
         write_record(run_dir, record)
         return record

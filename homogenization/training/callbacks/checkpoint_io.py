@@ -15,17 +15,16 @@ one line, before anything is restored from it.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import pickle
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from homogenization.core.disk_space import is_no_room, no_room
 from homogenization.core.errors import UserError
 
 
@@ -39,14 +38,10 @@ class SafeCheckpointIO(TorchCheckpointIO):
             write_digests(path, [file_digest(temporary), *previous])
             os.replace(temporary, path)
         except (OSError, RuntimeError) as error:
-            if isinstance(error, OSError) and error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            if not is_no_room(error):
                 raise
-            if isinstance(error, RuntimeError) and "write" not in str(error).lower():
-                raise
-            free = shutil.disk_usage(path.parent).free / 2**20
-            raise UserError(f"{path}: no room to write this checkpoint ({free:.0f} MB free on its disk; "
-                            f"{error}). The previous checkpoint is intact: free space (or set "
-                            "hydra.run.dir on a larger disk) and run the same command to resume.") from None
+            raise no_room(path, "this checkpoint", "The previous checkpoint is intact: free space (or set "
+                          "hydra.run.dir on a larger disk) and run the same command to resume.") from None
         finally:
             temporary.unlink(missing_ok=True)
 

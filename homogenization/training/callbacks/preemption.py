@@ -24,25 +24,22 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
+from homogenization.core.signals import Stopped, handler_to_chain
+
 log = logging.getLogger(__name__)
 
 
-class TrainingInterrupted(Exception):
+class TrainingInterrupted(Stopped):
     """Training stopped on a signal after saving a resumable checkpoint."""
 
     def __init__(self, signal_number: int, checkpoint: str | None, step: int,
                  previous_handler: Callable | None = None):
-        self.signal_number = signal_number
         self.checkpoint = checkpoint
         self.step = step
-        self.previous_handler = previous_handler
         name = signal.Signals(signal_number).name
         saved = f"saved {checkpoint}" if checkpoint else "training was over, no checkpoint needed"
-        super().__init__(f"{name} received at step {step}: {saved}; run the same command to resume")
-
-    @property
-    def exit_status(self) -> int:
-        return 128 + self.signal_number
+        super().__init__(signal_number, f"{name} received at step {step}: {saved}; run the same command to "
+                         "resume", previous_handler)
 
 
 class CheckpointOnSignal(pl.Callback):
@@ -89,12 +86,12 @@ class CheckpointOnSignal(pl.Callback):
         received = int(trainer.strategy.broadcast(received))
         path = Path(self.dirpath or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"
         trainer.save_checkpoint(str(path), weights_only=False)   # the full training state
-        previous = self._previous.get(received) if received == signal.SIGUSR2 else None
+        previous = (handler_to_chain(self._previous.get(received), received)
+                    if received == signal.SIGUSR2 else None)
         self._restore()
         log.warning("%s: saved %s at step %d; the same command resumes from it",
                     signal.Signals(received).name, path, trainer.global_step)
-        raise TrainingInterrupted(received, str(path), trainer.global_step,
-                                  previous if callable(previous) else None)
+        raise TrainingInterrupted(received, str(path), trainer.global_step, previous)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._stop_if_signalled(trainer)
