@@ -194,6 +194,23 @@ def test_optuna_search_with_sqlite_storage_resumes_with_new_trials(tmp_path):
     assert len(names) == 4 and all("lr=" in name and "width=" in name for name in names)
 
 
+def test_an_interrupted_sweep_resumes_with_the_flag_it_printed(tmp_path):
+    sweep = [*TRAIN, "-m", "seed=1,2", *tiny(tmp_path), "trainer.max_epochs=2",
+             "+callbacks.signal._target_=tests.crash.SignalAtStep"]
+    stopped = subprocess.run(sweep, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "FAULT_STEP": "3"})
+    output = stopped.stdout + stopped.stderr
+    assert stopped.returncode == 128 + signal.SIGTERM, output[-3000:]
+    flag = re.search(r"the same command with (hydra\.sweep\.dir=\S+) resumes it", output)
+    assert flag, output[-3000:]
+    sweep_dir = Path(flag.group(1).split("=", 1)[1])
+    assert read_run_json(sweep_dir / "0-cnn_lstm-seed1")["status"] == "interrupted"
+
+    resumed = run([*sweep, flag.group(1)])
+    assert "Resuming from" in resumed.stdout + resumed.stderr
+    assert complete_runs(sweep_dir) == ["0-cnn_lstm-seed1", "1-cnn_lstm-seed2"]
+
+
 def test_sweep_progress_counts_jobs_and_estimates_the_rest(tmp_path):
     from omegaconf import OmegaConf
 

@@ -21,6 +21,9 @@ UNACTIONABLE_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
     # train.yaml adds ./conf (a user's own configs) to Hydra's search path; most folders have none.
     r"provider=hydra.searchpath in main, path=conf is not available.*",
+    # A resume mid-epoch: our loaders resume by their own seeded per-epoch order, skipping the
+    # batches already done (datamodules/sampling.py), tested bitwise against an uninterrupted run.
+    r".*your dataloader is not resumable.*",
 )
 
 

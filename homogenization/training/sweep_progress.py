@@ -116,6 +116,8 @@ class SweepProgress(Callback):
         last, said_at = (already, 0), started
         log.info("sweep: %s jobs in %s%s", total or "its", sweep_dir,
                  f" ({already} already done)" if already else "")
+        log.info("sweep: if it is interrupted, the same command with hydra.sweep.dir=%s resumes it "
+                 "(finished jobs only re-test, the others go on from their last checkpoint)", sweep_dir)
         while True:
             stopping = self._stop.wait(timeout=2.0)
             state = ended_jobs(sweep_dir, seen)
