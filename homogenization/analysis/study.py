@@ -178,8 +178,11 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     headline_names = [m.name for m in metrics if m.headline]
     point = {m.name: m.values(stats) for m in metrics}
     # Replicates only where an interval is reported (the headline, the attribution, the nested
-    # comparison, the trend): each is [B, R, R], the analysis's largest arrays.
-    replicated = {m.name: m.values(stats, draws.blocks) for m in metrics if m.headline}
+    # comparison, the trend): each is [B, R, R], the analysis's largest arrays; none around no
+    # estimate (CKA of a study without representations: a NaN view that takes no memory).
+    replicated = {m.name: m.values(stats, draws.blocks) if defined_for_some_pair(point[m.name])
+                  else np.broadcast_to(np.float32(np.nan), (len(draws.blocks), *point[m.name].shape))
+                  for m in metrics if m.headline}
     run_metric = stats.run_metric(np.ones((1, stats.n_blocks)))[0]
     replicated_metric = stats.run_metric(draws.blocks)
 
@@ -238,6 +241,11 @@ def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Dr
                         compare(draws.pairs, group_index, others, equal_groups)),
             "raw": (compare(everyone, group_index, [], equal_groups),
                     compare(draws.pairs, group_index, [], equal_groups))}
+
+
+def defined_for_some_pair(values: np.ndarray) -> bool:
+    """Whether a metric's [R, R] point values are a number for any pair of two runs."""
+    return bool(np.isfinite(values[~np.eye(len(values), dtype=bool)]).any())
 
 
 def headline_table(point: dict, replicated: dict, matched: dict, group_index: np.ndarray,
