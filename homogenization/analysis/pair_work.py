@@ -121,6 +121,8 @@ def gram_tile(
     Each run of the tile is read once. ``device``: auto | cpu | cuda, resolved
     where the tile runs (a job's machine may have a GPU the analysis's has not)."""
     device = resolve_device(device)
+    if n_blocks == 1 and not sample_space:
+        return one_block_tile(representations, first, second, device)
     grids = {
         index: centred_grid(representations[index], blocks, n_blocks, device)
         for index in dict.fromkeys([*first, *second])
@@ -137,33 +139,39 @@ def gram_tile(
                     per_block = torch.bmm(grids[a].transpose(1, 2), grids[b]).reshape(n_blocks, -1)
                     out[row, column] = (per_block @ per_block.T).double().cpu().numpy()
         return out
-    # One block (no intervals) or few units: the runs b of ``second`` in batches (same group of
-    # BATCH_RUNS, same width), side by side once per tile, latest run first, so that the b >= a of
-    # a row are a prefix (a view) and each row's products with a batch are one product.
-    batches: dict[tuple[int, int], list[int]] = {}
+    # Few units: the kernels of the runs b of ``second`` in batches (same group of BATCH_RUNS),
+    # stacked once per tile, latest run first, so that the b >= a of a row are a prefix of each
+    # batch (a view) and a row's products with a batch are one product; every tiling batches the
+    # same pairs together.
+    batches: dict[int, list[int]] = {}
     for column in reversed(range(len(second))):
-        width = 0 if sample_space else grids[second[column]].shape[2]
-        batches.setdefault((second[column] // BATCH_RUNS, width), []).append(column)
+        batches.setdefault(second[column] // BATCH_RUNS, []).append(column)
     side_by_side = {
-        key: torch.stack([kernels[second[c]] for c in columns])
-        if sample_space
-        else torch.cat([grids[second[c]] for c in columns], dim=2)
-        for key, columns in batches.items()
+        key: torch.stack([kernels[second[c]] for c in columns]) for key, columns in batches.items()
     }
     for row, a in enumerate(first):
         for key, columns in batches.items():
             count = sum(second[c] >= a for c in columns)  # (b, a) is (a, b) transposed: computed once
-            if count == 0:
-                continue
-            if sample_space:
+            if count:
                 found = torch.einsum("minj,tminj->tmn", kernels[a], side_by_side[key][:count])
-            else:  # one block: ||X_b^T X_a||^2, in float64
-                cross = grids[a][0].T @ side_by_side[key][0, :, : count * key[1]]  # [H, T G]
-                norms = torch.linalg.vector_norm(
-                    cross.reshape(len(cross), count, -1), dim=(0, 2), dtype=torch.float64
-                )
-                found = norms.pow(2).reshape(count, 1, 1)
-            out[row, columns[:count]] = found.double().cpu().numpy()
+                out[row, columns[:count]] = found.double().cpu().numpy()
+    return out
+
+
+def one_block_tile(
+    representations: Sequence[np.ndarray], first: range, second: range, device: str
+) -> np.ndarray:
+    """||X_b^T X_a||_F^2 of centred representations for the pairs of a tile (one block: no
+    intervals): [len(first), len(second), 1, 1] float64, pair by pair (as fast as a plain
+    feature-space CKA: batching pairs into one product measured slower here). Each run is read
+    and centred once."""
+    centred = {index: centred_grid(representations[index], None, 1, device)[0] for index in second}
+    out = np.zeros((len(first), len(second), 1, 1))
+    for row, a in enumerate(first):
+        x = centred[a] if a in centred else centred_grid(representations[a], None, 1, device)[0]
+        for column, b in enumerate(second):
+            if b >= a:  # (b, a) is (a, b) transposed: computed once
+                out[row, column] = torch.linalg.vector_norm(centred[b].T @ x, dtype=torch.float64).item() ** 2
     return out
 
 
