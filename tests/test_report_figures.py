@@ -70,3 +70,12 @@ def test_the_report_says_what_the_runs_are(tmp_path):
     units = pd.read_csv(tmp_path / "report" / "units.csv")
     qualifying = int((units.wrong_all * 2 >= units.runs).sum())
     assert f"{qualifying} of {N} examples are failed by at least half of the 6 runs" in text
+
+
+def test_the_heatmap_of_many_runs_stays_legible_and_small(tmp_path, captured):
+    study(tmp_path, runs=25)                                 # 50 runs: above RUN_NAMES_UP_TO
+    figure = captured["error_consistency.png"]
+    assert max(figure.get_size_inches()) <= figures.HEATMAP_INCHES_AT_MOST + 1   # not 0.35 in per run
+    heatmap = figure.axes[0]
+    assert [t.get_text() for t in heatmap.get_xticklabels()] == ["a", "b"]    # a tick per group
+    assert heatmap.get_xlabel() == "50 runs, ordered by group" and not heatmap.texts

@@ -35,6 +35,7 @@ from homogenization.analysis.bootstrap import (
     t_quantile,
 )
 from homogenization.analysis.design import Factor
+from homogenization.analysis.metrics import REPLICATES_PER_CHUNK
 
 
 @dataclass
@@ -85,7 +86,20 @@ def _equal_cells(weights: np.ndarray, cell: np.ndarray) -> np.ndarray:
 
 def compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor],
             equal_groups: bool = True) -> Comparison:
-    """The matched weights of the within and across sides under ``pair_draws`` [B, R, R]."""
+    """The matched weights of the within and across sides under ``pair_draws`` [B, R, R],
+    ``REPLICATES_PER_CHUNK`` replicates at a time (each replicate's weights are its own; the
+    float64 temporaries of all of them at once would be several times the result)."""
+    parts = [_compare(pair_draws[start:start + REPLICATES_PER_CHUNK], group_index, others, equal_groups)
+             for start in range(0, len(pair_draws), REPLICATES_PER_CHUNK)]
+    if len(parts) == 1:
+        return parts[0]
+    return Comparison(np.concatenate([part.within for part in parts]),
+                      np.concatenate([part.across for part in parts]), parts[0].matched_on,
+                      parts[0].dropped_within)
+
+
+def _compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor],
+             equal_groups: bool) -> Comparison:
     n = len(group_index)
     same = group_index[:, None] == group_index[None, :]
     top = upper(n)

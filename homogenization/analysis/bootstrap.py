@@ -19,8 +19,24 @@ def seed_draws_within(group_index: np.ndarray, replicates: int, rng: np.random.G
     return counts
 
 
+# Replicates whose pair means are computed at once: the float64 temporaries of a [B, R, R] mean
+# are three times its size (1 GB at 200 runs and B = 1,000), of a chunk a tenth of that.
+PAIR_MEAN_CHUNK = 100
+
+
 def pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
-    """Weighted mean over pairs [.., R, R], ignoring undefined (NaN) pairs."""
+    """Weighted mean over pairs [.., R, R], ignoring undefined (NaN) pairs; over replicates
+    [B, R, R] (of the values, the weights or both), ``PAIR_MEAN_CHUNK`` replicates at a time."""
+    shape = np.broadcast_shapes(np.shape(values), np.shape(pair_weights))
+    if len(shape) < 3 or shape[0] <= PAIR_MEAN_CHUNK:
+        return _pair_mean(values, pair_weights)
+    values, pair_weights = np.broadcast_to(values, shape), np.broadcast_to(pair_weights, shape)
+    return np.concatenate([_pair_mean(values[start:start + PAIR_MEAN_CHUNK],
+                                      pair_weights[start:start + PAIR_MEAN_CHUNK])
+                           for start in range(0, shape[0], PAIR_MEAN_CHUNK)])
+
+
+def _pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
     defined = ~np.isnan(values)
     weights = np.where(defined, pair_weights, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -26,6 +26,10 @@ def save(fig, path: Path, tight: bool = True) -> None:
     plt.close(fig)
 
 
+# A study of hundreds of runs gets a heatmap of this size at most (a 72-inch figure of 200 runs took
+# 3 GB to draw), with a tick per group instead of per run above RUN_NAMES_UP_TO runs.
+HEATMAP_INCHES_AT_MOST = 16.0
+RUN_NAMES_UP_TO = 40
 CELL_VALUES_UP_TO = 20   # runs; beyond, numbers in the cells would be unreadable
 
 
@@ -34,7 +38,7 @@ def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title:
     """Runs x runs heatmap on the metric's fixed scale (stated in the colour bar), runs ordered by
     group, lines between groups, and the value in each cell up to ``CELL_VALUES_UP_TO`` runs."""
     matrix = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)   # self-pairs are 1 by definition
-    size = max(4.0, 0.35 * len(names) + 2)
+    size = min(HEATMAP_INCHES_AT_MOST, max(4.0, 0.35 * len(names) + 2))
     fig, ax = plt.subplots(figsize=(size + 1, size))
     low, high = scale
     cmap = "RdBu_r" if low < 0 else "viridis"        # signed metrics: 0 (chance) is white
@@ -44,8 +48,15 @@ def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title:
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6,
                         color="black" if low < 0 or value > low + 0.6 * (high - low) else "white")
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), names, fontsize=7)
+    if len(names) <= RUN_NAMES_UP_TO:
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+    else:   # hundreds of runs: one tick per group, at its middle (run names would not be legible)
+        middles = {group: np.mean([i for i, g in enumerate(groups) if g == group])
+                   for group in dict.fromkeys(groups)}
+        ax.set_xticks(list(middles.values()), list(middles), fontsize=12)
+        ax.set_yticks(list(middles.values()), list(middles), fontsize=12)
+        ax.set_xlabel(f"{len(names)} runs, ordered by group")
     boundaries = [i + 0.5 for i in range(len(groups) - 1) if groups[i] != groups[i + 1]]
     for boundary in boundaries:
         ax.axhline(boundary, color="white", linewidth=1.5)

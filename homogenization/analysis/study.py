@@ -237,10 +237,11 @@ def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Dr
     raw (every pair as it comes)."""
     equal_groups = not settings.pair_weighting
     everyone = (~np.eye(len(group_index), dtype=bool))[None].astype(float)
+    drawn = draws.pairs
     return {"matched": (compare(everyone, group_index, others, equal_groups),
-                        compare(draws.pairs, group_index, others, equal_groups)),
+                        compare(drawn, group_index, others, equal_groups)),
             "raw": (compare(everyone, group_index, [], equal_groups),
-                    compare(draws.pairs, group_index, [], equal_groups))}
+                    compare(drawn, group_index, [], equal_groups))}
 
 
 def defined_for_some_pair(values: np.ndarray) -> bool:
