@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from homogenization.core.errors import UserError
+from homogenization.core.signals import Stopped, StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,12 @@ class SweepPreflight(Callback):
         if any(key == "data" or key.startswith("data.") or key.startswith("data/") for key in swept):
             return
         try:
-            check_shared_data(config)
+            with StopSignals("checking the data every job of the sweep shares",
+                             "no job was started; run the same command again"):
+                check_shared_data(config)
+        except Stopped as stopped:
+            log.error("interrupted: %s", stopped)
+            sys.exit(stopped.exit_status)
         except UserError as error:
             log.error("error: %s (checked once for every job of the sweep; no job was started)", error)
             sys.exit(2)
