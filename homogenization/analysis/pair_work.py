@@ -127,34 +127,43 @@ def gram_tile(
         index: centred_grid(representations[index], blocks, n_blocks, device)
         for index in dict.fromkeys([*first, *second])
     }
-    if sample_space:  # K[m, i, m', j] = <x_i, x_j> for unit i of block m and j of block m'
-        kernels = {index: torch.einsum("mih,njh->minj", grid, grid) for index, grid in grids.items()}
+    if sample_space:
+        return sample_space_tile(grids, first, second, n_blocks)
+    # Pair by pair: the per-block cross-covariances [M, H, G] stay in cache (batching pairs made
+    # them 8x larger and the products 1.5x slower).
     out = np.zeros((len(first), len(second), n_blocks, n_blocks))
-    if not sample_space and n_blocks > 1:
-        # Pair by pair: the per-block cross-covariances [M, H, G] stay in cache (batching pairs
-        # made them 8x larger and the products 1.5x slower).
-        for row, a in enumerate(first):
-            for column, b in enumerate(second):
-                if b >= a:  # (b, a) is (a, b) transposed: computed once
-                    per_block = torch.bmm(grids[a].transpose(1, 2), grids[b]).reshape(n_blocks, -1)
-                    out[row, column] = (per_block @ per_block.T).double().cpu().numpy()
-        return out
-    # Few units: the kernels of the runs b of ``second`` in batches (same group of BATCH_RUNS),
-    # stacked once per tile, latest run first, so that the b >= a of a row are a prefix of each
-    # batch (a view) and a row's products with a batch are one product; every tiling batches the
-    # same pairs together.
+    for row, a in enumerate(first):
+        for column, b in enumerate(second):
+            if b >= a:  # (b, a) is (a, b) transposed: computed once
+                per_block = torch.bmm(grids[a].transpose(1, 2), grids[b]).reshape(n_blocks, -1)
+                out[row, column] = (per_block @ per_block.T).double().cpu().numpy()
+    return out
+
+
+def sample_space_tile(
+    grids: dict[int, torch.Tensor], first: range, second: range, n_blocks: int
+) -> np.ndarray:
+    """G from the units' kernels (few units, wide representations), one block row m at a time:
+    K_a[m] = X_a,m X_a^T [rows, M, rows] and G[a, b, m, :] = the sum of K_a[m] * K_b[m] over the
+    units (a run's whole kernel is (M rows)^2: 400 MB at 10,000 units, and a tile holds 16 runs).
+    The runs b in batches (same group of BATCH_RUNS), stacked latest first, so that the b >= a of a
+    row are a prefix of each batch and a row's products with a batch are one product; every tiling
+    batches the same pairs together."""
+    out = np.zeros((len(first), len(second), n_blocks, n_blocks))
     batches: dict[int, list[int]] = {}
     for column in reversed(range(len(second))):
         batches.setdefault(second[column] // BATCH_RUNS, []).append(column)
-    side_by_side = {
-        key: torch.stack([kernels[second[c]] for c in columns]) for key, columns in batches.items()
-    }
-    for row, a in enumerate(first):
-        for key, columns in batches.items():
-            count = sum(second[c] >= a for c in columns)  # (b, a) is (a, b) transposed: computed once
-            if count:
-                found = torch.einsum("minj,tminj->tmn", kernels[a], side_by_side[key][:count])
-                out[row, columns[:count]] = found.double().cpu().numpy()
+    for m in range(n_blocks):
+        kernels = {index: torch.einsum("ih,njh->inj", grid[m], grid) for index, grid in grids.items()}
+        side_by_side = {
+            key: torch.stack([kernels[second[c]] for c in columns]) for key, columns in batches.items()
+        }
+        for row, a in enumerate(first):
+            for key, columns in batches.items():
+                count = sum(second[c] >= a for c in columns)  # (b, a) is (a, b) transposed: computed once
+                if count:
+                    found = torch.einsum("inj,tinj->tn", kernels[a], side_by_side[key][:count])
+                    out[row, columns[:count], m] = found.double().cpu().numpy()
     return out
 
 
