@@ -5,7 +5,8 @@ job resumes its own checkpoint or starts afresh, then ``_train`` builds data -> 
 seed_init) -> trainer (seeded by seed_data), fits, and lets the task finish (lightning_modules/
 task.py: classification tests the best checkpoint and hands over its test rows, masked-LM
 pretraining exports it); ``record_of`` writes what it produced. ``run.json`` is always last. A signal
-during training gives an ``interrupted`` record; a test loop that missed units, a ``partial`` one.
+gives an ``interrupted`` record naming the phase (``stop.phase``; during training, after a
+checkpoint); a test loop that missed units, a ``partial`` one.
 """
 
 from __future__ import annotations
