@@ -110,9 +110,11 @@ def test_the_cka_gram_in_float32_tiles_agrees_with_float64_in_both_spaces(sample
             rng.normal(size=(n, 12)) + 3]
     blocks = rng.permutation(n) % n_blocks
     expected = float64_gram(runs, blocks, n_blocks)
-    tile = gram_tile(runs, range(3), range(3), blocks, n_blocks, "cpu", sample_space)
+    tile, norms = gram_tile(runs, range(3), range(3), blocks, n_blocks, "cpu", sample_space)
     upper = np.triu_indices(3)          # a diagonal tile computes the pairs a <= b
     np.testing.assert_allclose(tile[upper], expected[upper], rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    centred = [x - x.mean(0) for x in runs]        # and its runs' row norms, in unit order
+    np.testing.assert_allclose(norms, [(x**2).sum(1) for x in centred], rtol=1e-5)
     assert BlockCKA(runs, blocks, n_blocks).cka()[0, 1] == pytest.approx(gram_cka(*runs[:2]), rel=1e-5)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from homogenization.core.errors import UserError
-from homogenization.core.run_record import read_representations
+from homogenization.core.run_record import read_representations, representation_file
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,20 @@ class RunRepresentations(Sequence):
 
     def __getitem__(self, index: int) -> np.ndarray:
         return read_representations(Path(self.paths[index]), self.split).astype(np.float32)
+
+    def widths(self) -> list[int]:
+        """Each run's width from its file's header (the data are not read)."""
+        return [
+            int(np.load(representation_file(Path(path), self.split), mmap_mode="r").shape[1])
+            for path in self.paths
+        ]
+
+
+def widths_of(representations: Sequence[np.ndarray]) -> list[int]:
+    """Each run's representation width, without reading the representations themselves."""
+    if isinstance(representations, RunRepresentations):
+        return representations.widths()
+    return [int(np.shape(values)[1]) for values in representations]
 
 
 @dataclass(frozen=True)
@@ -73,28 +87,55 @@ def centred_grid(values: np.ndarray, blocks: np.ndarray, n_blocks: int, device: 
     x = x - x.mean(dim=0, keepdim=True)
     if n_blocks == 1:
         return x[None]
-    order = np.argsort(blocks, kind="stable")
-    sizes = np.bincount(blocks, minlength=n_blocks)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    slot = np.arange(len(blocks)) - np.repeat(starts, sizes)
-    grid = torch.zeros(n_blocks, max(int(sizes.max()), 1), x.shape[1], device=device)
+    order, slot = grid_positions(blocks, n_blocks)
+    rows = max(int(np.bincount(blocks, minlength=n_blocks).max()), 1)
+    grid = torch.zeros(n_blocks, rows, x.shape[1], device=device)
     grid[torch.as_tensor(blocks[order], device=device), torch.as_tensor(slot, device=device)] = x[order]
     return grid
 
 
-def in_sample_space(n_units: int, n_blocks: int, rows_per_block: int, widths: list[int]) -> bool:
-    """Whether G is cheaper from the units' kernels K = X X^T (few units, wide representations)
-    than from the per-block cross-covariances (many units): their costs for all pairs, the
-    feature-space products counted at 4x their efficiency (large matmuls)."""
-    runs = len(widths)
+def grid_positions(blocks: np.ndarray, n_blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, slot): unit ``order[k]`` sits in row ``slot[k]`` of its block in ``centred_grid``."""
+    order = np.argsort(blocks, kind="stable")
+    sizes = np.bincount(blocks, minlength=n_blocks)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return order, np.arange(len(blocks)) - np.repeat(starts, sizes)
+
+
+def unit_norms(grid: torch.Tensor, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
+    """|x_i|^2 of each unit's centred representation, in unit order, from its grid: float64 [N]
+    (debiased CKA's row norms, computed where the grid is, not in another pass over the run)."""
+    norms = torch.linalg.vector_norm(grid, dim=2).double().pow(2).cpu().numpy()  # [M, rows]
+    if n_blocks == 1:
+        return norms[0]
+    order, slot = grid_positions(blocks, n_blocks)
+    found = np.empty(len(blocks))
+    found[order] = norms[blocks[order], slot]
+    return found
+
+
+def tile_plan(
+    n_units: int, n_blocks: int, rows_per_block: int, widths: list[int], jobs: int = 1
+) -> tuple[bool, list[tuple[range, range]]]:
+    """(sample_space, tiles): whether G is cheaper from the units' kernels K = X X^T (few units,
+    wide representations) than from the per-block cross-covariances (many units), and the tiles
+    of that way. The costs are for all pairs, counting the kernels every tile computes again for
+    its runs (a run is in several tiles), the feature-space products at 4x their efficiency
+    (large matmuls). A tile holds its runs' grids and, in sample space, one block row of their
+    kernels and its stacked copy (8 bytes x rows x M rows per run)."""
+    runs, width = len(widths), float(np.mean(widths))
     pairs = runs * (runs + 1) // 2
-    feature_cost = pairs * (n_units + n_blocks**2) * float(np.mean(widths)) ** 2
-    sample_cost = (n_blocks * rows_per_block) ** 2 * (sum(widths) + pairs)
-    return 4 * sample_cost < feature_cost
+    feature_tiles = tiles(chunks_of_runs(runs, 4 * n_blocks * max(widths) ** 2, jobs))
+    sample_tiles = tiles(chunks_of_runs(runs, 8 * rows_per_block * n_blocks * rows_per_block, jobs))
+    kernels = sum(len(set(first) | set(second)) for first, second in sample_tiles)
+    feature_cost = pairs * (n_units + n_blocks**2) * width**2
+    sample_cost = (n_blocks * rows_per_block) ** 2 * (kernels * width + pairs)
+    return (True, sample_tiles) if 4 * sample_cost < feature_cost else (False, feature_tiles)
 
 
 def chunks_of_runs(runs: int, bytes_per_pair: float, jobs: int = 1) -> list[range]:
-    """Runs dealt into chunks whose tiles keep about TILE_BYTES of products at once, and into
+    """Runs dealt into chunks whose tiles keep about TILE_BYTES of products (``bytes_per_pair``
+    per pair or per run) at once, and into
     enough of them that there is a tile for each of ``jobs`` jobs; chunks are whole multiples of
     BATCH_RUNS, so that every tiling batches the same pairs together (``gram_tile``)."""
     pairs_of_chunks = min(jobs, runs * (runs + 1) // 2)
@@ -116,21 +157,34 @@ def gram_tile(
     n_blocks: int,
     device: str,
     sample_space: bool,
-) -> np.ndarray:
-    """G for the pairs (a in ``first``, b in ``second``): [len(first), len(second), M, M] float64.
-    Each run of the tile is read once. ``device``: auto | cpu | cuda, resolved
-    where the tile runs (a job's machine may have a GPU the analysis's has not)."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """G for the pairs (a in ``first``, b in ``second``): [len(first), len(second), M, M] float64,
+    and for a diagonal tile (``first == second``; every run is in exactly one) its runs' row norms
+    |x_i|^2 [len(first), N], which debiased CKA needs. Each run of the tile is read once.
+    ``device``: auto | cpu | cuda, resolved where the tile runs (a job's machine may have a GPU
+    the analysis's has not)."""
     device = resolve_device(device)
-    if n_blocks == 1 and not sample_space:
-        return one_block_tile(representations, first, second, device)
-    grids = {
-        index: centred_grid(representations[index], blocks, n_blocks, device)
-        for index in dict.fromkeys([*first, *second])
-    }
-    if sample_space:
-        return sample_space_tile(grids, first, second, n_blocks)
-    # Pair by pair: the per-block cross-covariances [M, H, G] stay in cache (batching pairs made
-    # them 8x larger and the products 1.5x slower).
+    if n_blocks == 1 and not sample_space:  # no intervals: the plain products, pair by pair
+        grids = {index: centred_grid(representations[index], blocks, 1, device) for index in second}
+        values = one_block_tile(grids, representations, first, second, device)
+    else:
+        grids = {
+            index: centred_grid(representations[index], blocks, n_blocks, device)
+            for index in dict.fromkeys([*first, *second])
+        }
+        tile = sample_space_tile if sample_space else feature_space_tile
+        values = tile(grids, first, second, n_blocks)
+    norms = (
+        np.stack([unit_norms(grids[index], blocks, n_blocks) for index in first]) if first == second else None
+    )
+    return values, norms
+
+
+def feature_space_tile(
+    grids: dict[int, torch.Tensor], first: range, second: range, n_blocks: int
+) -> np.ndarray:
+    """G from the per-block cross-covariances X_a,m^T X_b,m [M, H, G], pair by pair (they stay in
+    cache; batching pairs made them 8x larger and the products 1.5x slower)."""
     out = np.zeros((len(first), len(second), n_blocks, n_blocks))
     for row, a in enumerate(first):
         for column, b in enumerate(second):
@@ -168,19 +222,24 @@ def sample_space_tile(
 
 
 def one_block_tile(
-    representations: Sequence[np.ndarray], first: range, second: range, device: str
+    grids: dict[int, torch.Tensor],
+    representations: Sequence[np.ndarray],
+    first: range,
+    second: range,
+    device: str,
 ) -> np.ndarray:
     """||X_b^T X_a||_F^2 of centred representations for the pairs of a tile (one block: no
-    intervals): [len(first), len(second), 1, 1] float64, pair by pair (as fast as a plain
-    feature-space CKA: batching pairs into one product measured slower here). Each run is read
-    and centred once."""
-    centred = {index: centred_grid(representations[index], None, 1, device)[0] for index in second}
+    intervals), pair by pair (as fast as a plain feature-space CKA: batching pairs into one product
+    measured slower here). ``grids``: the runs of ``second``, centred; a run of ``first`` only is
+    read here, once."""
     out = np.zeros((len(first), len(second), 1, 1))
     for row, a in enumerate(first):
-        x = centred[a] if a in centred else centred_grid(representations[a], None, 1, device)[0]
+        x = grids[a][0] if a in grids else centred_grid(representations[a], None, 1, device)[0]
         for column, b in enumerate(second):
             if b >= a:  # (b, a) is (a, b) transposed: computed once
-                out[row, column] = torch.linalg.vector_norm(centred[b].T @ x, dtype=torch.float64).item() ** 2
+                out[row, column] = (
+                    torch.linalg.vector_norm(grids[b][0].T @ x, dtype=torch.float64).item() ** 2
+                )
     return out
 
 
@@ -191,8 +250,8 @@ def _compute_tiles(
     n_blocks: int,
     device: str,
     sample_space: bool,
-) -> list[np.ndarray]:
-    """A job's work: the Gram of each of its tiles."""
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """A job's work: the Gram (and, for a diagonal tile, the row norms) of each of its tiles."""
     return [
         gram_tile(representations, first, second, blocks, n_blocks, device, sample_space)
         for first, second in assigned
@@ -205,21 +264,21 @@ def fill_gram(
     blocks: np.ndarray,
     n_blocks: int,
     gram: np.ndarray,
+    row_norms: np.ndarray,
     device: str = "cpu",
     split: JobSplit | None = None,
 ) -> None:
     """Write G for every pair of runs (``widths``: each one's representation width) into ``gram``
-    [R, R, M, M] (an array or a memmap)."""
+    [R, R, M, M] (an array or a memmap), and every run's row norms |x_i|^2 into ``row_norms``
+    [R, N]."""
     rows_per_block = int(np.bincount(blocks, minlength=n_blocks).max())
-    sample_space = in_sample_space(len(blocks), n_blocks, rows_per_block, widths)
-    per_pair = 4 * (n_blocks * rows_per_block) ** 2 if sample_space else 4 * n_blocks * max(widths) ** 2
     split = split or JobSplit()
-    all_tiles = tiles(chunks_of_runs(len(widths), per_pair, split.jobs))
+    sample_space, all_tiles = tile_plan(len(blocks), n_blocks, rows_per_block, widths, split.jobs)
     arguments = (blocks, n_blocks, device, sample_space)
     started = time.monotonic()
     if split.jobs <= 1:
         for number, (first, second) in enumerate(all_tiles, start=1):
-            _place(gram, first, second, gram_tile(representations, first, second, *arguments))
+            _place(gram, row_norms, first, second, gram_tile(representations, first, second, *arguments))
             if number % 20 == 0:
                 log.info(
                     "CKA Gram: %d of %d tiles [%.0f s]", number, len(all_tiles), time.monotonic() - started
@@ -227,12 +286,22 @@ def fill_gram(
         return
     shares = [all_tiles[job :: split.jobs] for job in range(min(split.jobs, len(all_tiles)))]
     for share, results in zip(shares, run_jobs(shares, representations, arguments, split)):
-        for (first, second), values in zip(share, results):
-            _place(gram, first, second, values)
+        for (first, second), found in zip(share, results):
+            _place(gram, row_norms, first, second, found)
 
 
-def _place(gram: np.ndarray, first: range, second: range, values: np.ndarray) -> None:
-    """A tile's G into ``gram``, and its transpose for the pairs (b, a)."""
+def _place(
+    gram: np.ndarray,
+    row_norms: np.ndarray,
+    first: range,
+    second: range,
+    found: tuple[np.ndarray, np.ndarray | None],
+) -> None:
+    """A tile's G into ``gram``, and its transpose for the pairs (b, a); a diagonal tile's row
+    norms into ``row_norms``."""
+    values, norms = found
+    if norms is not None:
+        row_norms[first.start : first.stop] = norms
     if first == second:  # a diagonal tile computed the pairs a <= b only
         lower = np.tril_indices(len(first), k=-1)
         values = values.copy()

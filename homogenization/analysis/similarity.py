@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from homogenization.analysis.pair_work import JobSplit, fill_gram
+from homogenization.analysis.pair_work import JobSplit, fill_gram, widths_of
 from homogenization.core.disk_space import reserve, room_for
 
 GRAM_BYTES_PER_READ = 2**26   # BlockCKA.cross reads G in pieces of about this size
@@ -91,23 +91,20 @@ class BlockCKA:
         runs = len(representations)
         self.n = len(blocks)
         self.block_sizes = np.bincount(blocks, minlength=n_blocks).astype(np.float64)
-        # Per-block sums for debiased CKA under block weights: sum |x_i|^2 [R, M] and
-        # sum |x_i|^2 |y_i|^2 [R, R, M], each run's centred representations read once.
-        widths, row_norms = [], np.zeros((runs, self.n))
-        for index in range(runs):
-            x = centred(representations[index])
-            widths.append(x.shape[1])
-            row_norms[index] = torch.linalg.vector_norm(x, dim=1).double().pow(2).numpy()
-        self.row_norms = row_norms
+        shape = (runs, runs, n_blocks, n_blocks)
+        self.gram = np.zeros(shape) if gram_file is None else gram_on_disk(Path(gram_file), shape)
+        # The tiles also give each run's row norms |x_i|^2 (no other pass over the runs), for
+        # debiased CKA's per-block sums under block weights: sum |x_i|^2 [R, M] and
+        # sum |x_i|^2 |y_i|^2 [R, R, M].
+        self.row_norms = row_norms = np.zeros((runs, self.n))
+        fill_gram(representations, widths_of(representations), blocks, n_blocks, self.gram, row_norms, device,
+                  split or JobSplit())
         self.block_norms = np.stack([np.bincount(blocks, weights=norms, minlength=n_blocks)
                                      for norms in row_norms])
         self.block_norm_products = np.zeros((runs, runs, n_blocks))
         for block in range(n_blocks):
             part = row_norms[:, blocks == block]
             self.block_norm_products[:, :, block] = part @ part.T
-        shape = (runs, runs, n_blocks, n_blocks)
-        self.gram = np.zeros(shape) if gram_file is None else gram_on_disk(Path(gram_file), shape)
-        fill_gram(representations, widths, blocks, n_blocks, self.gram, device, split or JobSplit())
 
     def cross(self, block_weights: np.ndarray | None = None) -> np.ndarray:
         """||X_b^T W X_a||_F^2 for all pairs: [R, R], or [B, R, R] for weights [B, M]. G is read

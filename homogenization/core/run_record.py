@@ -268,7 +268,11 @@ def read_texts(run_dir: Path, split: str = "test") -> list | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def representation_file(run_dir: Path, split: str = "test", layer: int | None = None) -> Path:
+    name = split if layer is None else f"{split}_layer{layer}"
+    return Path(run_dir) / "representations" / f"{name}.npy"
+
+
 def read_representations(run_dir: Path, split: str = "test", layer: int | None = None) -> np.ndarray:
     """The final representations, or layer ``layer``'s (``record.layers``)."""
-    name = split if layer is None else f"{split}_layer{layer}"
-    return np.load(Path(run_dir) / "representations" / f"{name}.npy")
+    return np.load(representation_file(run_dir, split, layer))
