@@ -90,7 +90,7 @@ def compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor
     ``REPLICATES_PER_CHUNK`` replicates at a time (each replicate's weights are its own; the
     float64 temporaries of all of them at once would be several times the result)."""
     parts = [_compare(pair_draws[start:start + REPLICATES_PER_CHUNK], group_index, others, equal_groups)
-             for start in range(0, len(pair_draws), REPLICATES_PER_CHUNK)]
+             for start in range(0, max(len(pair_draws), 1), REPLICATES_PER_CHUNK)]   # B = 0: one empty part
     if len(parts) == 1:
         return parts[0]
     return Comparison(np.concatenate([part.within for part in parts]),
