@@ -185,7 +185,8 @@ def test_help_lists_the_config_groups():
     assert result.returncode == 0, result.stderr
     listed = {line.split(":")[0].strip() for line in result.stdout.splitlines() if ": " in line}
     groups = {str(p.relative_to(CONF)) for p in CONF.rglob("*")
-              if p.is_dir() and p.relative_to(CONF).parts[0] != "hydra"}   # Hydra's own groups
+              if p.is_dir() and p.relative_to(CONF).parts[0] != "hydra"   # Hydra's own groups
+              and not any(part.startswith("_") for part in p.relative_to(CONF).parts)}   # __pycache__
     assert groups <= listed, groups - listed
     for model in MODELS:
         assert model in result.stdout

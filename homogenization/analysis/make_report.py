@@ -35,8 +35,8 @@ def make_report(patterns: list[str], out_dir: Path, group_by: list[str], setting
     scratch = settings.work_dir is None          # ours: CKA's Gram on disk, removed once written
     if scratch:
         settings = replace(settings, work_dir=str(Path(out_dir).parent / f".{Path(out_dir).name}.work"))
-    Path(settings.work_dir).mkdir(parents=True, exist_ok=True)
     try:
+        Path(settings.work_dir).mkdir(parents=True, exist_ok=True)
         analysis = analyze(runs, groups, settings, nesting)
         write_report(analysis, out_dir, skipped)
     finally:   # also after an error or a stop signal: nothing of ours is left beside the report
