@@ -110,18 +110,24 @@ def test_a_signal_while_testing_gives_an_interrupted_record_naming_the_phase(tmp
     assert train(compose_config(run_dir, overrides))["status"] == "complete"   # the same job goes on
 
 
+def sigterm_when_logged(command: list[str], text: str) -> tuple[int, str]:
+    """Run ``command``, send it SIGTERM when a line holding ``text`` is logged; (status, output)."""
+    job = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    for line in job.stdout:
+        if text in line:
+            job.send_signal(signal.SIGTERM)
+            break
+    output = job.stdout.read()
+    return job.wait(timeout=300), output
+
+
 def test_a_signal_while_tokenizing_gives_a_record_and_one_line(tmp_path, data_dir):
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     command = [*TRAIN, f"hydra.run.dir={run_dir}", f"paths.cache_dir={cache}", "data=sst2",
                *SMALL_MODELS["cnn_lstm"]]
-    job = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
-    for line in job.stdout:
-        if "Tokenizing sst2" in line:
-            job.send_signal(signal.SIGTERM)
-            break
-    output = job.stdout.read()
-    assert job.wait(timeout=300) == 128 + signal.SIGTERM, output[-3000:]
+    status, output = sigterm_when_logged(command, "Tokenizing sst2")
+    assert status == 128 + signal.SIGTERM, output[-3000:]
     assert "Traceback" not in output
     assert "interrupted: SIGTERM received while reading and tokenizing the data" in output
     record = read_run_json(run_dir)
@@ -133,14 +139,9 @@ def test_a_signal_while_tokenizing_gives_a_record_and_one_line(tmp_path, data_di
 def test_a_signal_during_the_analysis_leaves_nothing_and_says_so(tmp_path):
     runs = synthetic_study(tmp_path / "runs", runs=12, units=4000, width=64)
     out = tmp_path / "report"
-    job = subprocess.Popen([*ANALYZE, f"runs={runs}", f"out={out}", "bootstrap=2000"], cwd=REPO_ROOT,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in job.stdout:
-        if "Analyzing 12 runs" in line:
-            job.send_signal(signal.SIGTERM)
-            break
-    output = job.stdout.read()
-    assert job.wait(timeout=300) == 128 + signal.SIGTERM, output[-3000:]
+    status, output = sigterm_when_logged([*ANALYZE, f"runs={runs}", f"out={out}", "bootstrap=2000"],
+                                         "Analyzing 12 runs")
+    assert status == 128 + signal.SIGTERM, output[-3000:]
     assert ("interrupted: SIGTERM received while analysing the runs: stopped at once; nothing was written"
             in output)
     assert "Traceback" not in output

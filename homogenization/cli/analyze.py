@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from homogenization.analysis.make_report import report_from_config
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
-from homogenization.core.disk_space import disk_full_error
+from homogenization.core.disk_space import exit_if_disk_full
 from homogenization.core.errors import UserError
 from homogenization.core.signals import Stopped, StopSignals
 
@@ -29,12 +29,9 @@ def run(cfg: DictConfig) -> None:
         log.error("error: %s", error)
         sys.exit(2)
     except (OSError, RuntimeError) as error:
-        full = disk_full_error(error, cfg.out, "Free space there, or choose out= (and analysis.work_dir=) on "
-                               "a larger disk, and run the analysis again.")
-        if full is None:
-            raise
-        log.error("error: %s", full)
-        sys.exit(2)
+        exit_if_disk_full(error, cfg.out, "Free space there, or choose out= (and analysis.work_dir=) on "
+                          "a larger disk, and run the analysis again.", log)
+        raise
 
 
 def main() -> None:

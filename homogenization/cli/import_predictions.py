@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
-from homogenization.core.disk_space import disk_full_error
+from homogenization.core.disk_space import exit_if_disk_full
 from homogenization.core.errors import UserError
 from homogenization.core.signals import Stopped, StopSignals
 from homogenization.external.predictions import Columns, TestSplit, import_predictions
@@ -64,12 +64,9 @@ def run(cfg: DictConfig) -> None:
         log.error("error: %s", error)
         sys.exit(2)
     except (OSError, RuntimeError) as error:
-        full = disk_full_error(error, cfg.out, "Free space there, or choose out= on a larger disk, and run "
-                               "the import again.")
-        if full is None:
-            raise
-        log.error("error: %s", full)
-        sys.exit(2)
+        exit_if_disk_full(error, cfg.out, "Free space there, or choose out= on a larger disk, and run "
+                          "the import again.", log)
+        raise
 
 
 def main() -> None:

@@ -72,3 +72,12 @@ def disk_full_error(error: BaseException, where: Path | str | None, fix: str) ->
     if not is_no_room(error):
         return None
     return no_room(Path(getattr(error, "filename", None) or where or "."), "a file", fix)
+
+
+def exit_if_disk_full(error: BaseException, where: Path | str | None, fix: str, log) -> None:
+    """An entry point's net: a full disk is its one line on ``log`` and exit status 2; any other
+    error is left to the caller (which re-raises it)."""
+    full = disk_full_error(error, where, fix)
+    if full is not None:
+        log.error("error: %s", full)
+        raise SystemExit(2)
