@@ -20,8 +20,8 @@ from homogenization.core.errors import UserError
 RNG = np.random.default_rng(7)
 
 
-def prepared(x, rsa_rows=None):
-    return measures.prepare(x, rsa_rows)
+def pair_of(x, y, rsa_rows=None):
+    return measures.Pair(measures.prepare(x, rsa_rows), measures.prepare(y, rsa_rows))
 
 
 def correlated(n=300, h=12, g=9, shared=5, noise=0.5):
@@ -84,12 +84,54 @@ def reference_rsa(x, y):
 
 def test_representation_measures_agree_with_independent_implementations():
     x, y = correlated()
-    a, b = prepared(x, np.arange(120)), prepared(y, np.arange(120))
-    assert measures.procrustes(a, b) == pytest.approx(reference_procrustes(x, y), abs=1e-9)
-    assert measures.svcca(a, b) == pytest.approx(reference_svcca(x, y), abs=1e-7)
-    assert measures.pwcca(a, b) == pytest.approx(reference_pwcca(x, y), abs=1e-7)
-    assert measures.rsa(a, b) == pytest.approx(reference_rsa(x[:120], y[:120]), abs=1e-9)
-    assert 0 < measures.svcca(a, b) < 1 and 0 < measures.procrustes(a, b) < np.pi / 2
+    pair = pair_of(x, y, np.arange(120))
+    assert measures.procrustes(pair) == pytest.approx(reference_procrustes(x, y), abs=1e-9)
+    assert measures.svcca(pair) == pytest.approx(reference_svcca(x, y), abs=1e-7)
+    assert measures.pwcca(pair) == pytest.approx(reference_pwcca(x, y), abs=1e-7)
+    assert measures.rsa(pair) == pytest.approx(reference_rsa(x[:120], y[:120]), abs=1e-9)
+    assert 0 < measures.svcca(pair) < 1 and 0 < measures.procrustes(pair) < np.pi / 2
+    # PWCCA's two directions differ: the measure is their mean, whichever run comes first.
+    assert measures.pwcca(pair_of(y, x)) == pytest.approx(measures.pwcca(pair), abs=1e-12)
+
+
+@pytest.mark.parametrize("units, widths, decades",
+                         [(300, (40, 30), 3), (60, (90, 70), 2), (500, (64, 64), 8)])
+def test_measures_hold_for_ill_conditioned_and_wider_than_long_representations(units, widths, decades):
+    """The measures come from each run's covariance eigendecomposition (measures.py): variances
+    spanning ``decades`` x 2 orders of magnitude, and more dimensions than units, still agree
+    with the references' SVDs."""
+    latent = RNG.normal(size=(units, 6))
+    x, y = ((latent @ RNG.normal(size=(6, w)) + 0.3 * RNG.normal(size=(units, w)))
+            * np.logspace(0, -decades, w) for w in widths)
+    pair = pair_of(x, y)
+    assert measures.procrustes(pair) == pytest.approx(reference_procrustes(x, y), abs=1e-9)
+    assert measures.svcca(pair) == pytest.approx(reference_svcca(x, y), abs=1e-9)
+    assert measures.pwcca(pair) == pytest.approx(reference_pwcca(x, y), abs=1e-9)
+
+
+def test_a_study_streamed_in_chunks_gives_every_pair_its_own_value(monkeypatch):
+    """``pairwise`` prepares a chunk of runs at a time (here one or two runs): every pair, whichever
+    chunks its runs are in, has the value of that pair alone, symmetric, NaN on the diagonal; runs
+    of different widths, and one wider than it has units, included."""
+    latent = RNG.normal(size=(60, 5))
+    runs = [latent @ RNG.normal(size=(5, width)) + 0.5 * RNG.normal(size=(60, width))
+            for width in (4, 7, 7, 90, 3)]
+    names = list(measures.REPRESENTATION_MEASURES)
+    whole = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
+    run_bytes = 8 * 60 * 90  # the widest run's centred representations
+    for per_chunk in (1, 2):
+        monkeypatch.setattr(measures, "CHUNK_BYTES", per_chunk * (run_bytes + 8 * 40**2 // 2))
+        chunked = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
+        for name in names:
+            np.testing.assert_allclose(chunked[name], whole[name], rtol=0, atol=1e-12)
+    rsa_rows = np.sort(np.random.default_rng(3).choice(60, 40, replace=False))
+    for a, b in [(0, 1), (1, 3), (4, 2)]:
+        pair = pair_of(runs[a], runs[b], rsa_rows)
+        for name in names:
+            expected = measures.REPRESENTATION_MEASURES[name](pair)
+            assert whole[name][a, b] == whole[name][b, a] == pytest.approx(expected, abs=1e-9)
+    assert np.isnan(np.diag(whole["svcca"])).all()
+    assert whole["procrustes"][1, 3] == pytest.approx(reference_procrustes(runs[1], runs[3]), abs=1e-9)
 
 
 def test_prediction_measures_agree_with_scipy():
@@ -104,21 +146,20 @@ def test_prediction_measures_agree_with_scipy():
 def test_closed_form_values():
     x = RNG.normal(size=(200, 6))
     rotated = 3.0 * x @ ortho_group.rvs(6, random_state=1) + 5.0     # rotation, scale, shift
-    a, same = prepared(x, np.arange(50)), prepared(rotated, np.arange(50))
-    assert measures.procrustes(a, same) == pytest.approx(0.0, abs=1e-6)
-    assert measures.svcca(a, same) == pytest.approx(1.0, abs=1e-9)
-    assert measures.pwcca(a, same) == pytest.approx(1.0, abs=1e-9)
-    scaled = prepared(2.0 * x + 1.0, np.arange(50))
-    assert measures.rsa(prepared(x, np.arange(50)), scaled) == pytest.approx(1.0)
+    same = pair_of(x, rotated, np.arange(50))
+    assert measures.procrustes(same) == pytest.approx(0.0, abs=1e-6)
+    assert measures.svcca(same) == pytest.approx(1.0, abs=1e-9)
+    assert measures.pwcca(same) == pytest.approx(1.0, abs=1e-9)
+    assert measures.rsa(pair_of(x, 2.0 * x + 1.0, np.arange(50))) == pytest.approx(1.0)
 
     # Orthogonal column spaces: X^T Y = 0, so the shape distance is pi/2 and no correlation exists.
     columns = RNG.normal(size=(200, 8))
     basis = np.linalg.qr(columns - columns.mean(0))[0]      # orthonormal and centred
     left, right = basis[:, :4], basis[:, 4:]
-    assert measures.procrustes(prepared(left), prepared(right)) == pytest.approx(np.pi / 2, abs=1e-6)
+    assert measures.procrustes(pair_of(left, right)) == pytest.approx(np.pi / 2, abs=1e-6)
     # Sharing 2 of 4 orthonormal directions: canonical correlations (1, 1, 0, 0), mean 1/2.
     shared = np.hstack([basis[:, :2], basis[:, 2:4]]), np.hstack([basis[:, :2], basis[:, 4:6]])
-    assert measures.svcca(prepared(shared[0]), prepared(shared[1])) == pytest.approx(0.5, abs=1e-9)
+    assert measures.svcca(pair_of(*shared)) == pytest.approx(0.5, abs=1e-9)
 
     one_hot = np.eye(3)
     assert jensen_shannon_rows(one_hot, one_hot).mean() == 0.0

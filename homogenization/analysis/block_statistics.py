@@ -24,7 +24,7 @@ from homogenization.analysis.agreement import (
     same_wrong_rate,
 )
 from homogenization.analysis.discovery import Run
-from homogenization.analysis.measures import pairwise
+from homogenization.analysis.measures import REPRESENTATION_MEASURES, pairwise
 from homogenization.analysis.outcomes import Outcomes, load_representations, task_metric
 from homogenization.analysis.pair_work import JobSplit, RunRepresentations
 from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
@@ -114,6 +114,7 @@ class BlockStatistics:
             if with_knn and len(usable) else None
         self.knn_bootstrap = settings.knn_bootstrap
         self.outcomes, self.rsa_max_units, self.seed = outcomes, settings.rsa_max_units, settings.seed
+        self.measures = list(settings.measures)
         self._errors_of, self._error_stats = None, {}
         self._knn_sums, self._knn_units, self._knn_spread = None, None, None
         self._measured: dict[str, np.ndarray] = {}
@@ -257,14 +258,14 @@ class BlockStatistics:
         return np.einsum("abm,km->kab", self._jsd, weights) / (weights @ self.rows)[:, None, None]
 
     def measure(self, name: str) -> np.ndarray:
-        """An optional measure of ``analysis.measures`` (``measures.py``) for every pair [R, R]
-        (these hold every run's representations at once)."""
+        """An optional measure of ``analysis.measures`` (``measures.py``) for every pair [R, R];
+        the first asked computes every representation measure of ``analysis.measures`` in one
+        pass over the runs (NaN for pairs with a run without usable representations)."""
         if name not in self._measured:
-            representations = [np.zeros((self.n_rows, 1), np.float32) for _ in self.degenerate]
-            for index, values in zip(self.usable, self.source):
-                representations[index] = values
-            self._measured.update(pairwise([name], representations, self.degenerate,
-                                           self.rsa_max_units, self.seed))
+            asked = [other for other in self.measures if other in REPRESENTATION_MEASURES]
+            found = pairwise(asked or [name], self.source, self.rsa_max_units, self.seed)
+            for key, values in found.items():
+                self._measured[key] = self.for_every_run(values[None], 1)[0]
         return self._measured[name]
 
     def run_metric(self, weights: np.ndarray) -> np.ndarray:

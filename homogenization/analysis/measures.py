@@ -17,38 +17,53 @@ them; linear CKA, mutual k-NN and the error-based metrics are computed with inte
   ``analysis.rsa_max_units`` units shared by all pairs.
 (The prediction measures ``jsd`` and ``disagreement`` are block-weighted, with intervals:
 ``block_statistics.py``.)
+
+All four come from one eigendecomposition per run, of the H x H covariance X^T X = V S^2 V^T of
+its centred representations, and one product per pair, X_a^T X_b: Procrustes is its nuclear norm,
+X V_k S_k^-1 is an orthonormal basis of the run's 99%-variance subspace (so the canonical
+correlations are the singular values of S_a^-1 V_a^T (X_a^T X_b) V_b S_b^-1, kept corner), and a
+canonical variate's loadings on the original units come from S_k V_k^T. So the study is streamed:
+runs are read a chunk at a time (``pairwise``), never all at once. Every kept direction holds at
+least 1%/H of the variance (more than 1% is left when it is reached), so dividing by S_k stays
+well conditioned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 
+from homogenization.analysis.pair_work import widths_of
 from homogenization.analysis.similarity import centred
 
+log = logging.getLogger(__name__)
+
 VARIANCE_KEPT = 0.99
+CHUNK_BYTES = 2**28  # the runs prepared at once: two chunks of about this many bytes
 
 
 @dataclass
 class Prepared:
     """What the pairwise measures need of one run, computed once."""
 
-    unit_norm: torch.Tensor      # centred, unit Frobenius norm [N, H]
-    basis: torch.Tensor          # orthonormal basis of the 99%-variance subspace [N, k]
-    neurons: torch.Tensor        # centred original units (columns) [N, H]
-    rdm_ranks: torch.Tensor | None = None   # ranks of the RSA subsample's upper-triangle dissimilarities
+    values: torch.Tensor  # X: the centred representations [N, H]
+    norm: float  # ||X||_F
+    whitening: torch.Tensor  # V_k S_k^-1 [H, k]: X V_k S_k^-1 is an orthonormal basis of the kept subspace
+    loadings: torch.Tensor  # S_k V_k^T [k, H]: that basis's loadings on the original units (neurons)
+    rdm_ranks: torch.Tensor | None = None  # ranks of the RSA subsample's upper-triangle dissimilarities
 
 
-def reduced_basis(x: torch.Tensor, kept: float = VARIANCE_KEPT) -> torch.Tensor:
-    """Orthonormal basis (left singular vectors) of the fewest directions holding ``kept`` of the
-    variance of centred ``x``."""
-    u, s, _ = torch.linalg.svd(x, full_matrices=False)
-    share = torch.cumsum(s**2, 0) / torch.clamp((s**2).sum(), min=1e-300)
+def kept_directions(variances: torch.Tensor, kept: float = VARIANCE_KEPT) -> int:
+    """The fewest leading directions (``variances`` descending) holding ``kept`` of the variance."""
+    share = torch.cumsum(variances, 0) / torch.clamp(variances.sum(), min=1e-300)
     k = int(torch.searchsorted(share, torch.tensor(kept, dtype=share.dtype)).item()) + 1
-    return u[:, : min(k, len(s))]
+    return min(k, len(variances))
 
 
 def upper_triangle_ranks(x: torch.Tensor) -> torch.Tensor:
@@ -65,65 +80,108 @@ def upper_triangle_ranks(x: torch.Tensor) -> torch.Tensor:
 
 def prepare(values: np.ndarray, rsa_rows: np.ndarray | None) -> Prepared:
     x = centred(values, torch.float64)
-    return Prepared(unit_norm=x / torch.clamp(torch.linalg.matrix_norm(x), min=1e-300),
-                    basis=reduced_basis(x), neurons=x,
-                    rdm_ranks=None if rsa_rows is None else upper_triangle_ranks(
-                        torch.as_tensor(np.asarray(values)[rsa_rows], dtype=torch.float64)))
+    variances, directions = torch.linalg.eigh(x.T @ x)
+    variances, directions = variances.flip(0).clamp(min=0), directions.flip(1)
+    k = kept_directions(variances)
+    scale = variances[:k].sqrt()
+    return Prepared(
+        values=x,
+        norm=float(torch.linalg.matrix_norm(x)),
+        whitening=directions[:, :k] / scale,
+        loadings=scale[:, None] * directions[:, :k].T,
+        rdm_ranks=None
+        if rsa_rows is None
+        else upper_triangle_ranks(torch.as_tensor(np.asarray(values)[rsa_rows], dtype=torch.float64)),
+    )
 
 
-def procrustes(a: Prepared, b: Prepared) -> float:
-    # Zero-padding the narrower to equal width leaves X^T Y's singular values unchanged.
-    nuclear = torch.linalg.matrix_norm(a.unit_norm.T @ b.unit_norm, ord="nuc")
+class Pair:
+    """Two prepared runs and what several measures share: X_a^T X_b, and the canonical
+    correlations of the kept subspaces."""
+
+    def __init__(self, a: Prepared, b: Prepared):
+        self.a, self.b = a, b
+        self.cross = a.values.T @ b.values  # [H_a, H_b]
+
+    @cached_property
+    def canonical(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(rho, P, Q): canonical correlations (descending) of the kept subspaces and the
+        directions of a's [k_a, m] and b's [k_b, m] canonical variates in their bases."""
+        overlap = self.a.whitening.T @ self.cross @ self.b.whitening  # [k_a, k_b]
+        p, rho, qh = torch.linalg.svd(overlap, full_matrices=False)
+        return torch.clamp(rho, 0.0, 1.0), p, qh.T
+
+
+def procrustes(pair: Pair) -> float:
+    # Zero-padding the narrower to equal width leaves the singular values of X_a^T X_b unchanged.
+    nuclear = torch.linalg.matrix_norm(pair.cross, ord="nuc") / (pair.a.norm * pair.b.norm)
     return float(torch.arccos(torch.clamp(nuclear, -1.0, 1.0)))
 
 
-def canonical_correlations(a: Prepared, b: Prepared) -> tuple[torch.Tensor, torch.Tensor]:
-    """Canonical correlations (descending) and a's canonical variates [N, k] as unit vectors."""
-    u, s, _ = torch.linalg.svd(a.basis.T @ b.basis, full_matrices=False)
-    return torch.clamp(s, 0.0, 1.0), a.basis @ u
+def svcca(pair: Pair) -> float:
+    return float(pair.canonical[0].mean())
 
 
-def svcca(a: Prepared, b: Prepared) -> float:
-    return float(canonical_correlations(a, b)[0].mean())
-
-
-def _pwcca_one_way(a: Prepared, b: Prepared) -> float:
-    rho, variates = canonical_correlations(a, b)
-    weights = (variates.T @ a.neurons).abs().sum(dim=1)
+def _projection_weighted(rho: torch.Tensor, variates: torch.Tensor, loadings: torch.Tensor) -> float:
+    """One direction of PWCCA: each canonical variate's weight is the sum of |<h_i, x_j>| over the
+    original units x_j (``variates``^T ``loadings``)."""
+    weights = (variates.T @ loadings).abs().sum(dim=1)
     return float((weights * rho).sum() / weights.sum())
 
 
-def pwcca(a: Prepared, b: Prepared) -> float:
-    return 0.5 * (_pwcca_one_way(a, b) + _pwcca_one_way(b, a))
+def pwcca(pair: Pair) -> float:
+    rho, p, q = pair.canonical
+    one_way = _projection_weighted(rho, p, pair.a.loadings)
+    return 0.5 * (one_way + _projection_weighted(rho, q, pair.b.loadings))
 
 
-def rsa(a: Prepared, b: Prepared) -> float:
-    x, y = a.rdm_ranks - a.rdm_ranks.mean(), b.rdm_ranks - b.rdm_ranks.mean()
+def rsa(pair: Pair) -> float:
+    x = pair.a.rdm_ranks - pair.a.rdm_ranks.mean()
+    y = pair.b.rdm_ranks - pair.b.rdm_ranks.mean()
     return float((x @ y) / (x.norm() * y.norm()))
 
 
-REPRESENTATION_MEASURES: dict[str, Callable[[Prepared, Prepared], float]] = {
-    "procrustes": procrustes, "svcca": svcca, "pwcca": pwcca, "rsa": rsa}
+REPRESENTATION_MEASURES: dict[str, Callable[[Pair], float]] = {
+    "procrustes": procrustes,
+    "svcca": svcca,
+    "pwcca": pwcca,
+    "rsa": rsa,
+}
 
 
-def pairwise(measures: list[str], representations: list[np.ndarray], degenerate: np.ndarray,
-             rsa_max_units: int, seed: int) -> dict[str, np.ndarray]:
-    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal, and for runs with
-    degenerate representations)."""
+def pairwise(
+    measures: list[str], representations: Sequence[np.ndarray], rsa_max_units: int, seed: int
+) -> dict[str, np.ndarray]:
+    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal). The runs are
+    prepared a chunk at a time (two chunks in memory: a chunk's pairs with the chunks after it),
+    so memory does not grow with the study; each run is read and decomposed once per chunk it is
+    paired with after its own."""
     runs = len(representations)
     found = {name: np.full((runs, runs), np.nan) for name in measures}
-    prepared = []
-    if measures:
-        rows = len(representations[0])
-        rsa_rows = (np.sort(np.random.default_rng(seed).choice(rows, min(rows, rsa_max_units), replace=False))
-                    if "rsa" in measures else None)
-        prepared = [None if bad else prepare(values, rsa_rows)
-                    for values, bad in zip(representations, degenerate)]
-    for a in range(runs):
-        for b in range(a + 1, runs):
-            if prepared[a] is None or prepared[b] is None:
-                continue
-            for name in measures:
-                value = REPRESENTATION_MEASURES[name](prepared[a], prepared[b])
-                found[name][a, b] = found[name][b, a] = value
+    if not measures or runs < 2:
+        return found
+    rows = len(representations[0])
+    rsa_rows = (
+        np.sort(np.random.default_rng(seed).choice(rows, min(rows, rsa_max_units), replace=False))
+        if "rsa" in measures
+        else None
+    )
+    run_bytes = 8 * rows * max(widths_of(representations))
+    if rsa_rows is not None:
+        run_bytes += 8 * len(rsa_rows) ** 2 // 2
+    per_chunk = max(1, CHUNK_BYTES // run_bytes)
+    chunks = [range(start, min(start + per_chunk, runs)) for start in range(0, runs, per_chunk)]
+    started = time.monotonic()
+    for number, first in enumerate(chunks):
+        left = {index: prepare(representations[index], rsa_rows) for index in first}
+        for second in chunks[number:]:
+            right = left if second == first else {i: prepare(representations[i], rsa_rows) for i in second}
+            for a in first:
+                for b in second:
+                    if b > a:
+                        pair = Pair(left[a], right[b])
+                        for name in measures:
+                            found[name][a, b] = found[name][b, a] = REPRESENTATION_MEASURES[name](pair)
+        log.info("Further measures: runs %d-%d of %d paired [%.0f s]", first.start + 1, first.stop, runs,
+                 time.monotonic() - started)
     return found
