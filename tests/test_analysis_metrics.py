@@ -102,11 +102,13 @@ def float64_gram(runs, blocks, n_blocks):
                       for c in row] for row in cross])
 
 
-@pytest.mark.parametrize("sample_space", [False, True])
-def test_the_cka_gram_in_float32_tiles_agrees_with_float64_in_both_spaces(sample_space):
+@pytest.mark.parametrize("sample_space, n_blocks", [(False, 6), (True, 6), (False, 1)])
+def test_the_cka_gram_in_float32_tiles_agrees_with_float64_in_both_spaces(sample_space, n_blocks):
+    """Per-block products in feature and in sample space, and with one block (no intervals) the
+    plain products, a run's own from X^T X's symmetric halves (an odd width included)."""
     rng = np.random.default_rng(7)
-    n, n_blocks = 150, 6
-    runs = [rng.normal(size=(n, 12)), rng.normal(size=(n, 4)) @ rng.normal(size=(4, 20)),
+    n = 150
+    runs = [rng.normal(size=(n, 13)), rng.normal(size=(n, 4)) @ rng.normal(size=(4, 20)),
             rng.normal(size=(n, 12)) + 3]
     blocks = rng.permutation(n) % n_blocks
     expected = float64_gram(runs, blocks, n_blocks)
