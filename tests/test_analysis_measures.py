@@ -109,28 +109,33 @@ def test_measures_hold_for_ill_conditioned_and_wider_than_long_representations(u
     assert measures.pwcca(pair) == pytest.approx(reference_pwcca(x, y), abs=1e-9)
 
 
-def test_a_study_streamed_in_chunks_gives_every_pair_its_own_value(monkeypatch):
-    """``pairwise`` prepares a chunk of runs at a time (here one or two runs): every pair, whichever
-    chunks its runs are in, has the value of that pair alone, symmetric, NaN on the diagonal; runs
-    of different widths, and one wider than it has units, included."""
+def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
+    """``pairwise`` prepares the runs of a tile (two chunks of runs) at a time (here chunks of one
+    or two runs): every pair, whichever tile it is in, has the value of that pair alone,
+    symmetric, NaN on the diagonal; runs of different widths, and one wider than it has units."""
+    from homogenization.analysis import pair_work
+
     latent = RNG.normal(size=(60, 5))
     runs = [latent @ RNG.normal(size=(5, width)) + 0.5 * RNG.normal(size=(60, width))
             for width in (4, 7, 7, 90, 3)]
     names = list(measures.REPRESENTATION_MEASURES)
     whole = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
-    run_bytes = 8 * 60 * 90  # the widest run's centred representations
+    run_bytes = 8 * 60 * 90 + 4 * 40**2  # the widest run's centred representations, RSA's ranks
+    monkeypatch.setattr(pair_work, "BATCH_RUNS", 1)
     for per_chunk in (1, 2):
-        monkeypatch.setattr(measures, "CHUNK_BYTES", per_chunk * (run_bytes + 8 * 40**2 // 2))
-        chunked = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
+        monkeypatch.setattr(pair_work, "TILE_BYTES", per_chunk * run_bytes)
+        assert len(pair_work.chunks_of_runs(len(runs), run_bytes)) == -(-len(runs) // per_chunk)
+        tiled = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
         for name in names:
-            np.testing.assert_allclose(chunked[name], whole[name], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(tiled[name], whole[name], rtol=0, atol=1e-12)
     rsa_rows = np.sort(np.random.default_rng(3).choice(60, 40, replace=False))
     for a, b in [(0, 1), (1, 3), (4, 2)]:
         pair = pair_of(runs[a], runs[b], rsa_rows)
         for name in names:
             expected = measures.REPRESENTATION_MEASURES[name](pair)
             assert whole[name][a, b] == whole[name][b, a] == pytest.approx(expected, abs=1e-9)
-    assert np.isnan(np.diag(whole["svcca"])).all()
+    for name in names:
+        assert np.isnan(np.diag(whole[name])).all() and np.isfinite(whole[name][~np.eye(5, dtype=bool)]).all()
     assert whole["procrustes"][1, 3] == pytest.approx(reference_procrustes(runs[1], runs[3]), abs=1e-9)
 
 

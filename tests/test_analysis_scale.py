@@ -1,6 +1,6 @@
-"""The analysis at scale: CKA's pairwise work split into jobs (local processes through submitit;
-the SLURM job array is in test_slurm.py) and merged into the report a single process writes; the
-scale settings checked with one line."""
+"""The analysis at scale: the pairwise work (CKA's Gram, the further measures) split into jobs
+(local processes through submitit; the SLURM job array is in test_slurm.py) and merged into the
+report a single process writes; the scale settings checked with one line."""
 
 import numpy as np
 import pandas as pd
@@ -32,15 +32,19 @@ def assert_same_report(found, expected):
         pd.testing.assert_frame_equal(found[name], table, check_exact=True)
 
 
-def test_the_pairwise_work_split_into_local_jobs_gives_the_single_process_report(tmp_path):
-    """12 runs: one tile in one process; for 3 jobs, chunks of 8 and 4 runs, 3 tiles, one per job."""
+def test_the_pairwise_work_split_into_local_jobs_gives_the_single_process_report(tmp_path, caplog):
+    """12 runs: one tile in one process; for 3 jobs, chunks of 8 and 4 runs, 3 tiles, one per job:
+    CKA's Gram and the further representation measures."""
     runs = small_study(tmp_path / "runs", runs=12)
-    settings = dict(bootstrap=40, knn_bootstrap=4, measures=[])
+    settings = dict(bootstrap=40, knn_bootstrap=4, measures=["procrustes", "svcca", "pwcca", "rsa"])
     make_report([str(runs)], tmp_path / "one", ["model"], Settings(**settings))
-    split = make_report([str(runs)], tmp_path / "split", ["model"],
-                        Settings(**settings, jobs=3, launcher="local"))
+    with caplog.at_level("INFO"):
+        split = make_report([str(runs)], tmp_path / "split", ["model"],
+                            Settings(**settings, jobs=3, launcher="local"))
+    assert "CKA Gram: 3 tiles in 3 local jobs" in caplog.text
+    assert "Further measures: 3 tiles in 3 local jobs" in caplog.text
     assert_same_report(report_tables(tmp_path / "split"), report_tables(tmp_path / "one"))
-    assert split.pairs.linear_cka.notna().all()
+    assert split.pairs[["linear_cka", "procrustes", "svcca", "pwcca", "rsa"]].notna().all().all()
     assert not (tmp_path / ".split.work").exists()          # the scratch directory is removed
 
 
@@ -75,9 +79,9 @@ class Unreadable:
 
 
 def test_an_analysis_job_that_fails_is_one_line_naming_its_log(tmp_path):
-    from homogenization.analysis.pair_work import JobSplit, run_jobs
+    from homogenization.analysis.pair_work import JobSplit, _compute_tiles, run_jobs
 
     split = JobSplit(jobs=1, launcher="local", folder=tmp_path)
-    arguments = (np.zeros(10, dtype=int), 1, "cpu", False)
+    arguments = (Unreadable(), np.zeros(10, dtype=int), 1, "cpu", False)
     with pytest.raises(UserError, match=r"analysis job \S+ failed: .*gone \(its log: .*\); fix the cause"):
-        run_jobs([[(range(0, 2), range(0, 2))]], Unreadable(), arguments, split)
+        run_jobs(_compute_tiles, [[(range(0, 2), range(0, 2))]], arguments, split, "CKA Gram")

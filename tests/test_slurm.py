@@ -197,13 +197,14 @@ def test_ddp_across_two_slurm_tasks(tmp_path, cluster, reference):
 
 
 def test_the_analysis_split_into_a_slurm_job_array_gives_the_single_process_report(tmp_path, cluster):
-    """homog-analyze with launcher=slurm: CKA's pairwise work as a job array on the scheduler,
-    merged; the tables equal a single-process analysis's exactly."""
+    """homog-analyze with launcher=slurm: the pairwise work (CKA's Gram, then the further
+    representation measures) as job arrays on the scheduler, merged; the tables equal a
+    single-process analysis's exactly."""
     from tests.test_analysis_scale import assert_same_report, report_tables, small_study
 
     runs = small_study(tmp_path / "runs", runs=10)      # 2 jobs: chunks of 8 and 2 runs, 3 tiles
     common = [sys.executable, "scripts/analyze.py", f"runs={runs}", "bootstrap=30", "knn_bootstrap=4",
-              "measures=[]"]
+              "measures=[procrustes,pwcca]"]
     single = subprocess.run([*common, f"out={tmp_path / 'one'}"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
@@ -212,4 +213,5 @@ def test_the_analysis_split_into_a_slurm_job_array_gives_the_single_process_repo
                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=cluster.env)
     assert split.returncode == 0, split.stderr[-3000:]
     assert "CKA Gram: 3 tiles in 2 slurm jobs" in split.stderr + split.stdout
+    assert "Further measures: 3 tiles in 2 slurm jobs" in split.stderr + split.stdout
     assert_same_report(report_tables(tmp_path / "split"), report_tables(tmp_path / "one"))

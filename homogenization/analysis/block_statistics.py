@@ -104,10 +104,11 @@ class BlockStatistics:
         # feature-space products X_b^T X_a.
         self.cka_blocks = self.n_blocks if settings.bootstrap else 1
         cka_row_blocks = row_blocks if settings.bootstrap else np.zeros_like(row_blocks)
+        self.device = settings.device
+        self.job_split = JobSplit(settings.jobs, settings.launcher, work, settings.slurm)
         self.cka = BlockCKA(usable, cka_row_blocks, self.cka_blocks,
                             None if work is None else work / f"cka_gram_{split}.npy",
-                            settings.device,
-                            JobSplit(settings.jobs, settings.launcher, work, settings.slurm)) \
+                            self.device, self.job_split) \
             if len(usable) else None
         k = settings.knn_k
         self.knn = ReplicatedKNN((values[knn_rows] for values in usable), row_blocks[knn_rows], k) \
@@ -263,7 +264,8 @@ class BlockStatistics:
         pass over the runs (NaN for pairs with a run without usable representations)."""
         if name not in self._measured:
             asked = [other for other in self.measures if other in REPRESENTATION_MEASURES]
-            found = pairwise(asked or [name], self.source, self.rsa_max_units, self.seed)
+            found = pairwise(asked or [name], self.source, self.rsa_max_units, self.seed, self.device,
+                             self.job_split)
             for key, values in found.items():
                 self._measured[key] = self.for_every_run(values[None], 1)[0]
         return self._measured[name]

@@ -22,10 +22,10 @@ All four come from one eigendecomposition per run, of the H x H covariance X^T X
 its centred representations, and one product per pair, X_a^T X_b: Procrustes is its nuclear norm,
 X V_k S_k^-1 is an orthonormal basis of the run's 99%-variance subspace (so the canonical
 correlations are the singular values of S_a^-1 V_a^T (X_a^T X_b) V_b S_b^-1, kept corner), and a
-canonical variate's loadings on the original units come from S_k V_k^T. So the study is streamed:
-runs are read a chunk at a time (``pairwise``), never all at once. Every kept direction holds at
-least 1%/H of the variance (more than 1% is left when it is reached), so dividing by S_k stays
-well conditioned.
+canonical variate's loadings on the original units come from S_k V_k^T. Every kept direction holds
+at least 1%/H of the variance (more than 1% is left when it is reached), so dividing by S_k stays
+well conditioned. The study is streamed tile by tile, like CKA's Gram (``pair_work``): a tile
+prepares the runs of its two chunks only, in this process or in a job.
 """
 
 from __future__ import annotations
@@ -39,13 +39,19 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from homogenization.analysis.pair_work import widths_of
+from homogenization.analysis.pair_work import (
+    JobSplit,
+    chunks_of_runs,
+    resolve_device,
+    run_jobs,
+    tiles,
+    widths_of,
+)
 from homogenization.analysis.similarity import centred
 
 log = logging.getLogger(__name__)
 
 VARIANCE_KEPT = 0.99
-CHUNK_BYTES = 2**28  # the runs prepared at once: two chunks of about this many bytes
 
 
 @dataclass
@@ -78,8 +84,8 @@ def upper_triangle_ranks(x: torch.Tensor) -> torch.Tensor:
     return ranks
 
 
-def prepare(values: np.ndarray, rsa_rows: np.ndarray | None) -> Prepared:
-    x = centred(values, torch.float64)
+def prepare(values: np.ndarray, rsa_rows: np.ndarray | None, device: str = "cpu") -> Prepared:
+    x = centred(values, torch.float64).to(device)
     variances, directions = torch.linalg.eigh(x.T @ x)
     variances, directions = variances.flip(0).clamp(min=0), directions.flip(1)
     k = kept_directions(variances)
@@ -91,7 +97,9 @@ def prepare(values: np.ndarray, rsa_rows: np.ndarray | None) -> Prepared:
         loadings=scale[:, None] * directions[:, :k].T,
         rdm_ranks=None
         if rsa_rows is None
-        else upper_triangle_ranks(torch.as_tensor(np.asarray(values)[rsa_rows], dtype=torch.float64)),
+        else upper_triangle_ranks(
+            torch.as_tensor(np.asarray(values)[rsa_rows], dtype=torch.float64, device=device)
+        ),
     )
 
 
@@ -150,12 +158,17 @@ REPRESENTATION_MEASURES: dict[str, Callable[[Pair], float]] = {
 
 
 def pairwise(
-    measures: list[str], representations: Sequence[np.ndarray], rsa_max_units: int, seed: int
+    measures: list[str],
+    representations: Sequence[np.ndarray],
+    rsa_max_units: int,
+    seed: int,
+    device: str = "cpu",
+    split: JobSplit | None = None,
 ) -> dict[str, np.ndarray]:
-    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal). The runs are
-    prepared a chunk at a time (two chunks in memory: a chunk's pairs with the chunks after it),
-    so memory does not grow with the study; each run is read and decomposed once per chunk it is
-    paired with after its own."""
+    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal). Runs are dealt
+    into chunks and a tile (a pair of chunks) prepares its runs only, so memory does not grow with
+    the study; the tiles run in this process or, like CKA's Gram, in the jobs of ``split``, on
+    ``device`` (float64 throughout: Procrustes near 0 needs it)."""
     runs = len(representations)
     found = {name: np.full((runs, runs), np.nan) for name in measures}
     if not measures or runs < 2:
@@ -166,22 +179,59 @@ def pairwise(
         if "rsa" in measures
         else None
     )
-    run_bytes = 8 * rows * max(widths_of(representations))
-    if rsa_rows is not None:
-        run_bytes += 8 * len(rsa_rows) ** 2 // 2
-    per_chunk = max(1, CHUNK_BYTES // run_bytes)
-    chunks = [range(start, min(start + per_chunk, runs)) for start in range(0, runs, per_chunk)]
-    started = time.monotonic()
-    for number, first in enumerate(chunks):
-        left = {index: prepare(representations[index], rsa_rows) for index in first}
-        for second in chunks[number:]:
-            right = left if second == first else {i: prepare(representations[i], rsa_rows) for i in second}
-            for a in first:
-                for b in second:
-                    if b > a:
-                        pair = Pair(left[a], right[b])
-                        for name in measures:
-                            found[name][a, b] = found[name][b, a] = REPRESENTATION_MEASURES[name](pair)
-        log.info("Further measures: runs %d-%d of %d paired [%.0f s]", first.start + 1, first.stop, runs,
-                 time.monotonic() - started)
+    run_bytes = 8 * rows * max(widths_of(representations)) + (
+        0 if rsa_rows is None else 4 * len(rsa_rows) ** 2
+    )
+    split = split or JobSplit()
+    all_tiles = tiles(chunks_of_runs(runs, run_bytes, split.jobs))
+    arguments = (representations, measures, rsa_rows, device)
+    if split.jobs <= 1:
+        shares, results = [all_tiles], [measure_tiles(all_tiles, *arguments)]
+    else:  # consecutive tiles, which mostly share their first chunk (prepared once in a job)
+        bounds = np.linspace(0, len(all_tiles), min(split.jobs, len(all_tiles)) + 1).astype(int)
+        shares = [all_tiles[start:stop] for start, stop in zip(bounds, bounds[1:])]
+        results = run_jobs(measure_tiles, shares, arguments, split, "Further measures")
+    for share, found_in_share in zip(shares, results):
+        for (first, second), values in zip(share, found_in_share):
+            for name, tile in zip(measures, values):
+                if first == second:  # a diagonal tile computed the pairs a < b only
+                    tile = np.where(np.isnan(tile), tile.T, tile)
+                found[name][first.start : first.stop, second.start : second.stop] = tile
+                found[name][second.start : second.stop, first.start : first.stop] = tile.T
+    return found
+
+
+def measure_tiles(
+    assigned: list[tuple[range, range]],
+    representations: Sequence[np.ndarray],
+    measures: list[str],
+    rsa_rows: np.ndarray | None,
+    device: str,
+) -> list[np.ndarray]:
+    """A job's work: for each tile (first, second), ``measures`` of its pairs [len(measures),
+    len(first), len(second)] (a diagonal tile: the pairs a < b, NaN elsewhere). The runs of a
+    tile's first chunk stay prepared for the tiles after it with the same first chunk."""
+    device = resolve_device(device)
+    started, kept_first, left = time.monotonic(), None, {}
+    found = []
+    for first, second in assigned:
+        if first != kept_first:
+            kept_first, left = first, {a: prepare(representations[a], rsa_rows, device) for a in first}
+        right = (
+            left if second == first else {b: prepare(representations[b], rsa_rows, device) for b in second}
+        )
+        values = np.full((len(measures), len(first), len(second)), np.nan)
+        for row, a in enumerate(first):
+            for column, b in enumerate(second):
+                if b > a:
+                    pair = Pair(left[a], right[b])
+                    values[:, row, column] = [REPRESENTATION_MEASURES[name](pair) for name in measures]
+        found.append(values)
+        if len(found) % 10 == 0:
+            log.info(
+                "Further measures: %d of %d tiles [%.0f s]",
+                len(found),
+                len(assigned),
+                time.monotonic() - started,
+            )
     return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,8 +257,8 @@ def self_product_norm(x: torch.Tensor) -> float:
 
 
 def _compute_tiles(
-    representations: Sequence[np.ndarray],
     assigned: list[tuple[range, range]],
+    representations: Sequence[np.ndarray],
     blocks: np.ndarray,
     n_blocks: int,
     device: str,
@@ -298,8 +298,9 @@ def fill_gram(
                 )
         return
     shares = [all_tiles[job :: split.jobs] for job in range(min(split.jobs, len(all_tiles)))]
-    for share, results in zip(shares, run_jobs(shares, representations, arguments, split)):
-        for (first, second), found in zip(share, results):
+    results = run_jobs(_compute_tiles, shares, (representations, *arguments), split, "CKA Gram")
+    for share, found_in_share in zip(shares, results):
+        for (first, second), found in zip(share, found_in_share):
             _place(gram, row_norms, first, second, found)
 
 
@@ -339,14 +340,10 @@ def slurm_parameters(slurm: dict) -> dict:
     return {"timeout_min": int(slurm.get("time", 60)), **found}
 
 
-def run_jobs(
-    shares: list[list[tuple[range, range]]],
-    representations: Sequence[np.ndarray],
-    arguments: tuple,
-    split: JobSplit,
-) -> list[list[np.ndarray]]:
-    """Each share of the tiles as one submitit job (a SLURM job array, or local processes); their
-    results in order. A job that fails is one line naming its log."""
+def run_jobs(compute: Callable, shares: list[list], arguments: tuple, split: JobSplit, work: str) -> list:
+    """``compute(share, *arguments)`` for each share of the tiles as one submitit job (a SLURM job
+    array, or local processes); their results in order. A job that fails is one line naming its
+    log. ``work``: what the jobs compute, for the log."""
     import submitit
 
     if split.folder is None:
@@ -358,14 +355,10 @@ def run_jobs(
     else:
         executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=int((split.slurm or {}).get("time", 60)))
-    jobs = executor.map_array(
-        _compute_tiles,
-        [representations] * len(shares),
-        shares,
-        *([value] * len(shares) for value in arguments),
-    )
+    jobs = executor.map_array(compute, shares, *([value] * len(shares) for value in arguments))
     log.info(
-        "CKA Gram: %d tiles in %d %s jobs (%s); waiting",
+        "%s: %d tiles in %d %s jobs (%s); waiting",
+        work,
         sum(map(len, shares)),
         len(jobs),
         split.launcher,
