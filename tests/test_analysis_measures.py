@@ -121,10 +121,9 @@ def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
     names = list(measures.REPRESENTATION_MEASURES)
     whole = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
     run_bytes = 8 * 60 * 90 + 4 * 40**2  # the widest run's centred representations, RSA's ranks
-    monkeypatch.setattr(pair_work, "BATCH_RUNS", 1)
     for per_chunk in (1, 2):
         monkeypatch.setattr(pair_work, "TILE_BYTES", per_chunk * run_bytes)
-        assert len(pair_work.chunks_of_runs(len(runs), run_bytes)) == -(-len(runs) // per_chunk)
+        assert len(pair_work.chunks_of_runs(len(runs), run_bytes, multiple=1)) == -(-len(runs) // per_chunk)
         tiled = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
         for name in names:
             np.testing.assert_allclose(tiled[name], whole[name], rtol=0, atol=1e-12)

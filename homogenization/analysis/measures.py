@@ -183,7 +183,7 @@ def pairwise(
         0 if rsa_rows is None else 4 * len(rsa_rows) ** 2
     )
     split = split or JobSplit()
-    all_tiles = tiles(chunks_of_runs(runs, run_bytes, split.jobs))
+    all_tiles = tiles(chunks_of_runs(runs, run_bytes, split.jobs, multiple=1))  # ~TILE_BYTES a chunk
     arguments = (representations, measures, rsa_rows, device)
     if split.jobs <= 1:
         shares, results = [all_tiles], [measure_tiles(all_tiles, *arguments)]

@@ -27,7 +27,9 @@ from homogenization.core.run_record import read_representations, representation_
 
 log = logging.getLogger(__name__)
 
-TILE_BYTES = 2**28  # a tile's per-block cross-covariances (float32) stay below this
+# A tile's per-block cross-covariances (float32), or a chunk's prepared runs (measures.py), stay
+# below this.
+TILE_BYTES = 2**28
 # Pairs (a, b) whose b are in the same group of this many runs are one batched product, in every
 # tiling: the Gram, and the report, are bitwise the same in one process and split into jobs.
 BATCH_RUNS = 8
@@ -133,15 +135,19 @@ def tile_plan(
     return (True, sample_tiles) if 4 * sample_cost < feature_cost else (False, feature_tiles)
 
 
-def chunks_of_runs(runs: int, bytes_per_pair: float, jobs: int = 1) -> list[range]:
+def chunks_of_runs(
+    runs: int, bytes_per_pair: float, jobs: int = 1, multiple: int | None = None
+) -> list[range]:
     """Runs dealt into chunks whose tiles keep about TILE_BYTES of products (``bytes_per_pair``
     per pair or per run) at once, and into
     enough of them that there is a tile for each of ``jobs`` jobs; chunks are whole multiples of
-    BATCH_RUNS, so that every tiling batches the same pairs together (``gram_tile``)."""
+    ``multiple`` runs (by default BATCH_RUNS, for CKA's Gram: every tiling batches the same pairs
+    together, ``gram_tile``)."""
     pairs_of_chunks = min(jobs, runs * (runs + 1) // 2)
     chunks_for_jobs = next(c for c in range(1, runs + 2) if c * (c + 1) // 2 >= pairs_of_chunks)
     per_chunk = int(max(1, min(-(-runs // chunks_for_jobs), TILE_BYTES // max(bytes_per_pair, 1))))
-    per_chunk = -(-per_chunk // BATCH_RUNS) * BATCH_RUNS
+    multiple = BATCH_RUNS if multiple is None else multiple
+    per_chunk = -(-per_chunk // multiple) * multiple
     return [range(start, min(start + per_chunk, runs)) for start in range(0, runs, per_chunk)]
 
 
