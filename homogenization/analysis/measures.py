@@ -109,7 +109,11 @@ class Pair:
 
     def __init__(self, a: Prepared, b: Prepared):
         self.a, self.b = a, b
-        self.cross = a.values.T @ b.values  # [H_a, H_b]
+
+    @cached_property
+    def cross(self) -> torch.Tensor:
+        """X_a^T X_b [H_a, H_b] (RSA alone never needs it)."""
+        return self.a.values.T @ self.b.values
 
     @cached_property
     def canonical(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
