@@ -23,7 +23,7 @@ from homogenization.analysis.bootstrap import interval, pair_mean
 from homogenization.analysis.discovery import Run
 from homogenization.analysis.similarity import BlockCKA, centred
 from homogenization.core.errors import UserError
-from homogenization.core.run_record import read_representations
+from homogenization.core.run_record import read_representations, representation_file
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def recorded_layers(runs: list[Run]) -> list[list[int]] | None:
 
 
 def _load(run: Run, layer: int, rows: int) -> np.ndarray:
-    path = run.path / "representations" / f"test_layer{layer}.npy"
+    path = representation_file(run.path, layer=layer)
     try:
         values = read_representations(run.path, layer=layer).astype(np.float32)
     except (OSError, ValueError) as error:

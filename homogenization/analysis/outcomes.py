@@ -17,7 +17,12 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from homogenization.analysis.discovery import Run
 from homogenization.core.errors import UserError
-from homogenization.core.run_record import PROBABILITY_TOLERANCE, read_predictions, read_representations
+from homogenization.core.run_record import (
+    PROBABILITY_TOLERANCE,
+    read_predictions,
+    read_representations,
+    representation_file,
+)
 
 ROW_KEYS = {"sequence_classification": ("example_id",),
             "token_classification": ("sentence_id", "word_index")}
@@ -185,7 +190,7 @@ def load_representations(runs: list[Run], rows: int, split: str = "test") -> Ite
         if not has_representations(run):
             yield None
             continue
-        path = run.path / "representations" / f"{split}.npy"
+        path = representation_file(run.path, split)
         try:
             array = read_representations(run.path, split).astype(np.float32)
         except (OSError, ValueError) as error:
