@@ -95,18 +95,41 @@ def test_representation_measures_agree_with_independent_implementations():
 
 
 @pytest.mark.parametrize("units, widths, decades",
-                         [(300, (40, 30), 3), (60, (90, 70), 2), (500, (64, 64), 8)])
+                         [(300, (40, 30), 3), (60, (90, 70), 2), (500, (64, 64), 8), (50, (20, 120), 3)])
 def test_measures_hold_for_ill_conditioned_and_wider_than_long_representations(units, widths, decades):
     """The measures come from each run's covariance eigendecomposition (measures.py): variances
-    spanning ``decades`` x 2 orders of magnitude, and more dimensions than units, still agree
-    with the references' SVDs."""
+    spanning ``decades`` x 2 orders of magnitude, and more dimensions than units (decomposed
+    through their N x N Gram, also paired with a narrow run), still agree with the references'
+    SVDs."""
     latent = RNG.normal(size=(units, 6))
     x, y = ((latent @ RNG.normal(size=(6, w)) + 0.3 * RNG.normal(size=(units, w)))
             * np.logspace(0, -decades, w) for w in widths)
     pair = pair_of(x, y)
+    for run, width in zip((pair.a, pair.b), widths):
+        assert run.values.shape == (units, min(units, width))  # a wide run's products are N x N
     assert measures.procrustes(pair) == pytest.approx(reference_procrustes(x, y), abs=1e-9)
     assert measures.svcca(pair) == pytest.approx(reference_svcca(x, y), abs=1e-9)
     assert measures.pwcca(pair) == pytest.approx(reference_pwcca(x, y), abs=1e-9)
+
+
+def test_svcca_says_when_the_kept_subspaces_cannot_help_but_meet(caplog):
+    """Kept subspaces of k_a + k_b > N - 1 dimensions (of N centred units) share at least
+    k_a + k_b - (N - 1) directions: that many canonical correlations are 1 for unrelated runs, and
+    the analysis says so; with enough units it says nothing."""
+    unrelated = [RNG.normal(size=(40, 60)) for _ in range(3)]
+    pair = pair_of(*unrelated[:2])
+    rho = pair.canonical[0].numpy()
+    assert pair.forced_correlations > 0 and (rho > 1 - 1e-9).sum() == pair.forced_correlations
+    with caplog.at_level("WARNING"):
+        measures.pairwise(["rsa"], unrelated, rsa_max_units=20, seed=0)
+        assert "canonical correlations are 1" not in caplog.text  # no CCA was asked for
+        measures.pairwise(["svcca", "rsa"], unrelated, rsa_max_units=20, seed=0)
+        assert "svcca: in 3 of 3 pairs" in caplog.text and "the 40 units" in caplog.text
+        caplog.clear()
+        narrow = [RNG.normal(size=(400, 10)) for _ in range(3)]
+        assert pair_of(*narrow[:2]).forced_correlations == 0
+        measures.pairwise(["svcca", "pwcca"], narrow, rsa_max_units=20, seed=0)
+        assert "canonical correlations are 1" not in caplog.text
 
 
 def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
@@ -120,7 +143,7 @@ def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
             for width in (4, 7, 7, 90, 3)]
     names = list(measures.REPRESENTATION_MEASURES)
     whole = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
-    run_bytes = 8 * 60 * 90 + 4 * 40**2  # the widest run's centred representations, RSA's ranks
+    run_bytes = measures.prepared_bytes(60, 90, 40)  # the widest run's
     for per_chunk in (1, 2):
         monkeypatch.setattr(pair_work, "TILE_BYTES", per_chunk * run_bytes)
         assert len(pair_work.chunks_of_runs(len(runs), run_bytes, multiple=1)) == -(-len(runs) // per_chunk)

@@ -22,7 +22,9 @@ All four come from one eigendecomposition per run, of the H x H covariance X^T X
 its centred representations, and one product per pair, X_a^T X_b: Procrustes is its nuclear norm,
 X V_k S_k^-1 is an orthonormal basis of the run's 99%-variance subspace (so the canonical
 correlations are the singular values of S_a^-1 V_a^T (X_a^T X_b) V_b S_b^-1, kept corner), and a
-canonical variate's loadings on the original units come from S_k V_k^T. Every kept direction holds
+canonical variate's loadings on the original units come from S_k V_k^T. A run with more dimensions
+than units is decomposed through its N x N Gram instead and stands in as U S (X = U S V^T): its
+products with other runs have the singular values of X's, at N instead of H. Every kept direction holds
 at least 1%/H of the variance (more than 1% is left when it is reached), so dividing by S_k stays
 well conditioned. The study is streamed tile by tile, like CKA's Gram (``pair_work``): a tile
 prepares the runs of its two chunks only, in this process or in a job.
@@ -52,15 +54,16 @@ from homogenization.analysis.similarity import centred
 log = logging.getLogger(__name__)
 
 VARIANCE_KEPT = 0.99
+FORCED = "forced correlations"  # a tile's last layer: Pair.forced_correlations of its pairs
 
 
 @dataclass
 class Prepared:
     """What the pairwise measures need of one run, computed once."""
 
-    values: torch.Tensor  # X: the centred representations [N, H]
+    values: torch.Tensor  # X, the centred representations [N, H]; or U S [N, N] when H > N (prepare)
     norm: float  # ||X||_F
-    whitening: torch.Tensor  # V_k S_k^-1 [H, k]: X V_k S_k^-1 is an orthonormal basis of the kept subspace
+    whitening: torch.Tensor  # V_k S_k^-1 [H, k] (wide: [N, k]): values @ it = the kept orthonormal basis
     loadings: torch.Tensor  # S_k V_k^T [k, H]: that basis's loadings on the original units (neurons)
     rdm_ranks: torch.Tensor | None = None  # ranks of the RSA subsample's upper-triangle dissimilarities
 
@@ -85,16 +88,25 @@ def upper_triangle_ranks(x: torch.Tensor) -> torch.Tensor:
 
 
 def prepare(values: np.ndarray, rsa_rows: np.ndarray | None, device: str = "cpu") -> Prepared:
+    """One run's eigendecomposition, of the smaller of its covariance X^T X [H, H] and its Gram
+    X X^T [N, N] (more dimensions than units: the pairs' products are then N x N, not H x H)."""
     x = centred(values, torch.float64).to(device)
-    variances, directions = torch.linalg.eigh(x.T @ x)
+    wide = x.shape[0] < x.shape[1]
+    variances, directions = torch.linalg.eigh(x @ x.T if wide else x.T @ x)
     variances, directions = variances.flip(0).clamp(min=0), directions.flip(1)
     k = kept_directions(variances)
     scale = variances[:k].sqrt()
+    if wide:  # X = U S V^T: stand in U S for X (the same products up to a rotation), S_k V_k^T = U_k^T X
+        coordinates = directions * variances.sqrt()
+        whitening = torch.eye(len(variances), k, dtype=x.dtype, device=device) / scale
+        loadings = directions[:, :k].T @ x
+    else:
+        coordinates, whitening, loadings = x, directions[:, :k] / scale, scale[:, None] * directions[:, :k].T
     return Prepared(
-        values=x,
+        values=coordinates,
         norm=float(torch.linalg.matrix_norm(x)),
-        whitening=directions[:, :k] / scale,
-        loadings=scale[:, None] * directions[:, :k].T,
+        whitening=whitening,
+        loadings=loadings,
         rdm_ranks=None
         if rsa_rows is None
         else upper_triangle_ranks(
@@ -122,6 +134,13 @@ class Pair:
         overlap = self.a.whitening.T @ self.cross @ self.b.whitening  # [k_a, k_b]
         p, rho, qh = torch.linalg.svd(overlap, full_matrices=False)
         return torch.clamp(rho, 0.0, 1.0), p, qh.T
+
+    @property
+    def forced_correlations(self) -> int:
+        """How many canonical correlations are 1 whatever the runs: kept subspaces of k_a and k_b
+        dimensions among the N - 1 of N centred units share at least k_a + k_b - (N - 1)."""
+        units = self.a.values.shape[0]
+        return max(0, self.a.whitening.shape[1] + self.b.whitening.shape[1] - (units - 1))
 
 
 def procrustes(pair: Pair) -> float:
@@ -161,6 +180,13 @@ REPRESENTATION_MEASURES: dict[str, Callable[[Pair], float]] = {
 }
 
 
+def prepared_bytes(units: int, width: int, rsa_units: int) -> int:
+    """At most what ``prepare`` keeps of a run: its coordinates [N, r], whitening [r or H, k] and
+    loadings [k, H] with k <= r = min(N, H), and RSA's ranks (float64)."""
+    rank = min(units, width)
+    return 8 * rank * (units + rank + width) + 4 * rsa_units * (rsa_units - 1)
+
+
 def pairwise(
     measures: list[str],
     representations: Sequence[np.ndarray],
@@ -174,17 +200,17 @@ def pairwise(
     the study; the tiles run in this process or, like CKA's Gram, in the jobs of ``split``, on
     ``device`` (float64 throughout: Procrustes near 0 needs it)."""
     runs = len(representations)
-    found = {name: np.full((runs, runs), np.nan) for name in measures}
+    found = {name: np.full((runs, runs), np.nan) for name in [*measures, FORCED]}
     if not measures or runs < 2:
-        return found
+        return {name: found[name] for name in measures}
     rows = len(representations[0])
     rsa_rows = (
         np.sort(np.random.default_rng(seed).choice(rows, min(rows, rsa_max_units), replace=False))
         if "rsa" in measures
         else None
     )
-    run_bytes = 8 * rows * max(widths_of(representations)) + (
-        0 if rsa_rows is None else 4 * len(rsa_rows) ** 2
+    run_bytes = prepared_bytes(
+        rows, max(widths_of(representations)), 0 if rsa_rows is None else len(rsa_rows)
     )
     split = split or JobSplit()
     all_tiles = tiles(chunks_of_runs(runs, run_bytes, split.jobs, multiple=1))  # ~TILE_BYTES a chunk
@@ -197,12 +223,32 @@ def pairwise(
         results = run_jobs(measure_tiles, shares, arguments, split, "Further measures")
     for share, found_in_share in zip(shares, results):
         for (first, second), values in zip(share, found_in_share):
-            for name, tile in zip(measures, values):
+            for name, tile in zip([*measures, FORCED], values):
                 if first == second:  # a diagonal tile computed the pairs a < b only
                     tile = np.where(np.isnan(tile), tile.T, tile)
                 found[name][first.start : first.stop, second.start : second.stop] = tile
                 found[name][second.start : second.stop, first.start : first.stop] = tile.T
+    warn_of_forced_correlations(found.pop(FORCED), measures, rows)
     return found
+
+
+def warn_of_forced_correlations(forced: np.ndarray, measures: list[str], units: int) -> None:
+    """One line when SVCCA or PWCCA rest on canonical correlations that are 1 by construction
+    (Pair.forced_correlations): kept subspaces too wide for the units."""
+    asked = [name for name in ("svcca", "pwcca") if name in measures]
+    pairs = np.triu(forced > 0, k=1)
+    if asked and pairs.any():
+        log.warning(
+            "%s: in %d of %d pairs the runs' 99%%-variance subspaces together have more dimensions "
+            "than the %d units allow (up to %d canonical correlations are 1 whatever the runs): "
+            "SVCCA is inflated and PWCCA depends on an arbitrary basis there; use more units, or "
+            "representations with fewer dimensions",
+            "/".join(asked),
+            int(pairs.sum()),
+            len(forced) * (len(forced) - 1) // 2,
+            units,
+            int(np.nanmax(forced)),
+        )
 
 
 def measure_tiles(
@@ -212,8 +258,9 @@ def measure_tiles(
     rsa_rows: np.ndarray | None,
     device: str,
 ) -> list[np.ndarray]:
-    """A job's work: for each tile (first, second), ``measures`` of its pairs [len(measures),
-    len(first), len(second)] (a diagonal tile: the pairs a < b, NaN elsewhere). The runs of a
+    """A job's work: for each tile (first, second), ``measures`` of its pairs and last their
+    forced correlations [len(measures) + 1, len(first), len(second)] (a diagonal tile: the pairs
+    a < b, NaN elsewhere). The runs of a
     tile's first chunk stay prepared for the tiles after it with the same first chunk."""
     device = resolve_device(device)
     started, kept_first, left = time.monotonic(), None, {}
@@ -224,12 +271,13 @@ def measure_tiles(
         right = (
             left if second == first else {b: prepare(representations[b], rsa_rows, device) for b in second}
         )
-        values = np.full((len(measures), len(first), len(second)), np.nan)
+        values = np.full((len(measures) + 1, len(first), len(second)), np.nan)
         for row, a in enumerate(first):
             for column, b in enumerate(second):
                 if b > a:
                     pair = Pair(left[a], right[b])
-                    values[:, row, column] = [REPRESENTATION_MEASURES[name](pair) for name in measures]
+                    found_here = [REPRESENTATION_MEASURES[name](pair) for name in measures]
+                    values[:, row, column] = [*found_here, pair.forced_correlations]
         found.append(values)
         if len(found) % 10 == 0:
             log.info(
