@@ -6,6 +6,7 @@ fresh process (its peak RSS its own):
 
     python benchmarks/analysis_scale.py                                # the README's table
     python benchmarks/analysis_scale.py --runs 25,50 --dims 768 --reports default
+    python benchmarks/analysis_scale.py --runs 25,50 --dims 4096 --units 1000 --reports all  # wide
     python benchmarks/analysis_scale.py --runs 500 --dims 768 --device cuda    # on a GPU machine
     python benchmarks/analysis_scale.py --cka-speed     # linear CKA per pair against plain torch
 
