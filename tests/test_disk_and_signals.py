@@ -2,6 +2,7 @@
 naming the file (or the phase) and the fix, nothing half-written, and a record where there is a
 job to record. The disks are real small tmpfs mounts filled with a real file."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 
 from homogenization.analysis.synthetic_runs import noisy_copies, write_run
 from homogenization.core.run_record import read_run_json
-from homogenization.core.signals import Stopped
+from homogenization.core.signals import Stopped, StopSignals
 from homogenization.training.recipe import train
 from tests.crash import fill_disk
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS, compose_config
@@ -108,6 +109,26 @@ def test_a_signal_while_testing_gives_an_interrupted_record_naming_the_phase(tmp
     assert "while testing" in record["error"]
     assert not (run_dir / "predictions" / "test.npz").exists()
     assert train(compose_config(run_dir, overrides))["status"] == "complete"   # the same job goes on
+
+
+def test_a_signal_inside_code_that_catches_every_exception_still_stops(capsys):
+    """A signal lands in whatever code runs, e.g. a logging handler writing the line a scheduler
+    (or sigterm_when_logged) reacted to. Logging catches every Exception there, prints "Logging
+    error" and goes on: the stop must not be one."""
+    class SignalledWhileWriting(logging.StreamHandler):
+        def flush(self):
+            super().flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+            sum(range(100_000))   # the handler runs here, inside the handler's try
+
+    logger = logging.getLogger("tests.signal_in_handler")
+    logger.addHandler(SignalledWhileWriting(sys.stderr))
+    try:
+        with pytest.raises(Stopped, match="SIGTERM received while tokenizing"), StopSignals("tokenizing"):
+            logger.warning("Tokenizing")
+    finally:
+        logger.handlers.clear()
+    assert "Logging error" not in capsys.readouterr().err
 
 
 def sigterm_when_logged(command: list[str], text: str) -> tuple[int, str]:

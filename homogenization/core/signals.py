@@ -19,9 +19,13 @@ from collections.abc import Callable
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR2")
 
 
-class Stopped(Exception):
+class Stopped(BaseException):
     """The command stopped on a signal. ``previous_handler``: the handler installed before ours
-    for SIGUSR2 (submitit's requeue), for the entry point to call once the record is written."""
+    for SIGUSR2 (submitit's requeue), for the entry point to call once the record is written.
+
+    Not an ``Exception``, like KeyboardInterrupt: a signal lands in whatever code is running, and
+    code that catches every Exception and goes on would swallow it (a logging handler prints
+    "--- Logging error ---" and continues; the job then ran to its end, the signal lost)."""
 
     def __init__(self, signal_number: int, message: str, previous_handler: Callable | None = None,
                  phase: str | None = None):
