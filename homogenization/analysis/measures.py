@@ -200,9 +200,9 @@ def pairwise(
     the study; the tiles run in this process or, like CKA's Gram, in the jobs of ``split``, on
     ``device`` (float64 throughout: Procrustes near 0 needs it)."""
     runs = len(representations)
-    found = {name: np.full((runs, runs), np.nan) for name in [*measures, FORCED]}
     if not measures or runs < 2:
-        return {name: found[name] for name in measures}
+        return {name: np.full((runs, runs), np.nan) for name in measures}
+    found = {name: np.full((runs, runs), np.nan) for name in [*measures, FORCED]}
     rows = len(representations[0])
     rsa_rows = (
         np.sort(np.random.default_rng(seed).choice(rows, min(rows, rsa_max_units), replace=False))
@@ -260,8 +260,8 @@ def measure_tiles(
 ) -> list[np.ndarray]:
     """A job's work: for each tile (first, second), ``measures`` of its pairs and last their
     forced correlations [len(measures) + 1, len(first), len(second)] (a diagonal tile: the pairs
-    a < b, NaN elsewhere). The runs of a
-    tile's first chunk stay prepared for the tiles after it with the same first chunk."""
+    a < b, NaN elsewhere). The runs of a tile's first chunk stay prepared for the tiles after it
+    with the same first chunk."""
     device = resolve_device(device)
     started, kept_first, left = time.monotonic(), None, {}
     found = []
