@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.quality import EPOCH_LINE, SCORE  # noqa: E402
-from homogenization.analysis.discovery import config_value  # noqa: E402
+from homogenization.analysis.runs.discovery import config_value  # noqa: E402
 from homogenization.core.run_record import RunRecord  # noqa: E402
 
 

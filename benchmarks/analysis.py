@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from homogenization.analysis.make_report import make_report  # noqa: E402
+from homogenization.analysis.runs.synthetic_runs import write_run  # noqa: E402
 from homogenization.analysis.study import Settings  # noqa: E402
-from homogenization.analysis.synthetic_runs import write_run  # noqa: E402
 
 
 def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0,

@@ -62,7 +62,7 @@ def cka_speed(runs: int = 12, units: int = 10_000, dims: int = 256, repeats: int
 
     import torch
 
-    from homogenization.analysis.similarity import BlockCKA
+    from homogenization.analysis.metrics.similarity import BlockCKA
 
     rng = np.random.default_rng(0)
     shared = rng.normal(size=(units, dims)).astype(np.float32)

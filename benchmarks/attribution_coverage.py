@@ -21,11 +21,11 @@ from statistics import NormalDist
 
 import numpy as np
 
-from homogenization.analysis.agreement import error_pair_stats
-from homogenization.analysis.attribution import attribute, upper
-from homogenization.analysis.bootstrap import level_draws
-from homogenization.analysis.design import Factor
-from homogenization.analysis.synthetic_runs import factorial_errors
+from homogenization.analysis.design.attribution import attribute, upper
+from homogenization.analysis.design.read_design import Factor
+from homogenization.analysis.metrics.agreement import error_pair_stats
+from homogenization.analysis.metrics.bootstrap import level_draws
+from homogenization.analysis.runs.synthetic_runs import factorial_errors
 
 VARIANCES = {"model.name": 0.08, "seed_init": 0.15, "seed_data": 0.05}
 

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.attribution_coverage import bivariate_kappa  # noqa: E402
-from homogenization.analysis.discovery import assign_groups, find_runs  # noqa: E402
+from homogenization.analysis.runs.discovery import assign_groups, find_runs  # noqa: E402
+from homogenization.analysis.runs.synthetic_runs import write_run  # noqa: E402
 from homogenization.analysis.study import Settings, analyze  # noqa: E402
-from homogenization.analysis.synthetic_runs import write_run  # noqa: E402
 
 LATENT, WIDTH = 8, 32
 MEASURES = ("error_consistency", "linear_cka", "debiased_cka", "mutual_knn")
@@ -79,7 +79,7 @@ def study(maps, units: int, runs: int, bootstrap: int, rng: np.random.Generator,
 
 def population_cka(maps, rng: np.random.Generator) -> dict[str, dict[str, float]]:
     """Within- and across-group mean of linear CKA at 20,000 units, 40 runs per group."""
-    from homogenization.analysis.similarity import linear_cka
+    from homogenization.analysis.metrics.similarity import linear_cka
 
     z = rng.normal(size=(20_000, LATENT))
     runs = {group: [representations(maps, group, z, rng) for _ in range(40)] for group in ("a", "b")}

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.run_record import read_predictions, read_run_json
 from homogenization.training.recipe import train
 from tests.helpers import compose_config

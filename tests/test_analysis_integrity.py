@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import noisy_copies, write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import noisy_copies, write_run
 from homogenization.core.errors import UserError
 
 N = 400

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import read_representations
 from homogenization.training.recipe import build, train

@@ -9,12 +9,11 @@ from scipy.linalg import orthogonal_procrustes
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import ortho_group, spearmanr
 
-from homogenization.analysis import measures
-from homogenization.analysis.agreement import jensen_shannon_rows
 from homogenization.analysis.make_report import make_report
-from homogenization.analysis.metrics import optional
+from homogenization.analysis.metrics.agreement import jensen_shannon_rows
+from homogenization.analysis.metrics.registry import measures, optional
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.errors import UserError
 
 RNG = np.random.default_rng(7)
@@ -136,7 +135,7 @@ def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
     """``pairwise`` prepares the runs of a tile (two chunks of runs) at a time (here chunks of one
     or two runs): every pair, whichever tile it is in, has the value of that pair alone,
     symmetric, NaN on the diagonal; runs of different widths, and one wider than it has units."""
-    from homogenization.analysis import pair_work
+    from homogenization.analysis.metrics import gram_tiles as pair_work
 
     latent = RNG.normal(size=(60, 5))
     runs = [latent @ RNG.normal(size=(5, width)) + 0.5 * RNG.normal(size=(60, width))

@@ -7,13 +7,13 @@ import pytest
 from seqeval.metrics import f1_score
 from sklearn.metrics import cohen_kappa_score
 
-from homogenization.analysis.agreement import co_errors, error_pair_stats, label_agreement
-from homogenization.analysis.discovery import find_runs
-from homogenization.analysis.outcomes import load_outcomes, task_metric
-from homogenization.analysis.pair_work import gram_tile
-from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN, linear_cka
-from homogenization.analysis.synthetic_runs import write_run
-from homogenization.analysis.systemic import fleiss_kappa, poisson_binomial
+from homogenization.analysis.breakdowns.systemic import fleiss_kappa, poisson_binomial
+from homogenization.analysis.metrics.agreement import co_errors, error_pair_stats, label_agreement
+from homogenization.analysis.metrics.gram_tiles import gram_tile
+from homogenization.analysis.metrics.similarity import BlockCKA, ReplicatedKNN, linear_cka
+from homogenization.analysis.runs.discovery import find_runs
+from homogenization.analysis.runs.outcomes import load_outcomes, task_metric
+from homogenization.analysis.runs.synthetic_runs import write_run
 
 
 def gram_cka(x, y):
@@ -121,8 +121,8 @@ def test_the_cka_gram_in_float32_tiles_agrees_with_float64_in_both_spaces(sample
 
 
 def test_the_cka_gram_is_the_same_in_many_tiles_and_in_a_file(tmp_path, monkeypatch):
-    import homogenization.analysis.pair_work as pair_work
-    import homogenization.analysis.similarity as similarity
+    import homogenization.analysis.metrics.gram_tiles as pair_work
+    import homogenization.analysis.metrics.similarity as similarity
 
     rng = np.random.default_rng(11)
     runs = [rng.normal(size=(300, 16)) + rng.normal() for _ in range(7)]
@@ -225,7 +225,7 @@ def test_calibrated_mutual_knn_replicates_vary_as_much_as_replicates_that_find_n
     """The cheap replicates (full-sample neighbours under block weights, scaled by a spread ratio
     measured on analysis.knn_bootstrap replicates) against 300 replicates that each find their
     neighbours again: the same spread pair by pair, centred on the same point estimate."""
-    from homogenization.analysis.block_statistics import BlockStatistics
+    from homogenization.analysis.metrics.block_statistics import BlockStatistics
     from homogenization.analysis.study import Settings
 
     rng = np.random.default_rng(9)
@@ -288,9 +288,9 @@ def test_a_metric_added_to_the_registry_reaches_every_table(tmp_path):
     import pandas as pd
 
     from homogenization.analysis.make_report import make_report
-    from homogenization.analysis.metrics import METRICS, Metric, blockwise, register
+    from homogenization.analysis.metrics.registry import METRICS, Metric, blockwise, register
+    from homogenization.analysis.runs.synthetic_runs import write_run
     from homogenization.analysis.study import Settings
-    from homogenization.analysis.synthetic_runs import write_run
     from homogenization.core.run_record import read_predictions
 
     with pytest.raises(TypeError, match="point function is missing"):

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from homogenization.analysis.agreement import error_pair_stats
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.metrics.agreement import error_pair_stats
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.errors import UserError
 
 UNITS = 2000

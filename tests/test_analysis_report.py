@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from homogenization.analysis.make_report import make_report
-from homogenization.analysis.metrics import METRICS
+from homogenization.analysis.metrics.registry import METRICS
+from homogenization.analysis.runs.synthetic_runs import noisy_copies, write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import noisy_copies, write_run
 from homogenization.core.errors import UserError
 from tests.helpers import REPO_ROOT
 from tests.wandb_records import logged_artifacts, run_summary
@@ -152,7 +152,7 @@ def test_cli_with_glob_group_by_and_wandb_offline(tmp_path):
 
 
 def test_a_backbone_sweep_gets_readable_group_names(tmp_path):
-    from homogenization.analysis.discovery import Run, assign_groups
+    from homogenization.analysis.runs.discovery import Run, assign_groups
     from homogenization.core.run_record import RunRecord
 
     runs = [Run(tmp_path / f"r{b}{s}", RunRecord(status="complete", seed=s, config={

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.errors import UserError
 
 
@@ -79,7 +79,8 @@ class Unreadable:
 
 
 def test_an_analysis_job_that_fails_is_one_line_naming_its_log(tmp_path):
-    from homogenization.analysis.pair_work import JobSplit, _compute_tiles, run_jobs
+    from homogenization.analysis.jobs import JobSplit, run_jobs
+    from homogenization.analysis.metrics.gram_tiles import _compute_tiles
 
     split = JobSplit(jobs=1, launcher="local", folder=tmp_path)
     arguments = (Unreadable(), np.zeros(10, dtype=int), 1, "cpu", False)

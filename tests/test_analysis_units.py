@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 
 RNG = np.random.default_rng(3)
 

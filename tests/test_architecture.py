@@ -87,6 +87,28 @@ def test_the_project_installs_no_generic_top_level_name():
     assert packages - {"tests"} <= INSTALLED_TOP_LEVEL, packages
 
 
+# Inside the analysis, from the bottom up (docs/architecture.md, "The analysis"): a part imports only
+# the parts before it and itself.
+ANALYSIS_PARTS = ("jobs", "runs", "metrics", "design", "breakdowns", "study", "report", "make_report",
+                  "sweep_callback")
+
+
+def analysis_part(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["homogenization", "analysis"] and len(parts) > 2 else None
+
+
+def test_the_analysis_parts_import_downwards_only():
+    graph = project_imports()
+    found = {analysis_part(module) for module in graph} - {None}
+    assert found == set(ANALYSIS_PARTS), f"parts missing from the map: {found ^ set(ANALYSIS_PARTS)}"
+    violations = sorted(
+        f"{module} imports {target}" for module, targets in graph.items() for target in targets
+        if analysis_part(module) and analysis_part(target)
+        and ANALYSIS_PARTS.index(analysis_part(target)) > ANALYSIS_PARTS.index(analysis_part(module)))
+    assert not violations, violations
+
+
 def test_modules_import_in_no_circle():
     graph = project_imports()
     modules = set(graph)

@@ -12,8 +12,8 @@ import pytest
 
 from benchmarks.attribution_coverage import VARIANCES, bivariate_kappa, simulate
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_factorial_study, write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_factorial_study, write_run
 from homogenization.training.compose import compose_train_config
 from tests.helpers import FAST, FAST_LABELLED_DATA, REPO_ROOT, SMALL_MODELS
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.errors import UserError
 from homogenization.training.recipe import train
 from tests.helpers import REPO_ROOT, compose_config

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from homogenization.analysis.synthetic_runs import noisy_copies, write_run
+from homogenization.analysis.runs.synthetic_runs import noisy_copies, write_run
 from homogenization.core.run_record import read_run_json
 from homogenization.core.signals import Stopped, StopSignals
 from homogenization.training.recipe import train

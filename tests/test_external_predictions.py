@@ -10,8 +10,8 @@ import pytest
 from lmsim.metrics import CAPA
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from homogenization.core.errors import UserError
 
 N, LABELS = 300, ("a", "b", "c", "d")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from homogenization.analysis.bootstrap import crossed_interval, interval, run_effect_scale, t_quantile
+from homogenization.analysis.metrics.bootstrap import crossed_interval, interval, run_effect_scale, t_quantile
 
 
 @pytest.mark.parametrize("freedom", [1, 1.7, 2, 4, 9, 30, 400])

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
 from tests.helpers import FAST, FAST_LABELLED_DATA, SMALL_MODELS
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from homogenization.analysis import figures
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.report import figures
+from homogenization.analysis.runs.synthetic_runs import noisy_copies, write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import noisy_copies, write_run
 
 N = 300
 

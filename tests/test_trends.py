@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from homogenization.analysis.design.trends import LEARNED, SYSTEMIC, trend_analysis
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
-from homogenization.analysis.synthetic_runs import write_run
-from homogenization.analysis.trends import LEARNED, SYSTEMIC, trend_analysis
 from homogenization.core.errors import UserError
 from tests.helpers import REPO_ROOT
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from homogenization.analysis.discovery import assign_groups, check_comparable, find_runs
-from homogenization.analysis.nested import nesting_of
-from homogenization.analysis.report import check_report_destination, write_report
+from homogenization.analysis.design.nested import nesting_of
+from homogenization.analysis.report.markdown import check_report_destination, write_report
+from homogenization.analysis.runs.discovery import assign_groups, check_comparable, find_runs
 from homogenization.analysis.study import Settings, analyze
 from homogenization.core.errors import UserError
 
@@ -66,7 +66,7 @@ def report_from_config(cfg: DictConfig, runs=None, out: Path | None = None):
     group_by = [cfg.group_by] if isinstance(cfg.group_by, str) else list(cfg.group_by)
     analysis = make_report(patterns, Path(out), group_by, settings_from_config(cfg))
     if cfg.get("wandb"):
-        from homogenization.analysis.wandb_report import log_report
+        from homogenization.analysis.report.wandb_report import log_report
 
         log_report(analysis, Path(out), cfg.wandb.project, cfg.wandb.get("entity"), cfg.wandb.get("group"),
                    name=cfg.wandb.get("name"), wandb_dir=cfg.wandb.get("dir"))

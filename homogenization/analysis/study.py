@@ -19,19 +19,25 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from homogenization.analysis.attribution import Comparison, attribute, compare, confounds, side_estimates
-from homogenization.analysis.block_statistics import BlockStatistics
-from homogenization.analysis.bootstrap import interval, level_draws, pair_mean, seed_draws_within
-from homogenization.analysis.design import Factor, design_table, other_factors, read_factors
-from homogenization.analysis.discovery import Run
-from homogenization.analysis.epochs import common_epochs, over_training, systemic_since
-from homogenization.analysis.layers import LayerAnalysis, layer_analysis
-from homogenization.analysis.metrics import Metric, computed, optional
-from homogenization.analysis.nested import Nesting, nested_headline
-from homogenization.analysis.outcomes import Outcomes, load_outcomes
-from homogenization.analysis.systemic import systemic_failure
-from homogenization.analysis.trends import Trend, level_values, trend_analysis
-from homogenization.analysis.units import per_type_outcomes, unit_table
+from homogenization.analysis.breakdowns.epochs import common_epochs, over_training, systemic_since
+from homogenization.analysis.breakdowns.layers import LayerAnalysis, layer_analysis
+from homogenization.analysis.breakdowns.systemic import systemic_failure
+from homogenization.analysis.breakdowns.units import per_type_outcomes, unit_table
+from homogenization.analysis.design.attribution import (
+    Comparison,
+    attribute,
+    compare,
+    confounds,
+    side_estimates,
+)
+from homogenization.analysis.design.nested import Nesting, nested_headline
+from homogenization.analysis.design.read_design import Factor, design_table, other_factors, read_factors
+from homogenization.analysis.design.trends import Trend, level_values, trend_analysis
+from homogenization.analysis.metrics.block_statistics import BlockStatistics
+from homogenization.analysis.metrics.bootstrap import interval, level_draws, pair_mean, seed_draws_within
+from homogenization.analysis.metrics.registry import Metric, computed, optional
+from homogenization.analysis.runs.discovery import Run
+from homogenization.analysis.runs.outcomes import Outcomes, load_outcomes
 from homogenization.conf import config_file
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import read_texts
@@ -62,9 +68,9 @@ class Settings:
     rsa_max_units: int = _DEFAULTS.rsa_max_units
     factors: list[str] | None = field(default_factory=lambda: _DEFAULTS.factors)   # None: every varying key
     pair_weighting: bool = _DEFAULTS.pair_weighting
-    trend: str | None = _DEFAULTS.trend      # a numeric key: homogenization against it (analysis/trends.py)
+    trend: str | None = _DEFAULTS.trend      # a numeric key: homogenization against it (design/trends.py)
     device: str = _DEFAULTS.device           # auto | cpu | cuda: where the pairwise products run
-    jobs: int = _DEFAULTS.jobs               # CKA's pairwise work split into this many jobs (pair_work.py)
+    jobs: int = _DEFAULTS.jobs               # CKA's pairwise work split into this many jobs (jobs.py)
     launcher: str = _DEFAULTS.launcher       # local | slurm: where those jobs run
     slurm: dict | None = field(default_factory=lambda: _DEFAULTS.slurm)   # their SLURM resources
     work_dir: str | None = _DEFAULTS.work_dir   # CKA's Gram as a file, the jobs' files; None: in memory

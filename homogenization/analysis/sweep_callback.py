@@ -43,7 +43,7 @@ class ReportAtSweepEnd(Callback):
             return
         wandb_cfg = (config.get("logger") or {}).get("wandb")
         if wandb_cfg:
-            from homogenization.analysis.wandb_report import log_report
+            from homogenization.analysis.report.wandb_report import log_report
 
             group = wandb_cfg.get("group") or sweep_group(config.get("study"), sweep_dir)
             log_report(analysis, sweep_dir / self.out, project=wandb_cfg.project,

@@ -34,16 +34,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.attribution import weighted_least_squares
-from homogenization.analysis.bootstrap import (
+from homogenization.analysis.design.attribution import weighted_least_squares
+from homogenization.analysis.metrics.bootstrap import (
     crossed_interval,
     interval,
     pair_mean,
     run_effect_scale,
     seed_draws_within,
 )
-from homogenization.analysis.discovery import Run, config_value
-from homogenization.analysis.metrics import METRICS
+from homogenization.analysis.metrics.registry import METRICS
+from homogenization.analysis.runs.discovery import Run, config_value
 from homogenization.core.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
-from homogenization.analysis.discovery import Run
+from homogenization.analysis.runs.discovery import Run
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import (
     PROBABILITY_TOLERANCE,

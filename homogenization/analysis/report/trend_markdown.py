@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis import figures
-from homogenization.analysis.metrics import METRICS
+from homogenization.analysis.design.trends import LEARNED, LOST, SYSTEMIC, Trend, level_text
+from homogenization.analysis.metrics.registry import METRICS
+from homogenization.analysis.report import figures
 from homogenization.analysis.study import Analysis
-from homogenization.analysis.trends import LEARNED, LOST, SYSTEMIC, Trend, level_text
 
 EXAMPLES = 5  # units of each pattern quoted in the report
 

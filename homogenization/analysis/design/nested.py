@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from homogenization.analysis.bootstrap import interval, pair_mean
-from homogenization.analysis.discovery import Run, config_value, readable
+from homogenization.analysis.metrics.bootstrap import interval, pair_mean
+from homogenization.analysis.runs.discovery import Run, config_value, readable
 from homogenization.core.errors import UserError
 
 KINDS = ("within_backbone", "across_backbones", "across_architectures")

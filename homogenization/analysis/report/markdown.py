@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from homogenization.analysis import figures
-from homogenization.analysis.metrics import METRICS, computed
-from homogenization.analysis.metrics import headline as headline_metrics
-from homogenization.analysis.nested import KINDS as NESTED_KINDS
-from homogenization.analysis.outcomes import has_representations
+from homogenization.analysis.breakdowns.units import systemic_failures
+from homogenization.analysis.design.nested import KINDS as NESTED_KINDS
+from homogenization.analysis.metrics.registry import METRICS, computed
+from homogenization.analysis.metrics.registry import headline as headline_metrics
+from homogenization.analysis.report import figures
+from homogenization.analysis.report.trend_markdown import trend_markdown, write_trend_files
+from homogenization.analysis.runs.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis, chance_level
-from homogenization.analysis.trend_report import trend_markdown, write_trend_files
-from homogenization.analysis.units import systemic_failures
 from homogenization.core.disk_space import room_for
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import staging_dir

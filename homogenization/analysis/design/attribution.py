@@ -27,15 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.bootstrap import (
+from homogenization.analysis.design.read_design import Factor
+from homogenization.analysis.metrics.bootstrap import (
     crossed_interval,
     interval,
     pair_mean,
     run_effect_scale,
     t_quantile,
 )
-from homogenization.analysis.design import Factor
-from homogenization.analysis.metrics import REPLICATES_PER_CHUNK
+from homogenization.analysis.metrics.registry import REPLICATES_PER_CHUNK
 
 
 @dataclass

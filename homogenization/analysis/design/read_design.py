@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.discovery import Run, readable
+from homogenization.analysis.runs.discovery import Run, readable
 from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import flatten, is_bookkeeping
 

@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.agreement import error_pair_stats
-from homogenization.analysis.outcomes import Outcomes
-from homogenization.analysis.systemic import systemic_failure
+from homogenization.analysis.breakdowns.systemic import systemic_failure
+from homogenization.analysis.metrics.agreement import error_pair_stats
+from homogenization.analysis.runs.outcomes import Outcomes
 
 
 def _item_text(text) -> str:

@@ -26,7 +26,7 @@ canonical variate's loadings on the original units come from S_k V_k^T. A run wi
 than units is decomposed through its N x N Gram instead and stands in as U S (X = U S V^T): its
 products with other runs have the singular values of X's, at N instead of H. Every kept direction holds
 at least 1%/H of the variance (more than 1% is left when it is reached), so dividing by S_k stays
-well conditioned. The study is streamed tile by tile, like CKA's Gram (``pair_work``): a tile
+well conditioned. The study is streamed tile by tile, like CKA's Gram (``gram_tiles``): a tile
 prepares the runs of its two chunks only, in this process or in a job.
 """
 
@@ -41,15 +41,9 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from homogenization.analysis.pair_work import (
-    JobSplit,
-    chunks_of_runs,
-    resolve_device,
-    run_jobs,
-    tiles,
-    widths_of,
-)
-from homogenization.analysis.similarity import centred
+from homogenization.analysis.jobs import JobSplit, run_jobs
+from homogenization.analysis.metrics.gram_tiles import chunks_of_runs, resolve_device, tiles, widths_of
+from homogenization.analysis.metrics.similarity import centred
 
 log = logging.getLogger(__name__)
 

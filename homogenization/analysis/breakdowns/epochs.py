@@ -15,10 +15,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.bootstrap import interval, pair_mean
-from homogenization.analysis.discovery import Run
-from homogenization.analysis.metrics import METRICS
-from homogenization.analysis.outcomes import Outcomes, load_outcomes
+from homogenization.analysis.metrics.bootstrap import interval, pair_mean
+from homogenization.analysis.metrics.registry import METRICS
+from homogenization.analysis.runs.discovery import Run
+from homogenization.analysis.runs.outcomes import Outcomes, load_outcomes
 
 log = logging.getLogger(__name__)
 

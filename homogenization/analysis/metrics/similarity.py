@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from homogenization.analysis.pair_work import JobSplit, fill_gram, widths_of
+from homogenization.analysis.jobs import JobSplit
+from homogenization.analysis.metrics.gram_tiles import fill_gram, widths_of
 from homogenization.core.disk_space import reserve, room_for
 
 GRAM_BYTES_PER_READ = 2**26   # BlockCKA.cross reads G in pieces of about this size
@@ -79,11 +80,11 @@ class BlockCKA:
     """Per-block cross-covariance statistics of all runs, for CKA and its block bootstrap.
 
     ``representations``: one [N, H_r] array per run (rows = units, same order for every run; a
-    sequence that reads them on demand, ``pair_work.RunRepresentations``, keeps one tile's runs in
+    sequence that reads them on demand, ``gram_tiles.RunRepresentations``, keeps one tile's runs in
     memory at a time), ``blocks``: int [N] block of each row. Holds G [R, R, M, M] (see the module
     docstring; in ``gram_file``, a memmap, when given: the analysis's largest array stays on disk)
     and the row norms needed by debiased CKA. ``device`` and ``split``: where G's products run
-    (``pair_work``).
+    (``gram_tiles``).
     """
 
     def __init__(self, representations: Sequence[np.ndarray], blocks: np.ndarray, n_blocks: int,

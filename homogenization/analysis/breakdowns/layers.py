@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from homogenization.analysis.bootstrap import interval, pair_mean
-from homogenization.analysis.discovery import Run
-from homogenization.analysis.similarity import BlockCKA, centred
+from homogenization.analysis.metrics.bootstrap import interval, pair_mean
+from homogenization.analysis.metrics.similarity import BlockCKA, centred
+from homogenization.analysis.runs.discovery import Run
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import read_representations, representation_file
 

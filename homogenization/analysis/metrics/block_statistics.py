@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from homogenization.analysis.agreement import (
+from homogenization.analysis.jobs import JobSplit
+from homogenization.analysis.metrics.agreement import (
     block_products,
     capa,
     co_errors,
@@ -23,11 +24,11 @@ from homogenization.analysis.agreement import (
     jensen_shannon_rows,
     same_wrong_rate,
 )
-from homogenization.analysis.discovery import Run
-from homogenization.analysis.measures import REPRESENTATION_MEASURES, pairwise
-from homogenization.analysis.outcomes import Outcomes, load_representations, task_metric
-from homogenization.analysis.pair_work import JobSplit, RunRepresentations
-from homogenization.analysis.similarity import BlockCKA, ReplicatedKNN
+from homogenization.analysis.metrics.gram_tiles import RunRepresentations
+from homogenization.analysis.metrics.measures import REPRESENTATION_MEASURES, pairwise
+from homogenization.analysis.metrics.similarity import BlockCKA, ReplicatedKNN
+from homogenization.analysis.runs.discovery import Run
+from homogenization.analysis.runs.outcomes import Outcomes, load_representations, task_metric
 from homogenization.core.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from homogenization.analysis.metrics import METRICS  # noqa: E402
-from homogenization.analysis.trends import level_text  # noqa: E402
+from homogenization.analysis.design.trends import level_text  # noqa: E402
+from homogenization.analysis.metrics.registry import METRICS  # noqa: E402
 
 
 def save(fig, path: Path, tight: bool = True) -> None:

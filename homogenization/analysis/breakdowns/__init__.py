@@ -1,0 +1,2 @@
+"""Agreement broken down: by test unit, by layer, over training epochs, and systemic failure.
+"""

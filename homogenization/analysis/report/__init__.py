@@ -1,0 +1,2 @@
+"""The report: markdown tables and text, its trend section, figures, and the W&B summary.
+"""
