@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from homogenization.core.errors import UserError
 
@@ -48,6 +48,7 @@ def check_config(cfg: DictConfig) -> None:
     if missing:
         raise UserError(f"{', '.join(missing)}: no value given (??? in the config); set "
                         f"{'them' if len(missing) > 1 else 'it'} on the command line, e.g. {missing[0]}=...")
+    check_backbone(cfg)
     for key in SEED_KEYS:
         value = _value(cfg, key)
         if not _is_int(value) or not 0 <= value <= MAX_SEED:
@@ -74,6 +75,21 @@ def check_config(cfg: DictConfig) -> None:
     ckpt_path = _value(cfg, "ckpt_path")
     if ckpt_path is not None and not isinstance(ckpt_path, str):
         raise UserError(f"ckpt_path={ckpt_path!r}: choose auto, last, null or a checkpoint file path.")
+
+
+def check_backbone(cfg: DictConfig) -> None:
+    """The backbone a model loads (``model.pretrained``; ``${backbone_dir:...}`` locates a pinned
+    one and hashes its weights) is resolved here, before anything loads it: a missing or damaged
+    pinned file is one line, and nothing is trained. Models without a backbone skip this."""
+    try:
+        OmegaConf.select(cfg, "model.pretrained", default=None)
+    except InterpolationResolutionError as error:
+        cause = error   # OmegaConf re-raises inside its handler: the resolver's error is a __context__
+        while cause is not None and not isinstance(cause, UserError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def check_trainer(cfg: DictConfig) -> None:

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from datamodules.tokenization import SavedTokenizer, vocabulary
+from homogenization.core.backbones import file_sha256, pinned_backbone
 from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import config_digest
 from homogenization.core.run_record import RunRecord, atomic_write, write_record, write_test_record
@@ -261,7 +262,7 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         data={"name": cfg.data.name, **datamodule.data_report()},
         labels=list(getattr(datamodule, "label_names", [])),
         metrics=metrics,
-        backbone=getattr(encoder, "identity", None),
+        backbone=backbone_record(cfg, encoder),
         exports=next((cb.exports() for cb in trainer.callbacks if isinstance(cb, ExportAtSteps)), {}) or None,
         training={"epochs": trainer.current_epoch, "steps": trainer.global_step,
                   "parameters": sum(p.numel() for p in encoder.parameters()),
@@ -270,6 +271,21 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         config=config, config_digest=config_digest(identity_of(cfg)),
         versions=package_versions(), git=git_commit(), duration_s=round(time.time() - started, 3),
     )
+
+
+def backbone_record(cfg: DictConfig, encoder) -> dict | None:
+    """The encoder's backbone identity; for a pinned backbone (``backbone=minilm``) also its name,
+    its source (package and version, hub id and revision, or path) and the weights file's SHA-256;
+    for a local directory with one weights file, that file's SHA-256."""
+    identity = getattr(encoder, "identity", None)
+    if identity is None:
+        return None
+    pins = cfg.get("backbones")
+    pinned = pinned_backbone(cfg.get("backbone"), OmegaConf.to_container(pins) if pins is not None else None)
+    if pinned is not None and identity.get("pretrained") == pinned.folder:
+        return {**identity, **pinned.record()}
+    weights = Path(str(identity.get("pretrained", ""))) / "model.safetensors"
+    return {**identity, "weights_sha256": file_sha256(weights)} if weights.is_file() else identity
 
 
 def best_checkpoint(trainer: pl.Trainer) -> str | None:

@@ -18,6 +18,10 @@ new points instead of replaying the first ones (a seeded sampler restarts its ra
 cnn_lstm and seed k of transformer share neither initial weights nor data order, so a study over
 architectures is not confounded with data order. Stable across machines (crc32 of the name).
 
+``${backbone_dir:name}`` is the folder of the pinned backbone ``name`` (``backbones.<name>``;
+core/backbones.py), its weights checked against their SHA-256 first; any other value (a directory,
+a hub name) is returned as it is.
+
 ``${slurm_gpus:}``, ``${slurm_cpus:}`` and ``${slurm_mem_gb:}`` derive a SLURM job's resources
 from the trainer and the job's settings (conf/hydra/launcher/slurm.yaml): GPUs only when the
 trainer uses GPUs (a GPU request on a CPU-only node is an sbatch error; a request of 0 GPUs leaves
@@ -31,6 +35,8 @@ import uuid
 import zlib
 
 from omegaconf import OmegaConf
+
+from homogenization.core.backbones import pinned_backbone
 
 TOKEN = uuid.uuid4().hex[:6]
 
@@ -89,8 +95,14 @@ def checkpoint_name(name_or_path) -> str:
     return os.path.basename(os.path.normpath(str(name_or_path))) or str(name_or_path)
 
 
-RESOLVERS = {"cwd": os.getcwd, "checkpoint_name": checkpoint_name, "seed_for": seed_for,
-             "swept_params": swept_params,
+def backbone_dir(name, *, _root_) -> str:
+    pins = _root_.get("backbones")
+    pinned = pinned_backbone(name, OmegaConf.to_container(pins) if pins is not None else None)
+    return pinned.folder if pinned else name
+
+
+RESOLVERS = {"backbone_dir": backbone_dir, "cwd": os.getcwd, "checkpoint_name": checkpoint_name,
+             "seed_for": seed_for, "swept_params": swept_params,
              "resumed_seed": resumed_seed, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
              "slurm_mem_gb": slurm_mem_gb}
 
