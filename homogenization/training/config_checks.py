@@ -44,11 +44,11 @@ def _is_number(value) -> bool:
 
 
 def check_config(cfg: DictConfig) -> None:
+    check_backbone(cfg)   # first: anything that resolves the config would resolve the backbone too
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise UserError(f"{', '.join(missing)}: no value given (??? in the config); set "
                         f"{'them' if len(missing) > 1 else 'it'} on the command line, e.g. {missing[0]}=...")
-    check_backbone(cfg)
     for key in SEED_KEYS:
         value = _value(cfg, key)
         if not _is_int(value) or not 0 <= value <= MAX_SEED:
