@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
+from homogenization.analysis.breakdowns.backbone_drift import BackboneDrift, backbone_drift
 from homogenization.analysis.breakdowns.epochs import common_epochs, over_training, systemic_since
 from homogenization.analysis.breakdowns.layers import LayerAnalysis, layer_analysis
 from homogenization.analysis.breakdowns.systemic import systemic_failure
@@ -31,6 +32,7 @@ from homogenization.analysis.design.attribution import (
     side_estimates,
 )
 from homogenization.analysis.design.nested import Nesting, nested_headline
+from homogenization.analysis.design.pretraining import pretraining_comparison
 from homogenization.analysis.design.read_design import Factor, design_table, other_factors, read_factors
 from homogenization.analysis.design.trends import Trend, level_values, trend_analysis
 from homogenization.analysis.metrics.block_statistics import BlockStatistics
@@ -146,6 +148,8 @@ class Analysis:
     dropped_within: int = 0
     entity_types: pd.DataFrame = field(default_factory=pd.DataFrame)   # token tasks, entity units
     trend: Trend | None = None                                         # analysis.trend
+    pretraining: pd.DataFrame = field(default_factory=pd.DataFrame)    # pretrained vs random-init arms
+    backbone_drift: BackboneDrift | None = None                        # fine-tuned runs vs a probe arm
 
 
 @dataclass
@@ -220,11 +224,12 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
             lambda found, split: BlockStatistics(runs, found, settings, split, with_knn=False),
             draws.blocks, draws.seeds)
         units["systemic_since_epoch"] = systemic_since(errors_by_epoch, epochs)
+    layers = layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks, stats.n_blocks,
+                            draws.blocks, draws.seeds)
     return Analysis(runs, groups, outcomes, settings, pair_table(runs, point, metrics), group_table,
                     histograms, headline, run_flags(runs, outcomes, run_metric, replicated_metric),
                     {m.name: point[m.name][np.ix_(order, order)] for m in metrics if m.heatmap},
-                    layers=layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks,
-                                          stats.n_blocks, draws.blocks, draws.seeds),
+                    layers=layers,
                     nested=None if nesting is None else nested_headline(
                         point, replicated, nesting, tuple(headline_names), settings.bootstrap,
                         np.random.default_rng(settings.seed + 2)),
@@ -234,7 +239,11 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
                     confounds={name: confounds(point[name], group_index, others)
                                for name in headline_names},
                     matched_on=matched["matched"][0].matched_on,
-                    dropped_within=matched["matched"][0].dropped_within, trend=trend)
+                    dropped_within=matched["matched"][0].dropped_within, trend=trend,
+                    pretraining=pretraining_comparison(runs, groups, group_index, point, replicated,
+                                                       draws.pairs, run_metric),
+                    backbone_drift=backbone_drift(runs, layers.pairs if layers else None,
+                                                  point[headline_names[0]], headline_names[0]))
 
 
 def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Draws,

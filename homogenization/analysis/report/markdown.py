@@ -18,26 +18,18 @@ from homogenization.analysis.design.nested import KINDS as NESTED_KINDS
 from homogenization.analysis.metrics.registry import METRICS, computed
 from homogenization.analysis.metrics.registry import headline as headline_metrics
 from homogenization.analysis.report import figures
+from homogenization.analysis.report.backbone_markdown import (
+    drift_markdown,
+    pretraining_markdown,
+    write_backbone_files,
+)
+from homogenization.analysis.report.tables import fmt, interval_text, markdown_table
 from homogenization.analysis.report.trend_markdown import trend_markdown, write_trend_files
 from homogenization.analysis.runs.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis, chance_level
 from homogenization.core.disk_space import room_for
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import staging_dir
-
-
-def _fmt(value: float) -> str:
-    return "n/a" if value != value else f"{value:.3f}"
-
-
-def _interval(values: list[float]) -> str:
-    return f"[{_fmt(values[0])}, {_fmt(values[1])}]"
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    cells = [[_fmt(v) if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(False)]
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
 def label(name: str) -> str:
@@ -50,12 +42,12 @@ PLURAL = {"entity": "entities", "example": "examples", "word": "words"}
 def readable_groups(groups: pd.DataFrame, metric: str, measures: list[str]) -> pd.DataFrame:
     """The group table as a reader wants it: named columns, observed beside independent."""
     def both(row, observed: str) -> str:
-        return f"{_fmt(row[observed])} / {_fmt(row[observed + '_independent'])}"
+        return f"{fmt(row[observed])} / {fmt(row[observed + '_independent'])}"
 
     return pd.DataFrame([{
         "group": row["group"], "runs": row["runs"],
-        f"{metric}: mean ± sd [95% CI]": f"{_fmt(row['metric_mean'])} ± {_fmt(row['metric_std'])} "
-                                          f"[{_fmt(row['metric_ci_low'])}, {_fmt(row['metric_ci_high'])}]",
+        f"{metric}: mean ± sd [95% CI]": f"{fmt(row['metric_mean'])} ± {fmt(row['metric_std'])} "
+                                          f"[{fmt(row['metric_ci_low'])}, {fmt(row['metric_ci_high'])}]",
         **{label(name): row[name] for name in (*[n for n in headline_metrics() if n in row], *measures)},
         "all wrong: observed / independent": both(row, "all_wrong"),
         "same outcome for all: observed / independent": both(row, "homogeneous_outcome"),
@@ -102,9 +94,9 @@ def headline_markdown(headline: dict) -> str:
              "|---|---|---|---|---|"]
     for name in headline:
         entry = headline[name]
-        lines.append(f"| {label(name)} | {_fmt(entry['within'])} {_interval(entry['within_ci'])} "
-                     f"| {_fmt(entry['across'])} {_interval(entry['across_ci'])} "
-                     f"| {_fmt(entry['difference'])} {_interval(entry['difference_ci'])} "
+        lines.append(f"| {label(name)} | {fmt(entry['within'])} {interval_text(entry['within_ci'])} "
+                     f"| {fmt(entry['across'])} {interval_text(entry['across_ci'])} "
+                     f"| {fmt(entry['difference'])} {interval_text(entry['difference_ci'])} "
                      f"| {_pairs(entry, 'within')}, {_pairs(entry, 'across')} |")
     return "\n".join(lines)
 
@@ -147,8 +139,8 @@ def _matching(analysis: Analysis) -> list[str]:
                         "has and are left out." if analysis.dropped_within else ""))
         raw = analysis.headline["error_consistency"]
         lines.append(f"Unmatched (every pair as it comes), error consistency would read within "
-                     f"{_fmt(raw['raw_within'])}, across {_fmt(raw['raw_across'])}, difference "
-                     f"{_fmt(raw['raw_difference'])} {_interval(raw['raw_difference_ci'])}.")
+                     f"{fmt(raw['raw_within'])}, across {fmt(raw['raw_across'])}, difference "
+                     f"{fmt(raw['raw_difference'])} {interval_text(raw['raw_difference_ci'])}.")
     confounding = _confounding(analysis.confounds.get("error_consistency", []))
     lines += [_confound_line(found) for found in confounding]
     groups = analysis.group_table
@@ -182,8 +174,8 @@ def _confound_line(sides: dict) -> str:
             f"pairs and {within['sharing']} of {within['pairs']} within pairs")
     for side in (across, within):
         if 0 < side["sharing"] < side["pairs"]:
-            line += (f"; {side['side']} pairs that share it agree at {_fmt(side['mean_sharing'])} (κ_err), "
-                     f"the others at {_fmt(side['mean_not_sharing'])}")
+            line += (f"; {side['side']} pairs that share it agree at {fmt(side['mean_sharing'])} (κ_err), "
+                     f"the others at {fmt(side['mean_not_sharing'])}")
     return line + ". The headline above is matched on it."
 
 
@@ -192,7 +184,7 @@ def _attribution(analysis: Analysis) -> list[str]:
         return []
     table = analysis.factors.copy()
     table["metric"] = table["metric"].map(label)
-    table["effect [95% CI]"] = [f"{_fmt(r.effect)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]"
+    table["effect [95% CI]"] = [f"{fmt(r.effect)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
                                 for r in table.itertuples()]
     table["pairs sharing"] = [f"{r.pairs_sharing} of {r.pairs}" for r in table.itertuples()]
     return ["## What makes two runs agree?",
@@ -211,7 +203,7 @@ def _nested(analysis: Analysis) -> list[str]:
     lines = ["| metric | within a backbone | across backbones (same recipe) | across architectures "
              "| backbone effect | recipe effect | pairs |", "|---|---|---|---|---|---|---|"]
     for name, entry in analysis.nested.items():
-        cells = [f"{_fmt(entry[kind])} {_interval(entry[f'{kind}_ci'])}"
+        cells = [f"{fmt(entry[kind])} {interval_text(entry[f'{kind}_ci'])}"
                  for kind in (*NESTED_KINDS, "backbone_effect", "recipe_effect")]
         pairs = ", ".join(str(entry[f"{kind}_pairs"]) for kind in NESTED_KINDS)
         lines.append(f"| {label(name)} | {' | '.join(cells)} | {pairs} |")
@@ -259,6 +251,8 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         "\n".join(f"- **{METRICS[name].label}**: {METRICS[name].definition}" for name in analysis.headline),
         *_point_estimates(analysis),
         *_attribution(analysis),
+        *pretraining_markdown(analysis),
+        *drift_markdown(analysis),
         *_nested(analysis),
         *_run_flags(analysis),
         "## Groups",
@@ -326,7 +320,7 @@ def _layers(analysis: Analysis) -> list[str]:
     curves = analysis.layers.curves
     within = curves[curves.group_a == curves.group_b]
     table = pd.DataFrame({"layer": within.layer, "group": within.group_a,
-                          "linear CKA [95% CI]": [f"{_fmt(v)} {_interval([lo, hi])}" for v, lo, hi in
+                          "linear CKA [95% CI]": [f"{fmt(v)} {interval_text([lo, hi])}" for v, lo, hi in
                                                   zip(within.linear_cka, within.ci_low, within.ci_high)],
                           "pairs": within.pairs})
     return ["## Layer by layer",
@@ -421,6 +415,7 @@ def _write_files(analysis: Analysis, staging: Path, skipped: list[tuple[Path, st
         analysis.entity_types.to_csv(staging / "entity_types.csv", index=False)
     if analysis.trend is not None:
         write_trend_files(analysis.trend, analysis, staging)
+    write_backbone_files(analysis, staging)
     summary = {
         "headline": analysis.headline,
         "design": analysis.design.to_dict(orient="records"),
@@ -428,6 +423,7 @@ def _write_files(analysis: Analysis, staging: Path, skipped: list[tuple[Path, st
         "confounds": analysis.confounds,
         "factors": analysis.factors.to_dict(orient="records"),
         "nested": analysis.nested,
+        "pretraining": analysis.pretraining.to_dict(orient="records"),
         "trend": None if analysis.trend is None else {
             "key": analysis.trend.key, "scale": analysis.trend.scale,
             "levels": analysis.trend.levels.to_dict(orient="records"),

@@ -10,17 +10,10 @@ import pandas as pd
 from homogenization.analysis.design.trends import LEARNED, LOST, SYSTEMIC, Trend, level_text
 from homogenization.analysis.metrics.registry import METRICS
 from homogenization.analysis.report import figures
+from homogenization.analysis.report.tables import fmt, with_interval
 from homogenization.analysis.study import Analysis
 
 EXAMPLES = 5  # units of each pattern quoted in the report
-
-
-def _fmt(value: float, signed: bool = False) -> str:
-    return "n/a" if value != value else (f"{value:+.3f}" if signed else f"{value:.3f}")
-
-
-def _with_interval(value: float, low: float, high: float, signed: bool = False) -> str:
-    return f"{_fmt(value, signed)} [{_fmt(low, signed)}, {_fmt(high, signed)}]"
 
 
 def _direction(low: float, high: float) -> str:
@@ -100,10 +93,10 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         cells = [
             level_text(row["level"]),
             str(row["runs"]),
-            _with_interval(row["metric_mean"], row["metric_ci_low"], row["metric_ci_high"]),
-            _fmt(row["chance"]),
+            with_interval(row["metric_mean"], row["metric_ci_low"], row["metric_ci_high"]),
+            fmt(row["chance"]),
             *[
-                f"{_with_interval(row[n], row[f'{n}_ci_low'], row[f'{n}_ci_high'])} ({row[f'{n}_pairs']})"
+                f"{with_interval(row[n], row[f'{n}_ci_low'], row[f'{n}_ci_high'])} ({row[f'{n}_pairs']})"
                 for n in names
             ],
         ]
@@ -117,20 +110,20 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
     for row in trends.to_dict("records"):
         name = row["metric"]
         given = (
-            _with_interval(
+            with_interval(
                 row.get("slope_given_metric"), row.get("given_ci_low"), row.get("given_ci_high"), True
             )
             if np.isfinite(row.get("slope_given_metric", np.nan))
             else ("(adjusts for accuracy)" if name in METRICS and METRICS[name].adjusts_for_accuracy else "")
         )
         capability = (
-            _with_interval(row["capability_slope"], row["capability_ci_low"], row["capability_ci_high"], True)
+            with_interval(row["capability_slope"], row["capability_ci_low"], row["capability_ci_high"], True)
             if np.isfinite(row.get("capability_slope", np.nan))
             else ""
         )
         slopes.append(
             f"| {METRICS[name].label if name in METRICS else name} | "
-            f"{_with_interval(row['slope'], row['ci_low'], row['ci_high'], True)} | "
+            f"{with_interval(row['slope'], row['ci_low'], row['ci_high'], True)} | "
             f"{_direction(row['ci_low'], row['ci_high'])} | {given} | {capability} | "
             f"{row['pairs'] or ''} |"
         )

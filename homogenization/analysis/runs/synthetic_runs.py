@@ -20,9 +20,11 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
               sentence_id: np.ndarray | None = None, status: str = "complete", steps: int = 10,
               probs: np.ndarray | None = None, texts: list | None = None,
               layers: list[np.ndarray] | None = None, config: dict | None = None,
-              epochs: list[tuple[np.ndarray, np.ndarray]] | None = None) -> Path:
+              epochs: list[tuple[np.ndarray, np.ndarray]] | None = None,
+              backbone: dict | None = None) -> Path:
     """A record with these outputs (``probs``: one-hot on ``pred`` unless given); token-task rows
-    when ``sentence_id`` is given."""
+    when ``sentence_id`` is given; ``backbone``: the record's backbone identity (init, finetune,
+    sha256, name)."""
     n_classes = len(labels)
     probs = np.eye(n_classes, dtype=np.float32)[pred] if probs is None else np.asarray(probs, np.float32)
     if sentence_id is None:
@@ -48,7 +50,7 @@ def write_run(run_dir: Path, pred: np.ndarray, label: np.ndarray, representation
         status=status, task=task, model=model, seed=seed,
         data={"name": "fake", "splits": {"test": {"fingerprint": fingerprint, "size": len(pred)}}},
         labels=list(labels), config={"model": {"name": model}, "seed": seed, **(config or {})},
-        training={"epochs": 1, "steps": steps, "untrained": steps == 0},
+        training={"epochs": 1, "steps": steps, "untrained": steps == 0}, backbone=backbone,
         test={**({"layers": list(range(len(layers)))} if layers else {}),
               **({"epochs": list(range(len(epochs)))} if epochs else {})} or None,
     ))
