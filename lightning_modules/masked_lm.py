@@ -32,6 +32,30 @@ def new_bert_for_mlm(vocab_size: int, pad_token_id: int, hidden_size: int = 256,
     return BertForMaskedLM(config)
 
 
+def pretrained_bert_for_mlm(pretrained: str, vocab_size: int, pad_token_id: int) -> nn.Module:
+    """A pretrained BERT whose masked-LM pretraining goes on: its encoder's weights as they are, a
+    fresh masked-LM head (initialized from seed_init, so K seeds give K heads), its own tokenizer.
+    The starting point of experiment=backbone_study's sibling backbones (``start_from``)."""
+    from safetensors import SafetensorError
+    from transformers import BertForMaskedLM
+
+    from homogenization.core.pretrained import check_pretrained, load_error
+    from lightning_modules.encoders.bert import weights_sha256
+
+    folder = check_pretrained(pretrained)
+    try:
+        model = BertForMaskedLM.from_pretrained(folder)
+    except (OSError, ValueError, SafetensorError) as error:
+        raise load_error(pretrained, error) from None
+    if vocab_size > model.config.vocab_size:
+        raise UserError(f"model.pretrained={pretrained}: its tokenizer has {vocab_size} tokens but the model "
+                        f"only {model.config.vocab_size} embeddings; the tokenizer belongs to another model.")
+    model.train()
+    model.identity = {"pretrained": folder, "init": "pretrained", "sha256": weights_sha256(model.bert),
+                      "finetune": "masked_lm"}
+    return model
+
+
 class MaskedLanguageModel(Task):
     """Trains ``encoder`` (a ``BertForMaskedLM``) on masked blocks; logs loss and perplexity
     (exp of the mean held-out loss per masked token). ``export`` writes a Hugging Face checkpoint

@@ -52,3 +52,34 @@ def test_one_command_pretrains_fine_tunes_controls_and_reports(tmp_path):
     assert (counts["within_backbone_pairs"], counts["across_backbones_pairs"],
             counts["across_architectures_pairs"]) == (4, 9, 32)
     assert "## Does a shared backbone homogenize?" in (sweep_dir / "report" / "report.md").read_text()
+
+
+def test_the_backbones_can_be_siblings_of_one_pretrained_ancestor(tmp_path, tiny_bert):
+    """hydra.sweeper.start_from: stage 1 continues one pretrained checkpoint's masked-LM pretraining
+    with K seeds (a fresh head each), and stage 2 fine-tunes those K siblings."""
+    corpus = generated_corpus(tmp_path)
+    sweep_dir = tmp_path / "sweep"
+    quoted = lambda items: "[" + ",".join(f'"{item}"' for item in items) + "]"   # noqa: E731
+    tuning = ["data=demo", "model=bert", "data.max_train_examples=200", "data.max_length=64"]
+    command = [
+        sys.executable, "scripts/train.py", "-m", "experiment=backbone_study", f"hydra.sweep.dir={sweep_dir}",
+        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.generated_dir={tmp_path / 'generated'}", *FAST,
+        "hydra.sweeper.backbones=2", "hydra.sweeper.seeds=2", f"hydra.sweeper.start_from={tiny_bert}",
+        "hydra.sweeper.continue_from=" + quoted(["data=wikitext2", f"data.files=[{corpus}]",
+                                                 "model=bert_continue_mlm", "data.block_size=64"]),
+        "hydra.sweeper.finetune=" + quoted(tuning), "hydra.sweeper.control=" + quoted(tuning),
+        "hydra.callbacks.homogenization_report.bootstrap=20",
+        "hydra.callbacks.homogenization_report.knn_bootstrap=5",
+    ]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    records = {path.parent.name: read_run_json(path.parent) for path in sweep_dir.glob("*/run.json")}
+    siblings = [r for r in records.values() if r["task"] == "masked_lm"]
+    assert len(siblings) == 2 and all(r["config"]["model"]["name"] == "bert_continue_mlm" for r in siblings)
+    ancestor = {r["backbone"]["sha256"] for r in siblings}
+    assert len(ancestor) == 1 and {r["backbone"]["pretrained"] for r in siblings} == {str(tiny_bert)}
+    finetuned = [r for r in records.values()
+                 if r["task"] != "masked_lm" and r["backbone"]["init"] == "pretrained"]
+    assert len(finetuned) == 4
+    starts = {r["backbone"]["sha256"] for r in finetuned}
+    assert len(starts) == 2 and not starts & ancestor      # two siblings, each moved from the ancestor

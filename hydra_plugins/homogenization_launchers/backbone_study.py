@@ -9,6 +9,11 @@ architecture and tokenizer from fresh weights, ``model.init=random``). Every sta
 backbone shares none), so the end-of-sweep report can nest fine-tuning seeds in backbones
 (``group_by=[model.init, model.finetune, study_backbone]``, ``nest=study_backbone``).
 
+With ``start_from`` (a pinned backbone such as ``minilm``, a directory or a hub name), stage 1
+continues the masked-LM pretraining of that one real checkpoint K times instead (``continue_from``
+overrides, ``model=bert_continue_mlm``: its encoder, a fresh head per seed): K siblings of one
+ancestor, the MultiBERTs question at CPU size.
+
 Both stages go through the configured launcher (local, joblib, SLURM). A backbone whose
 pretraining did not complete is named and left out of stage 2; the sweep's summary lists the
 failed job.
@@ -28,13 +33,18 @@ log = logging.getLogger(__name__)
 
 class BackboneStudySweeper(StagedSweeper):
     def __init__(self, backbones: int, seeds: int, pretrain: list[str], finetune: list[str],
-                 control: list[str], probe: bool = False) -> None:
+                 control: list[str], probe: bool = False, start_from: str | None = None,
+                 continue_from: list[str] | None = None) -> None:
         if backbones < 2 or seeds < 2:
             raise ValueError(f"backbone_study: backbones={backbones} and seeds={seeds} must both be >= 2 "
                              "(pairs within and across backbones)")
+        if start_from and not continue_from:
+            raise ValueError("backbone_study: start_from needs continue_from (the overrides that continue "
+                             "its pretraining, e.g. [data=wikitext2, model=bert_continue_mlm])")
         self.backbones, self.seeds, self.probe = backbones, seeds, probe
+        first_stage = ([*continue_from, f"backbone={start_from}"] if start_from else pretrain)
         self.stages = {name: list(overrides) for name, overrides in
-                       (("pretrain", pretrain), ("finetune", finetune), ("control", control))}
+                       (("pretrain", first_stage), ("finetune", finetune), ("control", control))}
 
     def sweep(self, arguments: list[str]) -> Any:
         self.start_sweep_dir()
