@@ -32,7 +32,7 @@ def quoted(items: list[str]) -> str:
     return "[" + ",".join(f'"{item}"' for item in items) + "]"
 
 
-def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
+def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path, tiny_bert):
     corpus = generated_corpus(tmp_path)
     sweep_dir = tmp_path / "sweep"
     fine_tuning = ["data=demo", "model=bert", "data.max_train_examples=300", "data.max_length=64"]
@@ -56,11 +56,14 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
         "hydra.sweeper.finetune=" + quoted(fine_tuning),
         'hydra.sweeper.finetune_by_size={mini: ["model.optimizer.lr=1e-5"]}',  # a size's own recipe
         "hydra.sweeper.scratch=" + quoted(["data=demo", "model=cnn_lstm"]),
+        # the data axis's pretrained arm: a pretrained backbone fine-tuned at each fraction
+        "hydra.sweeper.pretrained_data=" + quoted([*fine_tuning, f"backbone={tiny_bert}"]),
         # the budget report reads the tiny backbone's exports (the shipped config reads mini's)
         "hydra.callbacks.report_budgets.runs=finetune/*-tiny-*",
         *[
             f"hydra.callbacks.{report}.{setting}"
-            for report in ("report_sizes", "report_budgets", "report_data_size")
+            for report in ("report_sizes", "report_budgets", "report_data_size",
+                           "report_data_size_pretrained")
             for setting in ("bootstrap=50", "knn_bootstrap=10")
         ],
     ]
@@ -72,12 +75,15 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
     }
     arms = {
         arm: {name: r for name, r in records.items() if name.startswith(f"{arm}/")}
-        for arm in ("pretrain", "finetune", "scratch")
+        for arm in ("pretrain", "finetune", "scratch", "pretrained_data")
     }
     assert sum(map(len, arms.values())) == len(records) and all(
         r["status"] == "complete" for r in records.values()
     )
-    assert len(arms["pretrain"]) == 2 and len(arms["scratch"]) == 4
+    assert len(arms["pretrain"]) == 2 and len(arms["scratch"]) == 4 and len(arms["pretrained_data"]) == 4
+    assert {r["backbone"]["pretrained"] for r in arms["pretrained_data"].values()} == {str(tiny_bert)}
+    assert sorted(r["config"]["data"]["train_fraction"] for r in arms["pretrained_data"].values()) == [
+        0.25, 0.25, 1.0, 1.0]
     for name, record in arms["pretrain"].items():  # one export after step 1, the final one after 2
         assert record["exports"] == {"1": "pretrained_steps/step1"} and record["training"]["steps"] == 2
         assert (sweep_dir / name / "pretrained_steps" / "step1" / "config.json").is_file()
@@ -111,6 +117,7 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path):
         ("report_sizes", "training.parameters", [2, 2]),
         ("report_budgets", "study_pretrain_steps", [2, 2]),
         ("report_data_size", "data.train_fraction", [2, 2]),
+        ("report_data_size_pretrained", "data.train_fraction", [2, 2]),
     ):
         folder = sweep_dir / report
         levels = pd.read_csv(folder / "levels.csv")
@@ -163,6 +170,7 @@ def test_a_ladder_pretrained_elsewhere_is_fine_tuned_as_it_is(tmp_path):
         'hydra.sweeper.finetune=["data=demo","model=bert","data.max_train_examples=200","data.max_length=32"]',
         "hydra.callbacks.report_budgets.enabled=false",
         "hydra.callbacks.report_data_size.enabled=false",
+        "hydra.callbacks.report_data_size_pretrained.enabled=false",
         "hydra.callbacks.report_sizes.bootstrap=20",
         "hydra.callbacks.report_sizes.knn_bootstrap=0",
     ]

@@ -52,8 +52,8 @@ def run(cfg: DictConfig) -> None:
         columns = Columns(**OmegaConf.to_container(cfg.columns))
         labels = None if cfg.labels is None else [str(v) for v in cfg.labels]
         test = None if cfg.test_data is None else test_split(cfg.test_data, list(cfg.test_data_overrides))
-        with StopSignals("importing predictions", "runs already written are complete; run the same "
-                         "command again for the rest"):
+        with StopSignals("importing predictions", "nothing was written (out= is as it was); run the "
+                         "same command again"):
             written = import_predictions(Path(cfg.table), Path(cfg.out), cfg.layout, columns, labels,
                                          cfg.name, test)
         print(f"{len(written)} runs in {cfg.out}; analyse them with: homog-analyze runs={cfg.out}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,14 +32,8 @@ import pandas as pd
 
 from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import fingerprint
-from homogenization.core.run_record import (
-    PROBABILITY_TOLERANCE,
-    RunRecord,
-    atomic_write,
-    read_record,
-    staging_dir,
-    write_record,
-)
+from homogenization.core.run_record import PROBABILITY_TOLERANCE, RunRecord, atomic_write, write_record
+from homogenization.external.run_set import folder_names, write_run_set
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("long", "wide")
@@ -188,8 +181,9 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
             raise UserError(f"{where(k)}: {column} {rows[column].iloc[k]!r} is not one of the labels "
                             f"{names}; list every label with labels=[...]")
 
-    written = []
     models = list(dict.fromkeys(rows[columns.model]))
+    folders = folder_names(models)
+    predicted = {}
     gold_index = np.array([index_of[gold[item]] for item in order])
     test_fingerprint = fingerprint((texts[item], gold[item]) for item in order)
     for model in models:
@@ -211,10 +205,16 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
             probs = _checked_probabilities(rows, arrange, pred, columns.probabilities, names, where)
         else:
             probs = np.eye(len(names), dtype=np.float32)[pred]
-        written.append(_write_run(out, model, names, order, gold_index, pred, probs, texts, test_fingerprint,
-                                  name or table_path.stem, table_path, bool(columns.probabilities)))
+        predicted[model] = (pred, probs)
+
+    def write_runs(staging: Path) -> None:   # every model checked above: now the whole set is written
+        for model, (pred, probs) in predicted.items():
+            _write_run(staging / folders[model], model, names, order, gold_index, pred, probs, texts,
+                       test_fingerprint, name or table_path.stem, table_path, bool(columns.probabilities))
+
+    write_run_set(out, table_path, write_runs)
     log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
-    return written
+    return [out / folders[model] for model in models]
 
 
 def _with_split_columns(columns: Columns) -> Columns:
@@ -279,22 +279,10 @@ def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.nda
     return probs.astype(np.float32)
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "model"
-
-
-def _write_run(out: Path, model: str, names: list[str], order: np.ndarray, gold: np.ndarray, pred: np.ndarray,
-               probs: np.ndarray, texts: dict, test_fingerprint: str, data_name: str, table: Path,
-               with_probabilities: bool) -> Path:
-    """One run directory, written in a staging folder and moved into place whole: an existing run
-    of another model or table is never overwritten."""
-    run_dir = out / _safe(model)
-    if run_dir.exists():
-        existing = read_record(run_dir) if (run_dir / "run.json").exists() else None
-        if existing is None or (existing.config or {}).get("imported_from") != str(table.resolve()):
-            raise UserError(f"{run_dir}: already exists and was not imported from {table}; "
-                            "choose another out=")
-    out.mkdir(parents=True, exist_ok=True)
+def _write_run(run_dir: Path, model: str, names: list[str], order: np.ndarray, gold: np.ndarray,
+               pred: np.ndarray, probs: np.ndarray, texts: dict, test_fingerprint: str, data_name: str,
+               table: Path, with_probabilities: bool) -> None:
+    """One run directory inside the import's staging folder (run_set.py moves the set into place)."""
     arrays = {"example_id": np.arange(len(order)), "label": gold, "pred": pred, "probs": probs}
     text_rows = json.dumps([texts[i] for i in order], ensure_ascii=False).encode("utf-8")
     record = RunRecord(
@@ -307,15 +295,6 @@ def _write_run(out: Path, model: str, names: list[str], order: np.ndarray, gold:
         test={"units_expected": len(order), "units_recorded": len(order), "representations": False,
               "item_ids": [str(i) for i in order]},
     )
-    staging = staging_dir(out, _safe(model))
-    try:
-        atomic_write(staging / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
-        atomic_write(staging / "predictions" / "test_texts.json", lambda handle: handle.write(text_rows))
-        write_record(staging, record)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        staging.rename(run_dir)
-    except BaseException:   # a full disk, a stop signal: no half-written run stays behind
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return run_dir
+    atomic_write(run_dir / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
+    atomic_write(run_dir / "predictions" / "test_texts.json", lambda handle: handle.write(text_rows))
+    write_record(run_dir, record)

@@ -47,6 +47,7 @@ class ScalingStudySweeper(StagedSweeper):
         scratch: list[str] | None = None,
         checkpoints: list[str] | None = None,
         finetune_by_size: dict[str, list[str]] | None = None,
+        pretrained_data: list[str] | None = None,
     ) -> None:
         if len(sizes) + len(checkpoints or []) < 2 and len(fractions or []) < 2:
             raise ValueError(
@@ -78,7 +79,8 @@ class ScalingStudySweeper(StagedSweeper):
                 f"scaling_study: finetune_by_size names {unknown}, which are neither in sizes "
                 f"{self.sizes} nor checkpoints"
             )
-        self.stages = {"pretrain": list(pretrain), "finetune": list(finetune), "scratch": list(scratch or [])}
+        self.stages = {"pretrain": list(pretrain), "finetune": list(finetune), "scratch": list(scratch or []),
+                       "pretrained_data": list(pretrained_data or [])}
 
     def sweep(self, arguments: list[str]) -> Any:
         self.start_sweep_dir()
@@ -96,21 +98,22 @@ class ScalingStudySweeper(StagedSweeper):
             for size in self.sizes
             for k in range(1, self.pretrain_seeds + 1)
         }
-        scratch = [
+        scratch = [   # the data-size axis: each arm (from scratch; a pretrained backbone) at each fraction
             [
                 *arguments,
-                *self.stages["scratch"],
+                *self.stages[arm],
                 f"data.train_fraction={fraction}",
                 f"seed={m}",
-                "+study_arm=scratch",
+                f"+study_arm={arm}",
                 f"+study_level=fraction{fraction}",
             ]
-            for fraction in (self.fractions if self.stages["scratch"] else [])
+            for arm in ("scratch", "pretrained_data")
+            for fraction in (self.fractions if self.stages[arm] else [])
             for m in range(1, self.seeds + 1)
         ]
         first_jobs = [*pretraining.values(), *scratch]
         log.info(
-            "scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d from-scratch runs",
+            "scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d data-size runs",
             len(pretraining),
             len(self.sizes),
             self.pretrain_seeds,

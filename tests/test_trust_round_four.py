@@ -1,0 +1,124 @@
+"""Trust, round four: an import can never destroy or invent data. Folder names made from model
+names are checked, nothing outside out= is removed, a refused import writes nothing, a re-import
+replaces its own set whole, and a killed import's leftovers are cleared or restored."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from homogenization.core.errors import UserError
+from homogenization.external.predictions import Columns, import_predictions
+from homogenization.external.run_set import folder_names, recover
+
+
+def table_of(models: list[str], items: int = 12, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 2, items)
+    rows = [{"model": model, "item": f"q{i}", "gold": "ab"[gold[i]],
+             "prediction": "ab"[gold[i] if rng.random() < 0.8 else 1 - gold[i]]}
+            for model in models for i in range(items)]
+    return pd.DataFrame(rows)
+
+
+def snapshot(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_import(tmp_path, table: pd.DataFrame, out, name: str = "t.csv"):
+    path = tmp_path / name
+    table.to_csv(path, index=False)
+    return subprocess.run([sys.executable, "-m", "homogenization.cli.import_predictions", f"table={path}",
+                           f"out={out}"], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("bad", ["..", ".", "", ".hidden", "a\tb", "x" * 101])
+def test_a_model_name_that_cannot_be_a_folder_is_refused_and_nothing_beside_out_is_touched(tmp_path, bad):
+    (tmp_path / "keep.txt").write_text("the user's file")
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.md").write_text("notes")
+    before = snapshot(tmp_path)
+    table = table_of(["good", bad or "placeholder"])
+    if not bad:
+        table.loc[table.model == "placeholder", "model"] = " "
+    done = run_import(tmp_path / "project", table, tmp_path / "project" / "runs")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "error:" in line]
+    assert len(lines) == 1 and ("rename" in lines[0] or "folder name" in lines[0]), lines
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if k != "project/t.csv"} == before
+    assert not (tmp_path / "project" / "runs").exists()
+
+
+def test_two_models_on_one_folder_name_are_refused_with_both_names():
+    with pytest.raises(UserError) as refused:
+        folder_names(["org/m", "other", "org_m"])
+    assert "'org/m'" in str(refused.value) and "'org_m'" in str(refused.value)
+    with pytest.raises(UserError, match="'Model' and 'model'"):
+        folder_names(["Model", "model"])       # one folder on a case-insensitive file system
+    assert folder_names(["org/m", "a b"]) == {"org/m": "org_m", "a b": "a_b"}
+
+
+def test_a_refused_import_writes_nothing_and_the_fixed_table_imports(tmp_path):
+    table = table_of(["m1", "m2", "m3", "m4"])
+    broken = pd.concat([table, table[table.model == "m4"].iloc[[2]]])   # the fourth model repeats an item
+    done = run_import(tmp_path, broken, tmp_path / "runs", "long.csv")
+    assert done.returncode == 2 and "a second time" in done.stdout + done.stderr
+    assert not (tmp_path / "runs").exists() and not list(tmp_path.glob(".runs.*"))
+    done = run_import(tmp_path, table, tmp_path / "runs", "fixed.csv")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["m1", "m2", "m3", "m4"]
+
+
+def test_a_re_import_replaces_its_own_set_whole_and_names_what_it_removed(tmp_path, caplog):
+    path = tmp_path / "t.csv"
+    table_of(["m1", "m2", "m3"]).to_csv(path, index=False)
+    import_predictions(path, tmp_path / "runs")
+    edited = table_of(["m1", "m3"], seed=1)
+    edited.to_csv(path, index=False)
+    with caplog.at_level("WARNING"):
+        import_predictions(path, tmp_path / "runs")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["m1", "m3"]
+    assert "removed: m2" in caplog.text
+    predictions = np.load(tmp_path / "runs" / "m1" / "predictions" / "test.npz")
+    expected = edited[edited.model == "m1"].prediction.map({"a": 0, "b": 1}).to_numpy()
+    np.testing.assert_array_equal(predictions["pred"], expected)
+
+
+def test_an_out_folder_holding_anything_else_is_refused_and_kept(tmp_path):
+    path = tmp_path / "t.csv"
+    table_of(["m1", "m2"]).to_csv(path, index=False)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "thesis.tex").write_text("months of work")
+    before = snapshot(tmp_path / "runs")
+    with pytest.raises(UserError, match="not a run imported from"):
+        import_predictions(path, tmp_path / "runs")
+    other = tmp_path / "other.csv"
+    table_of(["m1"]).to_csv(other, index=False)
+    import_predictions(other, tmp_path / "elsewhere")
+    with pytest.raises(UserError, match="not a run imported from"):      # another table's runs
+        import_predictions(path, tmp_path / "elsewhere")
+    assert snapshot(tmp_path / "runs") == before
+
+
+def test_a_killed_import_leaves_nothing_the_next_one_does_not_clear_or_restore(tmp_path):
+    path = tmp_path / "t.csv"
+    table_of(["m1", "m2"]).to_csv(path, index=False)
+    import_predictions(path, tmp_path / "runs")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    stale = tmp_path / ".runs.import.x1"
+    (stale / "m1").mkdir(parents=True)
+    (stale / ".pid").write_text(dead)
+    live = tmp_path / ".runs.import.x2"          # another import still running: left alone
+    live.mkdir()
+    (live / ".pid").write_text(str(os.getpid()))
+    (tmp_path / "runs").rename(tmp_path / ".runs.replaced.x3")    # killed between its two renames
+    recover(tmp_path / "runs")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["m1", "m2"]
+    assert not stale.exists() and live.exists() and not list(tmp_path.glob(".runs.replaced.*"))
+    import_predictions(path, tmp_path / "runs", columns=Columns())
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["m1", "m2"]
