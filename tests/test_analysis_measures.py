@@ -10,8 +10,9 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import ortho_group, spearmanr
 
 from homogenization.analysis.make_report import make_report
+from homogenization.analysis.metrics import measures
 from homogenization.analysis.metrics.agreement import jensen_shannon_rows
-from homogenization.analysis.metrics.registry import measures, optional
+from homogenization.analysis.metrics.registry import METRICS, optional
 from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
 from homogenization.core.errors import UserError
@@ -120,15 +121,21 @@ def test_svcca_says_when_the_kept_subspaces_cannot_help_but_meet(caplog):
     rho = pair.canonical[0].numpy()
     assert pair.forced_correlations > 0 and (rho > 1 - 1e-9).sum() == pair.forced_correlations
     with caplog.at_level("WARNING"):
-        measures.pairwise(["rsa"], unrelated, rsa_max_units=20, seed=0)
+        measures.pairwise(asked("rsa"), unrelated, rsa_max_units=20, seed=0)
         assert "canonical correlations are 1" not in caplog.text  # no CCA was asked for
-        measures.pairwise(["svcca", "rsa"], unrelated, rsa_max_units=20, seed=0)
+        measures.pairwise(asked("svcca", "rsa"), unrelated, rsa_max_units=20, seed=0)
         assert "svcca: in 3 of 3 pairs" in caplog.text and "the 40 units" in caplog.text
         caplog.clear()
         narrow = [RNG.normal(size=(400, 10)) for _ in range(3)]
         assert pair_of(*narrow[:2]).forced_correlations == 0
-        measures.pairwise(["svcca", "pwcca"], narrow, rsa_max_units=20, seed=0)
+        measures.pairwise(asked("svcca", "pwcca"), narrow, rsa_max_units=20, seed=0)
         assert "canonical correlations are 1" not in caplog.text
+
+
+def asked(*names: str) -> dict:
+    """The registry's representation measures (``pair_function``), all or those named."""
+    return {m.name: m.pair_function for m in METRICS.values()
+            if m.pair_function is not None and (not names or m.name in names)}
 
 
 def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
@@ -140,20 +147,20 @@ def test_a_study_streamed_in_tiles_gives_every_pair_its_own_value(monkeypatch):
     latent = RNG.normal(size=(60, 5))
     runs = [latent @ RNG.normal(size=(5, width)) + 0.5 * RNG.normal(size=(60, width))
             for width in (4, 7, 7, 90, 3)]
-    names = list(measures.REPRESENTATION_MEASURES)
-    whole = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
+    names = list(asked())
+    whole = measures.pairwise(asked(), runs, rsa_max_units=40, seed=3)
     run_bytes = measures.prepared_bytes(60, 90, 40)  # the widest run's
     for per_chunk in (1, 2):
         monkeypatch.setattr(pair_work, "TILE_BYTES", per_chunk * run_bytes)
         assert len(pair_work.chunks_of_runs(len(runs), run_bytes, multiple=1)) == -(-len(runs) // per_chunk)
-        tiled = measures.pairwise(names, runs, rsa_max_units=40, seed=3)
+        tiled = measures.pairwise(asked(), runs, rsa_max_units=40, seed=3)
         for name in names:
             np.testing.assert_allclose(tiled[name], whole[name], rtol=0, atol=1e-12)
     rsa_rows = np.sort(np.random.default_rng(3).choice(60, 40, replace=False))
     for a, b in [(0, 1), (1, 3), (4, 2)]:
         pair = pair_of(runs[a], runs[b], rsa_rows)
         for name in names:
-            expected = measures.REPRESENTATION_MEASURES[name](pair)
+            expected = METRICS[name].pair_function(pair)
             assert whole[name][a, b] == whole[name][b, a] == pytest.approx(expected, abs=1e-9)
     for name in names:
         assert np.isnan(np.diag(whole[name])).all() and np.isfinite(whole[name][~np.eye(5, dtype=bool)]).all()

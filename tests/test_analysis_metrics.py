@@ -304,6 +304,9 @@ def test_a_metric_added_to_the_registry_reaches_every_table(tmp_path):
 
     register(Metric("both_right", "both right", "the fraction of units both runs get right.",
                     *blockwise(both_right), headline=True))
+    # the guide's other case: a non-headline metric with a heatmap, its figure linked and defined
+    register(Metric("both_right_map", "both right (map)", "both right, drawn runs x runs.",
+                    *blockwise(both_right), heatmap=True, scale=(0.5, 1.0)))
     try:
         rng = np.random.default_rng(0)
         label = rng.integers(0, 2, 400)
@@ -324,5 +327,11 @@ def test_a_metric_added_to_the_registry_reaches_every_table(tmp_path):
         assert "both_right" in set(analysis.factors.metric) and "both_right" in analysis.group_table
         report = (tmp_path / "report" / "report.md").read_text()
         assert "| both right |" in report and "the fraction of units both runs get right." in report
+        assert (tmp_path / "report" / "figures" / "both_right_map.png").stat().st_size > 0
+        assert "](figures/both_right_map.png)" in report
+        assert ("- **both right (map)** (on a fixed scale, 0.500 to 1.000): both right, drawn runs x runs."
+                in report)
+        assert "both_right_map" not in analysis.headline and "both_right_map" in pairs
     finally:
         METRICS.pop("both_right")
+        METRICS.pop("both_right_map")

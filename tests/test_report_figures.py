@@ -42,6 +42,15 @@ def test_the_figures_read_at_a_glance(tmp_path, captured):
     heatmap = captured["error_consistency.png"].axes[0]
     assert heatmap.images[0].get_clim() == (-1.0, 1.0)                        # fixed, not auto-ranged
     assert len(heatmap.texts) == 6 * 5                                  # a value in each off-diagonal cell
+    from matplotlib.colors import to_rgba
+    image = heatmap.images[0]
+    assert np.ma.is_masked(image.get_array()[0, 0]) and image.get_cmap().get_bad() == pytest.approx(
+        to_rgba(figures.NO_PAIR))                                       # the diagonal: grey, no pair
+    white = to_rgba("white")
+    separators = [line for line in heatmap.lines if line.get_color() != white]
+    assert len(separators) == 2 and len(heatmap.lines) == 2             # between the two groups, visible
+    assert image.get_cmap()(0.5)[:3] == pytest.approx((0.97, 0.97, 0.97), abs=0.03)   # 0 is white...
+    assert to_rgba(separators[0].get_color())[:3] == pytest.approx(to_rgba(figures.SEPARATOR)[:3])
     assert captured["linear_cka.png"].axes[0].images[0].get_clim() == (0.0, 1.0)
 
     histogram = captured["k_histogram.png"]

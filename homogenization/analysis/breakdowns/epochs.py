@@ -22,9 +22,6 @@ from homogenization.analysis.runs.outcomes import Outcomes, load_outcomes
 
 log = logging.getLogger(__name__)
 
-OVER_TRAINING = ("error_consistency", "linear_cka")
-
-
 def common_epochs(runs: list[Run]) -> list[int]:
     """The epochs every run recorded (none unless all did)."""
     found = [set((run.record.test or {}).get("epochs") or []) for run in runs]
@@ -50,7 +47,7 @@ def over_training(runs: list[Run], groups: list[str], unit: str, epochs: list[in
         split = f"test_epoch{epoch}"
         outcomes: Outcomes = load_outcomes(runs, unit, split)
         stats = statistics(outcomes, split)
-        for name in OVER_TRAINING:
+        for name in (m.name for m in METRICS.values() if m.per_epoch):
             point = METRICS[name].values(stats, np.ones((1, stats.n_blocks)))
             replicated = METRICS[name].values(stats, block_draws)
             for side, mask in masks.items():

@@ -25,7 +25,8 @@ from homogenization.analysis.metrics.agreement import (
     same_wrong_rate,
 )
 from homogenization.analysis.metrics.gram_tiles import RunRepresentations
-from homogenization.analysis.metrics.measures import REPRESENTATION_MEASURES, pairwise
+from homogenization.analysis.metrics.measures import pairwise
+from homogenization.analysis.metrics.registry import METRICS
 from homogenization.analysis.metrics.similarity import BlockCKA, ReplicatedKNN
 from homogenization.analysis.runs.discovery import Run
 from homogenization.analysis.runs.outcomes import Outcomes, load_representations, task_metric
@@ -264,9 +265,10 @@ class BlockStatistics:
         the first asked computes every representation measure of ``analysis.measures`` in one
         pass over the runs (NaN for pairs with a run without usable representations)."""
         if name not in self._measured:
-            asked = [other for other in self.measures if other in REPRESENTATION_MEASURES]
-            found = pairwise(asked or [name], self.source, self.rsa_max_units, self.seed, self.device,
-                             self.job_split)
+            asked = {other: METRICS[other].pair_function for other in {*self.measures, name}
+                     if other in METRICS and METRICS[other].pair_function is not None}
+            found = pairwise(dict(sorted(asked.items())), self.source, self.rsa_max_units, self.seed,
+                             self.device, self.job_split)
             for key, values in found.items():
                 self._measured[key] = self.for_every_run(values[None], 1)[0]
         return self._measured[name]

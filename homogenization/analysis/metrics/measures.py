@@ -166,12 +166,6 @@ def rsa(pair: Pair) -> float:
     return float((x @ y) / (x.norm() * y.norm()))
 
 
-REPRESENTATION_MEASURES: dict[str, Callable[[Pair], float]] = {
-    "procrustes": procrustes,
-    "svcca": svcca,
-    "pwcca": pwcca,
-    "rsa": rsa,
-}
 
 
 def prepared_bytes(units: int, width: int, rsa_units: int) -> int:
@@ -182,14 +176,15 @@ def prepared_bytes(units: int, width: int, rsa_units: int) -> int:
 
 
 def pairwise(
-    measures: list[str],
+    measures: dict[str, Callable[[Pair], float]],
     representations: Sequence[np.ndarray],
     rsa_max_units: int,
     seed: int,
     device: str = "cpu",
     split: JobSplit | None = None,
 ) -> dict[str, np.ndarray]:
-    """``measures`` for every pair of runs: name -> [R, R] (NaN on the diagonal). Runs are dealt
+    """``measures`` (name -> its function of a prepared ``Pair``: the registry's ``pair_function``)
+    for every pair of runs: name -> [R, R] (NaN on the diagonal). Runs are dealt
     into chunks and a tile (a pair of chunks) prepares its runs only, so memory does not grow with
     the study; the tiles run in this process or, like CKA's Gram, in the jobs of ``split``, on
     ``device`` (float64 throughout: Procrustes near 0 needs it)."""
@@ -226,7 +221,7 @@ def pairwise(
     return found
 
 
-def warn_of_forced_correlations(forced: np.ndarray, measures: list[str], units: int) -> None:
+def warn_of_forced_correlations(forced: np.ndarray, measures: dict, units: int) -> None:
     """One line when SVCCA or PWCCA rest on canonical correlations that are 1 by construction
     (Pair.forced_correlations): kept subspaces too wide for the units."""
     asked = [name for name in ("svcca", "pwcca") if name in measures]
@@ -248,7 +243,7 @@ def warn_of_forced_correlations(forced: np.ndarray, measures: list[str], units: 
 def measure_tiles(
     assigned: list[tuple[range, range]],
     representations: Sequence[np.ndarray],
-    measures: list[str],
+    measures: dict[str, Callable[[Pair], float]],
     rsa_rows: np.ndarray | None,
     device: str,
 ) -> list[np.ndarray]:
@@ -270,7 +265,7 @@ def measure_tiles(
             for column, b in enumerate(second):
                 if b > a:
                     pair = Pair(left[a], right[b])
-                    found_here = [REPRESENTATION_MEASURES[name](pair) for name in measures]
+                    found_here = [function(pair) for function in measures.values()]
                     values[:, row, column] = [*found_here, pair.forced_correlations]
         found.append(values)
         if len(found) % 10 == 0:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from homogenization.analysis.metrics import measures
+
 Point = Callable[..., np.ndarray]
 # Replicates of a metric are held as float32 [B, R, R] (an interval needs no more digits) and
 # computed this many at a time.
@@ -45,6 +47,12 @@ class Metric:
     # already measured against what two runs of these accuracies give by chance (κ_err, CAPA, ...);
     # a trend of a metric that is not is also given with the pairs' accuracy held fixed
     adjusts_for_accuracy: bool = False
+    # also followed over training, epoch by epoch (runs trained with record.every_epoch); needs a
+    # replicate function (its interval)
+    per_epoch: bool = False
+    # a representation measure computed pair by pair, streamed (measures.py): its function of a
+    # prepared ``measures.Pair``; the point function then reads it from the block statistics
+    pair_function: Callable | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.point):
@@ -124,6 +132,7 @@ register(
         *_error("error_consistency"),
         headline=True,
         heatmap=True,
+        per_epoch=True,
         scale=(-1.0, 1.0),
         adjusts_for_accuracy=True,
     )
@@ -184,6 +193,7 @@ register(
         *blockwise(lambda stats, weights: stats.linear_cka(weights)),
         headline=True,
         heatmap=True,
+        per_epoch=True,
     )
 )
 register(
@@ -228,7 +238,8 @@ for _name, _label, _definition in (
 ):
     register(
         Metric(
-            _name, _label, _definition, point=lambda stats, _name=_name: stats.measure(_name), optional=True
+            _name, _label, _definition, point=lambda stats, _name=_name: stats.measure(_name), optional=True,
+            pair_function=getattr(measures, _name),
         )
     )
 register(

@@ -1,18 +1,26 @@
-"""The report's figures (matplotlib, written as PNG)."""
+"""The report's figures (matplotlib, written as PNG).
+
+Figures are ``matplotlib.figure.Figure`` objects drawn without pyplot: importing this module never
+switches the user's backend (a notebook keeps its own), and nothing global is left open.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from homogenization.analysis.design.trends import level_text
+from homogenization.analysis.metrics.registry import METRICS
 
-from homogenization.analysis.design.trends import level_text  # noqa: E402
-from homogenization.analysis.metrics.registry import METRICS  # noqa: E402
+
+def subplots(*grid: int, figsize: tuple[float, float], **options):
+    """``pyplot.subplots`` without pyplot: a new Figure and its axes."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **options)
 
 
 def save(fig, path: Path, tight: bool = True) -> None:
@@ -23,7 +31,6 @@ def save(fig, path: Path, tight: bool = True) -> None:
         fig.savefig(path, dpi=120)
     else:
         fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 # A study of hundreds of runs gets a heatmap of this size at most (a 72-inch figure of 200 runs took
@@ -31,17 +38,20 @@ def save(fig, path: Path, tight: bool = True) -> None:
 HEATMAP_INCHES_AT_MOST = 16.0
 RUN_NAMES_UP_TO = 40
 CELL_VALUES_UP_TO = 20   # runs; beyond, numbers in the cells would be unreadable
+NO_PAIR = "#bdbdbd"      # the diagonal: a run with itself is no pair
+SEPARATOR = "#222222"    # lines between groups
 
 
 def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title: str, path: Path,
-                 scale: tuple[float, float] = (0.0, 1.0)) -> None:
+                 scale: tuple[float, float] = (0.0, 1.0)) -> Figure:
     """Runs x runs heatmap on the metric's fixed scale (stated in the colour bar), runs ordered by
     group, lines between groups, and the value in each cell up to ``CELL_VALUES_UP_TO`` runs."""
     matrix = np.where(np.eye(len(matrix), dtype=bool), np.nan, matrix)   # self-pairs are 1 by definition
     size = min(HEATMAP_INCHES_AT_MOST, max(4.0, 0.35 * len(names) + 2))
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig, ax = subplots(figsize=(size + 1, size))
     low, high = scale
-    cmap = "RdBu_r" if low < 0 else "viridis"        # signed metrics: 0 (chance) is white
+    # signed metrics: 0 (chance) is white; the diagonal (no pair) is grey, never a value
+    cmap = matplotlib.colormaps["RdBu_r" if low < 0 else "viridis"].with_extremes(bad=NO_PAIR)
     image = ax.imshow(matrix, cmap=cmap, vmin=low, vmax=high)
     if len(names) <= CELL_VALUES_UP_TO:
         for (i, j), value in np.ndenumerate(matrix):
@@ -58,18 +68,19 @@ def pair_heatmap(matrix: np.ndarray, names: list[str], groups: list[str], title:
         ax.set_yticks(list(middles.values()), list(middles), fontsize=12)
         ax.set_xlabel(f"{len(names)} runs, ordered by group")
     boundaries = [i + 0.5 for i in range(len(groups) - 1) if groups[i] != groups[i + 1]]
-    for boundary in boundaries:
-        ax.axhline(boundary, color="white", linewidth=1.5)
-        ax.axvline(boundary, color="white", linewidth=1.5)
+    for boundary in boundaries:   # dark lines: visible on the diverging scale's white (0) as on viridis
+        ax.axhline(boundary, color=SEPARATOR, linewidth=1.5)
+        ax.axvline(boundary, color=SEPARATOR, linewidth=1.5)
     fig.colorbar(image, ax=ax, fraction=0.046).set_label(f"fixed scale {low:g} to {high:g}", fontsize=8)
     ax.set_title(title)
     save(fig, path)
+    return fig
 
 
 def k_histogram(histograms: pd.DataFrame, path: Path) -> None:
     """Fraction of units failed by exactly k runs, observed vs independent errors, per group."""
     labels = list(dict.fromkeys(histograms["group"]))
-    fig, axes = plt.subplots(1, len(labels), figsize=(3.6 * len(labels), 3.2), squeeze=False)
+    fig, axes = subplots(1, len(labels), figsize=(3.6 * len(labels), 3.2), squeeze=False)
     for ax, label in zip(axes[0], labels):
         part = histograms[histograms["group"] == label]
         ax.bar(part["k"] - 0.2, part["observed"], width=0.4, label="observed")
@@ -89,7 +100,7 @@ def task_metric(groups: pd.DataFrame, runs: pd.DataFrame, chance: float, path: P
     """Per group: each run's task metric (points), the mean with its 95% multi-bootstrap interval,
     and the chance level; the axis starts at chance (or 0) so differences keep their size."""
     groups = groups[groups["group"].isin(runs["group"])].reset_index(drop=True)   # not the pooled row
-    fig, ax = plt.subplots(figsize=(1.2 * len(groups) + 2.5, 3.4))
+    fig, ax = subplots(figsize=(1.2 * len(groups) + 2.5, 3.4))
     low = groups["metric_mean"] - groups["metric_ci_low"]
     high = groups["metric_ci_high"] - groups["metric_mean"]
     ax.errorbar(np.arange(len(groups)) + 0.15, groups["metric_mean"], yerr=[low, high], fmt="o", capsize=4,
@@ -110,7 +121,7 @@ def task_metric(groups: pd.DataFrame, runs: pd.DataFrame, chance: float, path: P
 def headline(entries: dict[str, dict], labels: dict[str, str], path: Path) -> None:
     """Per headline metric: within, across and their difference, each with its 95% interval."""
     names = list(entries)
-    fig, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names) + 0.5, 3.0), squeeze=False)
+    fig, axes = subplots(1, len(names), figsize=(2.4 * len(names) + 0.5, 3.0), squeeze=False)
     for ax, name in zip(axes[0], names):
         entry = entries[name]
         for x, (side, colour) in enumerate((("within", "tab:blue"), ("across", "tab:orange"),
@@ -127,7 +138,7 @@ def headline(entries: dict[str, dict], labels: dict[str, str], path: Path) -> No
 
 def layer_heatmaps(maps: dict[tuple[str, str], np.ndarray], path: Path) -> None:
     """One layer x layer CKA map per group (within) and per pair of groups (across)."""
-    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps) + 0.8, 3.4), squeeze=False)
+    fig, axes = subplots(1, len(maps), figsize=(3.4 * len(maps) + 0.8, 3.4), squeeze=False)
     for ax, ((first, second), matrix) in zip(axes[0], maps.items()):
         image = ax.imshow(matrix, cmap="viridis", vmin=0, vmax=1, origin="lower")
         ax.set_title(first if first == second else f"{first} vs {second}", fontsize=9)
@@ -140,7 +151,7 @@ def layer_heatmaps(maps: dict[tuple[str, str], np.ndarray], path: Path) -> None:
 
 def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
     """Layer k vs the mean CKA of layer k between runs, within groups and across, with intervals."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    fig, ax = subplots(figsize=(5.5, 3.4))
     for (first, second), part in curves.groupby(["group_a", "group_b"], sort=False):
         label = first if first == second else f"{first} vs {second}"
         ax.plot(part["layer"], part["linear_cka"], marker="o", label=label,
@@ -156,7 +167,7 @@ def same_layer_curve(curves: pd.DataFrame, path: Path) -> None:
 def over_training(curves: pd.DataFrame, path: Path) -> None:
     """Error consistency and linear CKA against epoch, within and across groups, with intervals."""
     metrics = list(dict.fromkeys(curves["metric"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for side, part in curves[curves["metric"] == metric].groupby("side", sort=False):
             ax.plot(part["epoch"], part["value"], marker="o", label=f"{side} groups")
@@ -176,7 +187,7 @@ def factor_effects(factors: pd.DataFrame, path: Path) -> None:
     if not metrics:
         return
     height = 0.5 + 0.45 * estimable["factor"].nunique()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), height), sharey=True,
+    fig, axes = subplots(1, len(metrics), figsize=(3.2 * len(metrics), height), sharey=True,
                              squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         rows = estimable[estimable["metric"] == metric]
@@ -201,7 +212,7 @@ def _panels(count: int, width: float, height: float):
     unused axes hidden."""
     columns = min(count, PANELS_PER_ROW)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(width * columns + 0.6, height * rows), squeeze=False)
+    fig, axes = subplots(rows, columns, figsize=(width * columns + 0.6, height * rows), squeeze=False)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:count])
@@ -217,7 +228,7 @@ def trend_task_metric(levels: pd.DataFrame, run_levels: np.ndarray, run_values: 
                       scale: str, path: Path) -> None:
     """The task metric against the trend key: each run (points), each level's mean with its 95%
     interval, and the chance level."""
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    fig, ax = subplots(figsize=(5.2, 3.4))
     ax.scatter(run_levels, run_values, s=14, alpha=0.6, color="tab:blue", label="one run")
     mean = levels["metric_mean"]
     error = [mean - levels["metric_ci_low"], levels["metric_ci_high"] - mean]
@@ -263,7 +274,7 @@ def alignment_capability(capability: pd.DataFrame, trends: pd.DataFrame, names: 
     fig, axes = _panels(len(names), 3.3, 3.2)
     same = capability["level_a"] == capability["level_b"]
     levels = sorted(set(capability.loc[same, "level_a"]))
-    colours = plt.get_cmap("viridis")(np.linspace(0, 0.9, max(len(levels), 1)))
+    colours = matplotlib.colormaps.get_cmap("viridis")(np.linspace(0, 0.9, max(len(levels), 1)))
     for ax, name in zip(axes, names):
         across = capability[~same]
         ax.scatter(across["mean_metric"], across[name], s=8, color="lightgrey", label="across levels")

@@ -276,10 +276,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         *_entity_types(analysis),
         *trend_markdown(analysis.trend, analysis),
         "## Figures",
-        "![Error consistency per pair](figures/error_consistency.png)",
-        "![Linear CKA per pair](figures/linear_cka.png)",
-        "Both heatmaps are on a fixed scale (error consistency −1 to 1, 0 = chance, white; CKA 0 to 1), "
-        f"with the values in the cells up to {figures.CELL_VALUES_UP_TO} runs.",
+        *_heatmaps(analysis),
         "Number of runs failing each unit, observed and under independent errors: "
         "homogenized runs pile up at k = 0 and k = all.",
         "![Failure histogram](figures/k_histogram.png)",
@@ -294,6 +291,20 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
     if skipped:
         parts += ["## Skipped runs", *[f"- `{path}`: {reason}" for path, reason in skipped]]
     return "\n\n".join(parts) + "\n"
+
+
+def _heatmaps(analysis: Analysis) -> list[str]:
+    """A runs x runs figure for every registered metric with ``heatmap=True`` that was computed,
+    linked and defined (its label, definition and fixed scale come from the registry)."""
+    drawn = [METRICS[name] for name in analysis.matrices]
+    if not drawn:
+        return []
+    return [*(f"![{metric.label} per pair](figures/{metric.name}.png)" for metric in drawn),
+            "\n".join(f"- **{metric.label}** (on a fixed scale, {fmt(metric.scale[0])} to "
+                      f"{fmt(metric.scale[1])}): {metric.definition}" for metric in drawn),
+            "Runs are ordered by group, with lines between groups; a cell on the diagonal is no pair (a "
+            f"run with itself) and is left grey; the values are in the cells up to "
+            f"{figures.CELL_VALUES_UP_TO} runs."]
 
 
 def _systemic_failures(analysis: Analysis) -> list[str]:
