@@ -335,3 +335,60 @@ def test_a_metric_added_to_the_registry_reaches_every_table(tmp_path):
     finally:
         METRICS.pop("both_right")
         METRICS.pop("both_right_map")
+
+
+PLUGIN = '''
+"""A lab's own metric, registered from outside the package."""
+import numpy as np
+
+from homogenization.analysis.metrics.registry import Metric, blockwise, register
+
+
+def both_right(stats, weights):
+    units = weights @ stats.units
+    rate = (weights @ stats.errors.T) / units[:, None]
+    both_wrong = np.einsum("abm,km->kab", stats.co_errors, weights) / units[:, None, None]
+    return 1 - rate[:, :, None] - rate[:, None, :] + both_wrong
+
+
+register(Metric("lab_both_right", "both right (lab)", "the fraction of units both runs get right.",
+                *blockwise(both_right), optional=True))
+'''
+
+
+def test_a_plugin_metric_reaches_the_tables_from_the_users_folder(tmp_path):
+    """analysis.plugins=[module]: the module is imported from the working directory before the
+    analysis runs, so its metric can even be asked for in analysis.measures; a missing or failing
+    plugin is one line."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from homogenization.analysis.runs.synthetic_runs import write_run
+
+    (tmp_path / "lab_metrics.py").write_text(PLUGIN)
+    (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('the lab forgot something')\n")
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 200)
+    for seed in (1, 2, 3):
+        write_run(tmp_path / "runs" / f"r{seed}", np.where(rng.random(200) < 0.2, 1 - label, label), label,
+                  rng.normal(size=(200, 4)), model="m", seed=seed)
+
+    def analyze(*extra):
+        return subprocess.run([sys.executable, "-m", "homogenization.cli.analyze", "runs=runs", "out=report",
+                               "bootstrap=20", "knn_bootstrap=0", *extra], cwd=tmp_path, capture_output=True,
+                              text=True)
+
+    done = analyze("plugins=[lab_metrics]", "measures=[jsd,lab_both_right]")
+    assert done.returncode == 0, done.stderr[-2000:]
+    pairs = pd.read_csv(tmp_path / "report" / "pairs.csv")
+    a, b = (np.load(tmp_path / "runs" / name / "predictions" / "test.npz")
+            for name in (pairs.run_a[0], pairs.run_b[0]))
+    expected = np.mean((a["pred"] == a["label"]) & (b["pred"] == b["label"]))
+    assert pairs.lab_both_right[0] == pytest.approx(expected)
+    for plugin, words in (("no_such_plugin", "no such module"),
+                          ("broken_plugin", "the lab forgot something")):
+        done = analyze(f"plugins=[{plugin}]", "out=report2")
+        output = done.stdout + done.stderr
+        assert done.returncode == 2 and words in output and "Traceback" not in output, output[-2000:]

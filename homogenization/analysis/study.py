@@ -38,6 +38,7 @@ from homogenization.analysis.design.trends import Trend, level_values, trend_ana
 from homogenization.analysis.metrics.block_statistics import BlockStatistics
 from homogenization.analysis.metrics.bootstrap import interval, level_draws, pair_mean, seed_draws_within
 from homogenization.analysis.metrics.registry import Metric, computed, optional
+from homogenization.analysis.plugins import load_plugins
 from homogenization.analysis.runs.discovery import Run
 from homogenization.analysis.runs.outcomes import Outcomes, load_outcomes
 from homogenization.conf import config_file
@@ -66,6 +67,7 @@ class Settings:
     blocks: int = _DEFAULTS.blocks
     seed: int = _DEFAULTS.seed
     measures: list[str] = field(default_factory=lambda: list(_DEFAULTS.measures))
+    plugins: list[str] = field(default_factory=lambda: list(_DEFAULTS.plugins))   # imported first
     nest: str | None = _DEFAULTS.nest        # a group_by key nested in the others (backbone)
     rsa_max_units: int = _DEFAULTS.rsa_max_units
     factors: list[str] | None = field(default_factory=lambda: _DEFAULTS.factors)   # None: every varying key
@@ -78,6 +80,8 @@ class Settings:
     work_dir: str | None = _DEFAULTS.work_dir   # CKA's Gram as a file, the jobs' files; None: in memory
 
     def __post_init__(self) -> None:
+        self.plugins = [self.plugins] if isinstance(self.plugins, str) else [str(p) for p in self.plugins]
+        load_plugins(self.plugins)   # before the measures are checked: a plugin may register one
         self._check_numbers()
         if self.trend is not None and not isinstance(self.trend, str):
             raise UserError(f"analysis.trend={self.trend!r}: name one numeric key, e.g. "
