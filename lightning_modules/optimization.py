@@ -18,18 +18,15 @@ from homogenization.core.errors import UserError
 def linear_warmup_decay(
     optimizer: Optimizer, num_training_steps: int, warmup_fraction: float = 0.1
 ) -> LambdaLR:
-    """Linear warm-up from 0 over ``warmup_fraction`` of the steps, then linear decay to 0."""
+    """Linear warm-up from 0 over ``warmup_fraction`` of the steps, then linear decay to 0:
+    ``transformers.get_linear_schedule_with_warmup``, the Hugging Face Trainer's default schedule,
+    so a run here and a Trainer run with the same settings see the same learning rates."""
+    from transformers import get_linear_schedule_with_warmup
+
     if not 0 <= warmup_fraction < 1:
         raise UserError(f"model.scheduler.warmup_fraction={warmup_fraction} must be in [0, 1).")
     total = max(int(num_training_steps), 1)
-    warmup = int(warmup_fraction * total)
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return LambdaLR(optimizer, factor)
+    return get_linear_schedule_with_warmup(optimizer, int(warmup_fraction * total), total)
 
 
 def configure_optimizers(module: pl.LightningModule, optimizer: Callable,

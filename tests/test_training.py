@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import read_predictions, read_representations, read_run_json
@@ -158,3 +159,26 @@ def test_bert_bad_checkpoint_path_is_one_clear_error(tmp_path, pretrained, messa
     with pytest.raises(UserError, match=f"model.pretrained=.*{message}"):
         train(cfg)
     assert not (run_dir / "run.json").exists()
+
+
+@pytest.mark.parametrize("total, fraction", [(100, 0.1), (37, 0.06), (5, 0.0)])
+def test_the_schedule_gives_the_learning_rates_of_a_hugging_face_trainer(total, fraction):
+    """conf/scheduler/linear_warmup.yaml against the formula of the Trainer's default schedule
+    (warm-up from 0 to lr over int(fraction * total) steps, then linear to 0 at ``total``),
+    written out here: bitwise the same learning rate at every step."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from homogenization.conf import config_file
+
+    weight = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.AdamW([weight], lr=3e-4)
+    schedule_cfg = OmegaConf.load(config_file("scheduler", "linear_warmup.yaml"))
+    schedule = instantiate(schedule_cfg, warmup_fraction=fraction)(optimizer, num_training_steps=total)
+    warmup = int(fraction * total)
+    for step in range(total + 1):
+        factor = (step / max(1, warmup) if step < warmup
+                  else max(0.0, (total - step) / max(1, total - warmup)))
+        assert optimizer.param_groups[0]["lr"] == 3e-4 * factor, step
+        optimizer.step()
+        schedule.step()

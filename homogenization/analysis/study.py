@@ -39,6 +39,7 @@ from homogenization.analysis.metrics.block_statistics import BlockStatistics
 from homogenization.analysis.metrics.bootstrap import interval, level_draws, pair_mean, seed_draws_within
 from homogenization.analysis.metrics.registry import Metric, computed, optional
 from homogenization.analysis.plugins import load_plugins
+from homogenization.analysis.random_streams import stream
 from homogenization.analysis.runs.discovery import Run
 from homogenization.analysis.runs.outcomes import Outcomes, load_outcomes
 from homogenization.conf import config_file
@@ -181,7 +182,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     outcomes = load_outcomes(runs, settings.unit)
     stats = BlockStatistics(runs, outcomes, settings)
     group_index = np.array([groups.index(run.group) for run in runs])
-    rng = np.random.default_rng(settings.seed + 1)
+    rng = stream(settings.seed, "replicates")
     draws = Draws(rng.multinomial(stats.n_blocks, np.full(stats.n_blocks, 1 / stats.n_blocks),
                                   size=settings.bootstrap).astype(np.float64),
                   seed_draws_within(group_index, settings.bootstrap, rng))
@@ -236,7 +237,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
                     layers=layers,
                     nested=None if nesting is None else nested_headline(
                         point, replicated, nesting, tuple(headline_names), settings.bootstrap,
-                        np.random.default_rng(settings.seed + 2)),
+                        stream(settings.seed, "nested")),
                     epochs=epoch_curves, units=units,
                     entity_types=per_type_outcomes(outcomes, run_groups),
                     design=design_table(factors, group_index), factors=attribution,
@@ -247,7 +248,8 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
                     pretraining=pretraining_comparison(runs, groups, group_index, point, replicated,
                                                        draws.pairs, run_metric),
                     backbone_drift=backbone_drift(runs, layers.pairs if layers else None,
-                                                  point[headline_names[0]], headline_names[0]))
+                                                  point[headline_names[0]], headline_names[0],
+                                                  settings.seed))
 
 
 def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Draws,
@@ -288,7 +290,7 @@ def attribution_table(point: dict, replicated: dict, group_index: np.ndarray, gr
     groups), jointly with the test blocks of ``replicated``."""
     grouping = Factor(["same group"], group_index, list(groups))
     run_draws = level_draws([f.levels for f in (grouping, *others)], settings.bootstrap,
-                            np.random.default_rng(settings.seed + 3))
+                            stream(settings.seed, "attribution"))
     run_draws = run_draws.astype(np.float32)
     return attribute(point, replicated, run_draws[:, :, None] * run_draws[:, None, :],
                      [grouping, *others], names)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from homogenization.analysis.random_streams import stream
 from homogenization.analysis.runs.discovery import Run
 
 PERMUTATIONS_ENUMERATED_UP_TO = 40_320   # 8 runs; larger groups draw this many permutations
@@ -80,7 +81,7 @@ def _pair_rho(closeness: np.ndarray, pairs: list[tuple[int, int]], agreement: np
 
 
 def closeness_and_agreement(table: pd.DataFrame, runs: list[Run], agreement: np.ndarray,
-                            metric: str) -> pd.DataFrame:
+                            metric: str, seed: int = 0) -> pd.DataFrame:
     """Per group of fine-tuned runs (3 or more): rho of pair closeness against pair agreement."""
     rows = []
     index_of = {run.name: index for index, run in enumerate(runs)}
@@ -96,7 +97,7 @@ def closeness_and_agreement(table: pd.DataFrame, runs: list[Run], agreement: np.
         if math.factorial(len(names)) <= PERMUTATIONS_ENUMERATED_UP_TO:
             orders = itertools.permutations(range(len(names)))
         else:
-            rng = np.random.default_rng(0)
+            rng = stream(seed, "permutations")
             orders = (rng.permutation(len(names)) for _ in range(PERMUTATIONS_ENUMERATED_UP_TO))
         null = np.array([_pair_rho(closeness[list(order)], pairs, agree) for order in orders])
         rows.append({"group": group, "metric": metric, "runs": len(names), "pairs": len(pairs),
@@ -107,11 +108,11 @@ def closeness_and_agreement(table: pd.DataFrame, runs: list[Run], agreement: np.
 
 
 def backbone_drift(runs: list[Run], layer_pairs: pd.DataFrame | None, agreement: np.ndarray,
-                   metric: str) -> BackboneDrift | None:
+                   metric: str, seed: int = 0) -> BackboneDrift | None:
     """Both tables, or None when no run was fine-tuned from a backbone that a probe run froze."""
     if layer_pairs is None or not any(_is_probe(run) for run in runs):
         return None
     table = drift_table(runs, layer_pairs)
     if table.empty:
         return None
-    return BackboneDrift(table, closeness_and_agreement(table, runs, agreement, metric))
+    return BackboneDrift(table, closeness_and_agreement(table, runs, agreement, metric, seed))

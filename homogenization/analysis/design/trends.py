@@ -43,6 +43,7 @@ from homogenization.analysis.metrics.bootstrap import (
     seed_draws_within,
 )
 from homogenization.analysis.metrics.registry import METRICS
+from homogenization.analysis.random_streams import stream
 from homogenization.analysis.runs.discovery import Run, config_value
 from homogenization.core.errors import UserError
 
@@ -135,7 +136,7 @@ def trend_analysis(
     x_of_level = np.log2(levels) if positive else levels
     level_index = np.searchsorted(levels, values)
     runs_per_level = np.bincount(level_index)
-    rng = np.random.default_rng(seed + 5)
+    rng = stream(seed, "trend")
     drawn = seed_draws_within(level_index, replicates, rng)  # [B, R] runs within levels
     drawn_pairs = drawn[:, :, None] * drawn[:, None, :]
     off_diagonal = ~np.eye(len(runs), dtype=bool)
@@ -327,11 +328,6 @@ def _metric_trend(
         "per": "doubling" if positive else "unit",
         "pairs": pairs,
     }
-
-
-def _pair_design(run_metric: np.ndarray, upper: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """[.., P] the pair's mean task metric."""
-    return (run_metric[..., upper[0]] + run_metric[..., upper[1]]) / 2
 
 
 def _given_accuracy(

@@ -28,6 +28,7 @@ from homogenization.analysis.metrics.gram_tiles import RunRepresentations
 from homogenization.analysis.metrics.measures import pairwise
 from homogenization.analysis.metrics.registry import METRICS
 from homogenization.analysis.metrics.similarity import BlockCKA, ReplicatedKNN
+from homogenization.analysis.random_streams import stream
 from homogenization.analysis.runs.discovery import Run
 from homogenization.analysis.runs.outcomes import Outcomes, load_representations, task_metric
 from homogenization.core.errors import UserError
@@ -72,7 +73,7 @@ class BlockStatistics:
 
     def __init__(self, runs: list[Run], outcomes: Outcomes, settings, split: str = "test",
                  with_knn: bool = True):
-        rng = np.random.default_rng(settings.seed)
+        rng = stream(settings.seed, "blocks")
         self.n_blocks = min(settings.blocks, outcomes.n_items)
         item_block = rng.permutation(outcomes.n_items) % self.n_blocks
         unit_blocks = item_block[outcomes.unit_items]
@@ -224,7 +225,7 @@ class BlockStatistics:
         if self._knn_spread is None:
             self._knn_spread = float("nan")
             if self.knn_bootstrap >= 2:
-                rng = np.random.default_rng(self.seed + 7)
+                rng = stream(self.seed, "knn")
                 draws = rng.multinomial(self.n_blocks, np.full(self.n_blocks, 1 / self.n_blocks),
                                         size=self.knn_bootstrap).astype(float)
                 count = len(self.usable)

@@ -44,6 +44,7 @@ import torch
 from homogenization.analysis.jobs import JobSplit, run_jobs
 from homogenization.analysis.metrics.gram_tiles import chunks_of_runs, resolve_device, tiles, widths_of
 from homogenization.analysis.metrics.similarity import centred
+from homogenization.analysis.random_streams import stream
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def pairwise(
     found = {name: np.full((runs, runs), np.nan) for name in [*measures, FORCED]}
     rows = len(representations[0])
     rsa_rows = (
-        np.sort(np.random.default_rng(seed).choice(rows, min(rows, rsa_max_units), replace=False))
+        np.sort(stream(seed, "rsa").choice(rows, min(rows, rsa_max_units), replace=False))
         if "rsa" in measures
         else None
     )

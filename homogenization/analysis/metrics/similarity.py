@@ -53,19 +53,6 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     return float(cross / (torch.linalg.matrix_norm(xc.T @ xc) * torch.linalg.matrix_norm(yc.T @ yc)))
 
 
-def unbiased_hsic(cross: np.ndarray, norms_a: np.ndarray, norms_b: np.ndarray, n: int) -> np.ndarray:
-    """Unbiased HSIC of linear kernels on centred data.
-
-    ``cross`` = ||X_b^T X_a||_F^2, ``norms_*`` = per-unit squared norms ||x_i||^2 [.., N]. With
-    K~ = XX^T minus its diagonal and centred X: tr(K~L~) = cross - sum_i |x_i|^2|y_i|^2,
-    1^T K~ 1 = -sum_i |x_i|^2 and 1^T K~ L~ 1 = sum_i |x_i|^2 |y_i|^2.
-    """
-    both = norms_a @ norms_b.T
-    trace = cross - both
-    ones = norms_a.sum(-1)[:, None] * norms_b.sum(-1)[None, :]
-    return (trace + ones / ((n - 1) * (n - 2)) - 2 * both / (n - 2)) / (n * (n - 3))
-
-
 def gram_on_disk(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     """A float64 memmap of ``shape`` at ``path``, its space reserved on the disk now: a full disk is
     one line before any work, not a SIGBUS when a page of the sparse file is written later."""
