@@ -89,3 +89,19 @@ def test_evaluated_checkpoints_and_trained_runs_are_one_study(tmp_path):
     runs = pd.read_csv(tmp_path / "report" / "runs.csv")
     assert sorted(runs.group) == ["cnn_lstm", "sst-a", "sst-b"]        # named after the checkpoints
     assert not runs[runs.group != "cnn_lstm"]["flags"].fillna("").str.contains("untrained").any()
+
+
+def test_weights_without_the_head_their_config_names_are_refused_not_given_a_random_one(tmp_path):
+    """A checkpoint whose config names a classifier but whose files hold only the encoder (a
+    backbone saved with a fine-tuned model's config): transformers would initialize the head at
+    random and the run would record it as the checkpoint's; it is one line instead."""
+    from safetensors.torch import load_file, save_file
+
+    checkpoint = tiny_classifier(tmp_path, "bert", "sequence", SENTIMENT)
+    weights = checkpoint / "model.safetensors"
+    save_file({k: v for k, v in load_file(weights).items() if not k.startswith("classifier.")}, weights,
+              metadata={"format": "pt"})
+    fresh = r"classifier\.(bias|weight)\) and would be initialized at random"
+    with pytest.raises(UserError, match=fresh) as error:
+        train(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}", MAP]))
+    assert "\n" not in str(error.value) and not (tmp_path / "run" / "predictions").exists()

@@ -73,6 +73,19 @@ def label_order(checkpoint_labels: list[str], data_labels: list[str], label_map:
     return [mapped.index(name) for name in data_labels]
 
 
+def check_nothing_fresh(loading: dict, checkpoint: str) -> None:
+    """Refuse a checkpoint some of whose weights transformers initialized at random while loading
+    it (missing from its files, or of another shape): evaluated "as it is", the run would record
+    a random head as the checkpoint's own."""
+    fresh = sorted(loading.get("missing_keys") or []) + sorted(
+        str(key[0] if isinstance(key, tuple) else key) for key in loading.get("mismatched_keys") or [])
+    if fresh:
+        raise UserError(f"checkpoint={checkpoint}: {len(fresh)} of the weights its config names are not in "
+                        f"its files (e.g. {fresh[0]}) and would be initialized at random; model=finetuned "
+                        "evaluates a fine-tuned classifier as it is: give the complete checkpoint, or "
+                        "fine-tune its backbone with model=bert backbone=...")
+
+
 class CheckpointClassifier(nn.Module):
     """``AutoModelFor{Sequence,Token}Classification.from_pretrained(checkpoint)``, evaluated only."""
 
@@ -102,9 +115,10 @@ class CheckpointClassifier(nn.Module):
                                 f"reads the heads of {', '.join(FAMILIES)} models")
             loader = (AutoModelForSequenceClassification if self.kind == "sequence_classification"
                       else AutoModelForTokenClassification)
-            self.model = loader.from_pretrained(self.checkpoint)
+            self.model, loading = loader.from_pretrained(self.checkpoint, output_loading_info=True)
         except (OSError, ValueError, SafetensorError) as error:
             raise load_error(checkpoint, error, key="checkpoint") from None
+        check_nothing_fresh(loading, checkpoint)
         self.model.eval()
         self.family = config.model_type
         names = [str(config.id2label[i]) for i in range(config.num_labels)]
