@@ -169,6 +169,25 @@ def test_every_model_learns_every_task_it_claims(request, tmp_path, user_files, 
         assert states.shape == (len(batch["input_ids"]), encoder.hidden_size)
         tokens = encoder.token_representations(batch["input_ids"], batch["attention_mask"])
         assert tokens.shape == (*batch["input_ids"].shape, encoder.hidden_size)
+        assert_padding_invariant(encoder, batch, datamodule.pad_token_id)
+
+
+def assert_padding_invariant(encoder, batch: dict, pad_token_id: int, extra: int = 3) -> None:
+    """docs/architecture.md, Extending: a sentence's representation does not depend on the padding
+    of its batch. The batch padded by ``extra`` more pad tokens gives the same pooled and per-token
+    representations (to 1e-5), in eval mode (no dropout)."""
+    encoder.eval()
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    padded_ids = torch.cat([ids, torch.full((len(ids), extra), pad_token_id, dtype=ids.dtype)], dim=1)
+    padded_mask = torch.cat([mask, torch.zeros((len(mask), extra), dtype=mask.dtype)], dim=1)
+    with torch.no_grad():
+        pooled = encoder.sequence_representation(ids, mask)
+        pooled_padded = encoder.sequence_representation(padded_ids, padded_mask)
+        tokens = encoder.token_representations(ids, mask)
+        tokens_padded = encoder.token_representations(padded_ids, padded_mask)[:, : ids.shape[1]]
+    torch.testing.assert_close(pooled_padded, pooled, atol=1e-5, rtol=1e-4)
+    real = mask.bool()
+    torch.testing.assert_close(tokens_padded[real], tokens[real], atol=1e-5, rtol=1e-4)
 
 
 def test_optional_groups_compose_with_their_content():

@@ -122,3 +122,37 @@ def test_a_killed_import_leaves_nothing_the_next_one_does_not_clear_or_restore(t
     assert not stale.exists() and live.exists() and not list(tmp_path.glob(".runs.replaced.*"))
     import_predictions(path, tmp_path / "runs", columns=Columns())
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["m1", "m2"]
+
+
+def test_settings_and_labels_that_would_be_read_wrong_are_refused_or_read_right(tmp_path, caplog):
+    """pair_weighting=off is no true; labels=[neg,pos,neg] is no 3-class task; integer labels sort as
+    integers; a requested factor that does not vary is named."""
+    from homogenization.analysis.design.read_design import read_factors
+    from homogenization.analysis.runs.discovery import find_runs
+    from homogenization.analysis.runs.synthetic_runs import write_run
+    from homogenization.analysis.study import Settings
+    from homogenization.external.predictions import label_names
+
+    for value in ("off", "no", 0, "false"):
+        with pytest.raises(UserError, match="pair_weighting=.*true or false"):
+            Settings(pair_weighting=value)
+    with pytest.raises(UserError, match="neg given twice"):
+        label_names(["neg", "pos", "neg"], {"neg", "pos"})
+    assert label_names(None, {"10", "2", "1"}) == ["1", "2", "10"]
+    table = table_of(["m1", "m2"])
+    table["gold"] = table.gold.map({"a": "2", "b": "10"})
+    table["prediction"] = table.prediction.map({"a": "2", "b": "10"})
+    table.to_csv(tmp_path / "ints.csv", index=False)
+    import_predictions(tmp_path / "ints.csv", tmp_path / "imported")
+    import json
+    assert json.loads((tmp_path / "imported" / "m1" / "run.json").read_text())["labels"] == ["2", "10"]
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 50)
+    for seed in (1, 2):
+        write_run(tmp_path / "runs" / f"r{seed}", label, label, rng.normal(size=(50, 3)), seed=seed,
+                  config={"seed_data": 7, "seed_init": seed})
+    runs, _ = find_runs([str(tmp_path / "runs")])
+    with caplog.at_level("WARNING"):
+        factors = read_factors(runs, ["seed_data", "seed_init"])
+    assert [f.name for f in factors] == ["seed_init"]
+    assert "analysis.factors: seed_data has one value in every run (7)" in caplog.text

@@ -84,6 +84,8 @@ class Settings:
         self.plugins = [self.plugins] if isinstance(self.plugins, str) else [str(p) for p in self.plugins]
         load_plugins(self.plugins)   # before the measures are checked: a plugin may register one
         self._check_numbers()
+        if not isinstance(self.pair_weighting, bool):   # "off", "no", 0: never read as true
+            raise UserError(f"analysis.pair_weighting={self.pair_weighting!r}: give true or false")
         if self.trend is not None and not isinstance(self.trend, str):
             raise UserError(f"analysis.trend={self.trend!r}: name one numeric key, e.g. "
                             "trend=training.parameters")

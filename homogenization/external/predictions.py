@@ -169,7 +169,7 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
             raise UserError(f"{where(k)}: item {rows[columns.item].iloc[k]} has {column} {values[k]!r} here "
                             f"and {expected[k]!r} in its first row; an item has one {column}")
 
-    names = list(labels) if labels else sorted(set(gold.values()))
+    names = label_names(labels, set(gold.values()))
     if len(names) < 2:
         raise UserError(f"{table_path}: the gold labels hold one label ({names}); a classification needs two "
                         "or more (list them with labels=[...])")
@@ -215,6 +215,20 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
     write_run_set(out, table_path, write_runs)
     log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
     return [out / folders[model] for model in models]
+
+
+def label_names(configured: list[str] | None, gold: set[str]) -> list[str]:
+    """``labels=`` as given (each once), else the gold labels sorted: integer labels as numbers
+    ('2' before '10'), others alphabetically."""
+    if configured:
+        twice = sorted({name for name in configured if list(configured).count(name) > 1})
+        if twice:
+            raise UserError(f"labels={list(configured)}: {', '.join(twice)} given twice; list each label "
+                            "once, in the order of the probabilities")
+        return list(configured)
+    if all(label.lstrip("-").isdigit() for label in gold):
+        return sorted(gold, key=int)
+    return sorted(gold)
 
 
 def _with_split_columns(columns: Columns) -> Columns:
@@ -274,8 +288,9 @@ def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.nda
     off = probs[np.arange(len(pred)), pred] < probs.max(1) - 1e-6
     if off.any():
         k = int(np.flatnonzero(off)[0])
-        raise UserError(f"{where(int(arrange[k]))}: the prediction {names[pred[k]]} is not the most probable "
-                        f"label ({names[int(probs[k].argmax())]}); the probabilities are the source of truth")
+        raise UserError(f"{where(int(arrange[k]))}: the prediction {names[pred[k]]} is not the most "
+                        f"probable label ({names[int(probs[k].argmax())]}) of labels {names}; the probabilities "
+                        "are the source of truth. If they are in another label order, list it with labels=[...]")
     return probs.astype(np.float32)
 
 

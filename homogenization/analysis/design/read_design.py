@@ -14,6 +14,7 @@ attribution (``analysis.attribution``) are built on these sharing indicators.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ import pandas as pd
 from homogenization.analysis.runs.discovery import Run, readable
 from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import flatten, is_bookkeeping
+
+log = logging.getLogger(__name__)
 
 # Keys that vary between runs without being a design choice of the study.
 NOT_FACTORS = ("hydra", "check_determinism", "determinism_steps", "record", "compile", "study",
@@ -113,6 +116,9 @@ def read_factors(runs: list[Run], requested: list[str] | None = None) -> list[Fa
                  for flat, run in zip(flats, runs)]
         levels, names = _partition(texts)
         if len(names) < 2:
+            if requested and key in requested:
+                log.warning("analysis.factors: %s has one value in every run (%s); it is no factor of this "
+                            "study and is left out", key, names[0] if names else "unset")
             continue
         by_partition.setdefault(tuple(levels), []).append(key)
         named.setdefault(tuple(levels), readable(names))
