@@ -289,8 +289,9 @@ def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.nda
     if off.any():
         k = int(np.flatnonzero(off)[0])
         raise UserError(f"{where(int(arrange[k]))}: the prediction {names[pred[k]]} is not the most "
-                        f"probable label ({names[int(probs[k].argmax())]}) of labels {names}; the probabilities "
-                        "are the source of truth. If they are in another label order, list it with labels=[...]")
+                        f"probable label ({names[int(probs[k].argmax())]}) of labels {names}; the "
+                        "probabilities are the source of truth. If they are in another label order, list it "
+                        "with labels=[...]")
     return probs.astype(np.float32)
 
 
