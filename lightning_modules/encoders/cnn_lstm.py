@@ -63,10 +63,13 @@ class CNNLSTMEncoder(nn.Module):
         self.hidden_size = hidden_size * self.directions
 
     def _convolve(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """[batch, length, num_filters], zero at padding positions."""
-        embedded = self.dropout(self.embedding(input_ids))
+        """[batch, length, num_filters], zero at padding positions. The convolution sees zeros at
+        padding (as beyond the text): a pad token's embedding (its shape features) would otherwise
+        reach the last words and make them depend on how much padding the batch has."""
+        mask = attention_mask.unsqueeze(-1).to(torch.float32)
+        embedded = self.dropout(self.embedding(input_ids)) * mask
         features = torch.relu(self.conv(embedded.transpose(1, 2))).transpose(1, 2)
-        return features * attention_mask.unsqueeze(-1).to(features.dtype)
+        return features * mask.to(features.dtype)
 
     def _run_lstm(self, features: torch.Tensor, lengths: torch.Tensor):
         packed = pack_padded_sequence(
