@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from homogenization.analysis.design.trends import LEARNED, SYSTEMIC, trend_analysis
+from homogenization.analysis.design.trends import LEARNED, SYSTEMIC, TaskMetric, trend_analysis
 from homogenization.analysis.make_report import make_report
 from homogenization.analysis.runs.synthetic_runs import write_run
 from homogenization.analysis.study import Settings
@@ -67,12 +67,8 @@ def _trend(level_of, point, replicated, accuracy, replicated_accuracy, seed=0):
         LEVELS[level_of],
         {"error_consistency": point},
         {"error_consistency": replicated},
-        ["error_consistency"],
-        accuracy,
-        replicated_accuracy,
+        TaskMetric(accuracy, replicated_accuracy, "accuracy", 0.5),
         errors,
-        "accuracy",
-        0.5,
         len(replicated),
         seed,
     )
@@ -137,7 +133,7 @@ def _scaling_runs(root, rng, sizes=(1e5, 4e5, 1.6e6), runs_per_level=3, n=1500):
 
 
 def test_the_report_reads_a_numeric_axis_of_the_records(tmp_path):
-    _scaling_runs(tmp_path / "runs", np.random.default_rng(5))
+    _scaling_runs(tmp_path / "runs", np.random.default_rng(5), runs_per_level=4)
     analysis = make_report(
         [str(tmp_path / "runs")],
         tmp_path / "report",
@@ -145,10 +141,10 @@ def test_the_report_reads_a_numeric_axis_of_the_records(tmp_path):
         Settings(trend="training.parameters", bootstrap=100, knn_bootstrap=10),
     )
     levels = pd.read_csv(tmp_path / "report" / "levels.csv")
-    assert levels["level"].tolist() == [1e5, 4e5, 1.6e6] and levels["runs"].tolist() == [3, 3, 3]
+    assert levels["level"].tolist() == [1e5, 4e5, 1.6e6] and levels["runs"].tolist() == [4, 4, 4]
     cells = pd.read_csv(tmp_path / "report" / "level_pairs.csv")
     within = cells[(cells["metric"] == "error_consistency") & (cells["level_a"] == cells["level_b"])]
-    assert within["pairs"].tolist() == [3, 3, 3]
+    assert within["pairs"].tolist() == [6, 6, 6]
     trends = pd.read_csv(tmp_path / "report" / "trends.csv").set_index("metric")
     assert trends.loc["error_consistency", "ci_low"] > 0  # homogenization grows with size
     assert trends.loc["accuracy", "ci_low"] > 0
@@ -158,7 +154,7 @@ def test_the_report_reads_a_numeric_axis_of_the_records(tmp_path):
     assert (units.loc[:4, "scale_pattern"] == SYSTEMIC).all()
     errors = analysis.outcomes.errors
     size = analysis.trend.run_levels
-    assert sorted(size) == [1e5] * 3 + [4e5] * 3 + [1.6e6] * 3
+    assert sorted(size) == [1e5] * 4 + [4e5] * 4 + [1.6e6] * 4
     small, large = errors[size == 1e5].mean(0), errors[size == 1.6e6].mean(0)
     learned = (small > 0.5) & (large < 0.5) & ~errors.all(0)
     assert (units["scale_pattern"] == LEARNED).sum() == learned.sum() > 0
@@ -291,12 +287,8 @@ def test_the_capability_and_given_accuracy_intervals_cover_known_slopes(estimate
             LEVELS[level_of],
             {"linear_cka": point},
             {"linear_cka": replicated},
-            ["linear_cka"],
-            accuracy,
-            replicated_accuracy,
+            TaskMetric(accuracy, replicated_accuracy, "accuracy", 0.5),
             np.zeros((len(runs), 5), bool),
-            "accuracy",
-            0.5,
             replicates,
             study,
         )

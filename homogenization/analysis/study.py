@@ -34,7 +34,7 @@ from homogenization.analysis.design.attribution import (
 from homogenization.analysis.design.nested import Nesting, nested_headline
 from homogenization.analysis.design.pretraining import pretraining_comparison
 from homogenization.analysis.design.read_design import Factor, design_table, other_factors, read_factors
-from homogenization.analysis.design.trends import Trend, level_values, trend_analysis
+from homogenization.analysis.design.trends import TaskMetric, Trend, level_values, trend_analysis
 from homogenization.analysis.metrics.block_statistics import BlockStatistics
 from homogenization.analysis.metrics.bootstrap import interval, level_draws, pair_mean, seed_draws_within
 from homogenization.analysis.metrics.registry import Metric, computed, optional
@@ -219,8 +219,9 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     run_groups = [run.group for run in runs]
     units = unit_table(outcomes, run_groups, groups, read_texts(runs[0].path))
     trend = None if trend_values is None else trend_analysis(
-        runs, settings.trend, trend_values, point, replicated, headline_names, run_metric, replicated_metric,
-        outcomes.errors, outcomes.metric_name, chance_level(outcomes), settings.bootstrap, settings.seed)
+        runs, settings.trend, trend_values, point, replicated,
+        TaskMetric(run_metric, replicated_metric, outcomes.metric_name, chance_level(outcomes)),
+        outcomes.errors, settings.bootstrap, settings.seed)
     if trend is not None:
         units["scale_pattern"] = trend.unit_patterns
     epoch_curves = pd.DataFrame()

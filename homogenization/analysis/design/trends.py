@@ -37,7 +37,9 @@ import pandas as pd
 from homogenization.analysis.design.attribution import weighted_least_squares
 from homogenization.analysis.metrics.bootstrap import (
     crossed_interval,
+    gradient_scale,
     interval,
+    pair_gradient,
     pair_mean,
     run_effect_scale,
     seed_draws_within,
@@ -107,170 +109,139 @@ def _weighted_fit(design: np.ndarray, weights: np.ndarray, values: np.ndarray) -
     return weighted_least_squares(design, np.where(np.isnan(values), 0.0, weights), np.nan_to_num(values))
 
 
-def trend_analysis(
-    runs: list[Run],
-    key: str,
-    values: np.ndarray,
-    point: dict,
-    replicated: dict,
-    names: list[str],
-    run_metric: np.ndarray,
-    replicated_metric: np.ndarray,
-    errors: np.ndarray,
-    metric_name: str,
-    chance: float,
-    replicates: int,
-    seed: int,
-) -> Trend | None:
-    """The trend section for ``analysis.trend=key`` (None, with one line, when the runs have one
-    level only). ``point``/``replicated``: each metric's [R, R] and [B, R, R] (item blocks
-    resampled); ``run_metric``/``replicated_metric``: the task metric [R] and [B, R]; ``errors``:
-    [R, U] which units each run fails; ``values``: each run's level (``level_values``)."""
+@dataclass
+class TaskMetric:
+    """Each run's task metric [R], its replicates [B, R] (test items resampled), its name and the
+    level a model reaches without learning."""
+
+    values: np.ndarray
+    replicated: np.ndarray
+    name: str
+    chance: float
+
+
+@dataclass
+class Levels:
+    """The levels of a numeric axis and the pair weights of each level. Runs are drawn within their
+    level (``drawn`` [B, R]); a level's drawn pair weights [B, R, R] are made on demand, one level
+    at a time (``within_drawn``), so memory holds two [B, R, R] float32 arrays whatever the number
+    of levels (an [L, B, R, R] array was 10 GB at 5 levels x 1,000 replicates x 500 runs)."""
+
+    levels: np.ndarray       # [L] the distinct values
+    x: np.ndarray            # [L] log2 of the value when every value is positive, else the value
+    index: np.ndarray        # [R] each run's level
+    positive: bool
+    drawn: np.ndarray        # [B, R]
+    within: np.ndarray       # [L, R, R] float32: pairs of two different runs of one level
+    pairs: np.ndarray        # [B, R, R] float32: how often each pair is drawn
+
+    @property
+    def runs_per_level(self) -> np.ndarray:
+        return np.bincount(self.index, minlength=len(self.levels))
+
+    @property
+    def per(self) -> str:
+        return "doubling" if self.positive else "unit"
+
+    def within_drawn(self, k: int) -> np.ndarray:
+        return self.pairs * self.within[k]
+
+
+def read_levels(values: np.ndarray, key: str, replicates: int, seed: int) -> Levels | None:
+    """The axis of ``analysis.trend=key`` (None, with one line, when the runs have one level)."""
     levels = np.unique(values)
     if len(levels) < 2:
-        log.warning(
-            "analysis.trend=%s: every run has %s=%g; a trend needs two levels or more", key, key, levels[0]
-        )
+        log.warning("analysis.trend=%s: every run has %s=%g; a trend needs two levels or more", key, key,
+                    levels[0])
         return None
     positive = bool((levels > 0).all())
-    x_of_level = np.log2(levels) if positive else levels
-    level_index = np.searchsorted(levels, values)
-    runs_per_level = np.bincount(level_index)
-    rng = stream(seed, "trend")
-    drawn = seed_draws_within(level_index, replicates, rng)  # [B, R] runs within levels
-    drawn_pairs = drawn[:, :, None] * drawn[:, None, :]
-    off_diagonal = ~np.eye(len(runs), dtype=bool)
-    within = np.stack(
-        [
-            ((level_index == k)[:, None] & (level_index == k)[None, :] & off_diagonal)
-            for k in range(len(levels))
-        ]
-    ).astype(float)  # [L, R, R]
-    within_drawn = within[:, None] * drawn_pairs[None]  # [L, B, R, R]
+    index = np.searchsorted(levels, values)
+    drawn = seed_draws_within(index, replicates, stream(seed, "trend"))
+    off_diagonal = ~np.eye(len(values), dtype=bool)
+    within = np.stack([(index == k)[:, None] & (index == k)[None, :] & off_diagonal
+                       for k in range(len(levels))]).astype(np.float32)
+    pairs = drawn.astype(np.float32)[:, :, None] * drawn.astype(np.float32)[:, None, :]
+    return Levels(levels, np.log2(levels) if positive else levels, index, positive, drawn, within, pairs)
 
-    level_rows = []
-    for k, level in enumerate(levels):
-        members = level_index == k
-        seeds = drawn * members
+
+def trend_analysis(runs: list[Run], key: str, values: np.ndarray, point: dict, replicated: dict,
+                   task: TaskMetric, errors: np.ndarray, replicates: int, seed: int) -> Trend | None:
+    """The trend section for ``analysis.trend=key`` (None, with one line, when the runs have one
+    level only). ``point``/``replicated``: each headline metric's [R, R] and [B, R, R] (item blocks
+    resampled); ``errors``: [R, U] which units each run fails; ``values``: each run's level
+    (``level_values``)."""
+    axis = read_levels(values, key, replicates, seed)
+    if axis is None:
+        return None
+    point = {name: point[name] for name in replicated}   # the metrics with replicates: the headline's
+    level_table = _level_table(axis, point, replicated, task)
+    matrices = {name: _level_matrix(point[name], axis.index, len(axis.levels)) for name in point}
+    return Trend(key, "log2" if axis.positive else "linear", values, level_table,
+                 _trend_table(axis, level_table, point, replicated, task, len(runs)),
+                 level_matrices={name: matrix[0] for name, matrix in matrices.items()},
+                 level_pairs={name: matrix[1] for name, matrix in matrices.items()},
+                 capability=_capability_table(runs, values, point, task),
+                 unit_patterns=unit_patterns(errors, axis.index, len(axis.levels)))
+
+
+def _level_table(axis: Levels, point: dict, replicated: dict, task: TaskMetric) -> pd.DataFrame:
+    """levels.csv: per level the task metric and each headline metric within the level."""
+    rows = []
+    for k, level in enumerate(axis.levels):
+        members = axis.index == k
+        seeds = axis.drawn * members
         with np.errstate(invalid="ignore", divide="ignore"):
-            metric_draws = (replicated_metric * seeds).sum(1) / seeds.sum(1)
-        row = {
-            "level": level,
-            "x": x_of_level[k],
-            "runs": int(runs_per_level[k]),
-            "metric": metric_name,
-            "metric_mean": float(run_metric[members].mean()),
-            **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
-            "chance": chance,
-        }
-        for name in names:
-            estimate = float(pair_mean(point[name], within[k]))
-            ci = crossed_interval(
-                estimate,
-                pair_mean(point[name], within_drawn[k]),
-                pair_mean(replicated[name], within[k]),
-                pair_mean(replicated[name], within_drawn[k]),
-                run_effect_scale(within[k], within_drawn[k]),
-                max(int(members.sum()) - 1, 1),
-            )
-            row.update(
-                {
-                    name: estimate,
-                    f"{name}_ci_low": ci[0],
-                    f"{name}_ci_high": ci[1],
-                    f"{name}_pairs": int(((within[k] > 0) & ~np.isnan(point[name])).sum() // 2),
-                }
-            )
-        level_rows.append(row)
-    level_table = pd.DataFrame(level_rows)
+            metric_draws = (task.replicated * seeds).sum(1) / seeds.sum(1)
+        row = {"level": level, "x": axis.x[k], "runs": int(members.sum()), "metric": task.name,
+               "metric_mean": float(task.values[members].mean()),
+               **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
+               "chance": task.chance}
+        within, within_drawn = axis.within[k], axis.within_drawn(k)
+        for name in point:
+            estimate = float(pair_mean(point[name], within))
+            low, high = crossed_interval(
+                estimate, pair_mean(point[name], within_drawn), pair_mean(replicated[name], within),
+                pair_mean(replicated[name], within_drawn), run_effect_scale(within, within_drawn),
+                max(int(members.sum()) - 1, 1))
+            row.update({name: estimate, f"{name}_ci_low": low, f"{name}_ci_high": high,
+                        f"{name}_pairs": int(((within > 0) & ~np.isnan(point[name])).sum() // 2)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
-    trend_rows = [
-        _task_metric_trend(level_table, x_of_level, drawn, level_index, replicated_metric, positive)
-    ]
-    for name in names:
-        trend_rows.append(
-            {
-                **_metric_trend(
-                    name,
-                    point[name],
-                    replicated[name],
-                    within,
-                    within_drawn,
-                    x_of_level,
-                    runs_per_level,
-                    positive,
-                ),
-                **_given_accuracy(
-                    name,
-                    point[name],
-                    replicated[name],
-                    level_index,
-                    x_of_level,
-                    run_metric,
-                    replicated_metric,
-                    drawn,
-                ),
-                **_capability(point[name], replicated[name], run_metric, replicated_metric, drawn_pairs),
-            }
-        )
-    trend_table = pd.DataFrame(trend_rows)
-    trend_table.insert(1, "levels", len(levels))
-    trend_table.insert(2, "runs", len(runs))
 
-    matrices = {name: _level_matrix(point[name], level_index, len(levels)) for name in names}
-    pair_counts = {name: matrix[1] for name, matrix in matrices.items()}
-    matrices = {name: matrix[0] for name, matrix in matrices.items()}
+def _trend_table(axis: Levels, level_table: pd.DataFrame, point: dict, replicated: dict, task: TaskMetric,
+                 runs: int) -> pd.DataFrame:
+    """trends.csv: the task metric's slope, then each headline metric's, with accuracy held fixed
+    and against capability."""
+    rows = [_task_metric_trend(level_table, axis, task.replicated)]
+    for name in point:
+        rows.append({**_metric_trend(name, point[name], replicated[name], axis),
+                     **_given_accuracy(name, point[name], replicated[name], axis, task),
+                     **_capability(point[name], replicated[name], task, axis.pairs)})
+    table = pd.DataFrame(rows)
+    table.insert(1, "levels", len(axis.levels))
+    table.insert(2, "runs", runs)
+    return table
+
+
+def _capability_table(runs: list[Run], values: np.ndarray, point: dict, task: TaskMetric) -> pd.DataFrame:
+    """Every pair's levels, mean task metric and headline metrics."""
     upper = np.triu_indices(len(runs), k=1)
-    capability = pd.DataFrame(
-        {
-            "run_a": [runs[a].name for a in upper[0]],
-            "run_b": [runs[b].name for b in upper[1]],
-            "level_a": values[upper[0]],
-            "level_b": values[upper[1]],
-            "mean_metric": (run_metric[upper[0]] + run_metric[upper[1]]) / 2,
-            **{name: point[name][upper] for name in names},
-        }
-    )
-    return Trend(
-        key,
-        "log2" if positive else "linear",
-        values,
-        level_table,
-        trend_table,
-        level_matrices=matrices,
-        level_pairs=pair_counts,
-        capability=capability,
-        unit_patterns=unit_patterns(errors, level_index, len(levels)),
-    )
+    return pd.DataFrame({"run_a": [runs[a].name for a in upper[0]], "run_b": [runs[b].name for b in upper[1]],
+                         "level_a": values[upper[0]], "level_b": values[upper[1]],
+                         "mean_metric": (task.values[upper[0]] + task.values[upper[1]]) / 2,
+                         **{name: point[name][upper] for name in point}})
 
 
-def _task_metric_trend(
-    level_table: pd.DataFrame,
-    x: np.ndarray,
-    drawn: np.ndarray,
-    level_index: np.ndarray,
-    replicated_metric: np.ndarray,
-    positive: bool,
-) -> dict:
+def _task_metric_trend(level_table: pd.DataFrame, axis: Levels, replicated_metric: np.ndarray) -> dict:
     """The task metric's slope against x (percentile multi-bootstrap interval, like groups.csv's)."""
-    weights = _fit_weights(x)
+    weights = _fit_weights(axis.x)
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_level = np.stack(
-            [
-                (replicated_metric * drawn * (level_index == k)).sum(1) / (drawn * (level_index == k)).sum(1)
-                for k in range(len(x))
-            ],
-            axis=1,
-        )
+        per_level = np.stack([(replicated_metric * axis.drawn * (axis.index == k)).sum(1)
+                              / (axis.drawn * (axis.index == k)).sum(1) for k in range(len(axis.x))], axis=1)
     low, high = interval(per_level @ weights)
-    return {
-        "metric": level_table["metric"].iloc[0],
-        "slope": float(level_table["metric_mean"] @ weights),
-        "ci_low": low,
-        "ci_high": high,
-        "per": "doubling" if positive else "unit",
-        "pairs": 0,
-    }
+    return {"metric": level_table["metric"].iloc[0], "slope": float(level_table["metric_mean"] @ weights),
+            "ci_low": low, "ci_high": high, "per": axis.per, "pairs": 0}
 
 
 def slope_freedom(combination: np.ndarray, runs_per_level: np.ndarray) -> float:
@@ -282,69 +253,44 @@ def slope_freedom(combination: np.ndarray, runs_per_level: np.ndarray) -> float:
     return float(weights.sum() ** 2 / (weights**2 / np.maximum(runs_per_level - 1, 1)).sum())
 
 
-def _metric_trend(
-    name: str,
-    values: np.ndarray,
-    replicated: np.ndarray,
-    within: np.ndarray,
-    within_drawn: np.ndarray,
-    x: np.ndarray,
-    runs_per_level: np.ndarray,
-    positive: bool,
-) -> dict:
+def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, axis: Levels) -> dict:
     """A headline metric's slope of within-level means against x, with its crossed interval."""
-    means = np.array([pair_mean(values, w) for w in within])
+    means = np.array([pair_mean(values, w) for w in axis.within])
     defined = np.isfinite(means)
     if defined.sum() < 2:
-        return {
-            "metric": name,
-            "slope": float("nan"),
-            "ci_low": float("nan"),
-            "ci_high": float("nan"),
-            "per": "doubling" if positive else "unit",
-            "pairs": 0,
-        }
-    weights = np.zeros(len(x))
-    weights[defined] = _fit_weights(x[defined])
-    used = weights != 0
+        return {"metric": name, "slope": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
+                "per": axis.per, "pairs": 0}
+    weights = np.zeros(len(axis.x))
+    weights[defined] = _fit_weights(axis.x[defined])
+    used = np.flatnonzero(weights != 0)
     combination = weights[used]
-
-    def combine(per_level: list[np.ndarray]) -> np.ndarray:
-        return np.tensordot(combination, np.stack(per_level), 1)
-
-    runs_only = combine([pair_mean(values, within_drawn[k]) for k in np.flatnonzero(used)])
-    items_only = combine([pair_mean(replicated, within[k]) for k in np.flatnonzero(used)])
-    both = combine([pair_mean(replicated, within_drawn[k]) for k in np.flatnonzero(used)])
-    scale = run_effect_scale(within[used], within_drawn[used], combination)
+    runs_only, items_only, both = 0.0, 0.0, 0.0
+    point_gradient, replicate_gradients, defined_draws = 0.0, 0.0, True
+    for c, k in zip(combination, used):   # one level's [B, R, R] weights at a time
+        within_drawn = axis.within_drawn(k)
+        runs_only = runs_only + c * pair_mean(values, within_drawn)
+        items_only = items_only + c * pair_mean(replicated, axis.within[k])
+        both = both + c * pair_mean(replicated, within_drawn)
+        point_gradient = point_gradient + c * pair_gradient(axis.within[k])
+        replicate_gradients = replicate_gradients + c * pair_gradient(within_drawn)
+        defined_draws = defined_draws & (within_drawn.sum(axis=(-2, -1)) > 0)
+    scale = gradient_scale(point_gradient, replicate_gradients, defined_draws)
     slope = float(means[defined] @ weights[defined])
-    freedom = slope_freedom(combination, runs_per_level[used])
+    freedom = slope_freedom(combination, axis.runs_per_level[used])
     low, high = crossed_interval(slope, runs_only, items_only, both, scale, freedom, few_runs_noise=True)
-    pairs = int(sum(((w > 0) & ~np.isnan(values)).sum() // 2 for w in within[used]))
-    return {
-        "metric": name,
-        "slope": slope,
-        "ci_low": low,
-        "ci_high": high,
-        "per": "doubling" if positive else "unit",
-        "pairs": pairs,
-    }
+    pairs = int(sum(((axis.within[k] > 0) & ~np.isnan(values)).sum() // 2 for k in used))
+    return {"metric": name, "slope": slope, "ci_low": low, "ci_high": high, "per": axis.per, "pairs": pairs}
 
 
-def _given_accuracy(
-    name: str,
-    values: np.ndarray,
-    replicated: np.ndarray,
-    level_index: np.ndarray,
-    x: np.ndarray,
-    run_metric: np.ndarray,
-    replicated_metric: np.ndarray,
-    drawn: np.ndarray,
-) -> dict:
+def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, axis: Levels,
+                    task: TaskMetric) -> dict:
     """The slope on x with the pair's mean task metric held fixed (metrics that do not already
     adjust for accuracy), on the pairs within levels, each level weighing the same."""
     empty = {"slope_given_metric": float("nan"), "given_ci_low": float("nan"), "given_ci_high": float("nan")}
     if METRICS[name].adjusts_for_accuracy:
         return empty
+    level_index, x, drawn = axis.index, axis.x, axis.drawn
+    run_metric, replicated_metric = task.values, task.replicated
     a, b = np.triu_indices(len(level_index), k=1)
     same = level_index[a] == level_index[b]
     a, b = a[same], b[same]
@@ -367,14 +313,10 @@ def _given_accuracy(
     return {"slope_given_metric": float(slope), "given_ci_low": low, "given_ci_high": high}
 
 
-def _capability(
-    values: np.ndarray,
-    replicated: np.ndarray,
-    run_metric: np.ndarray,
-    replicated_metric: np.ndarray,
-    drawn_pairs: np.ndarray,
-) -> dict:
+def _capability(values: np.ndarray, replicated: np.ndarray, task: TaskMetric,
+                drawn_pairs: np.ndarray) -> dict:
     """Every pair's metric against the pair's mean task metric: the least-squares slope."""
+    run_metric, replicated_metric = task.values, task.replicated
     a, b = np.triu_indices(len(run_metric), k=1)
 
     def fit(metric: np.ndarray, pair_values: np.ndarray, weights: np.ndarray) -> np.ndarray:

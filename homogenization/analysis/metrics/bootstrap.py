@@ -70,18 +70,26 @@ def run_effect_scale(point_weights: np.ndarray, replicate_weights: np.ndarray,
     replicates'. ``point_weights`` [R, R], or [K, R, R] for a combination of K pair means: the sum
     of ``coefficients`` [K] times each (default [1, -1]: within less across; a trend's slope
     weighs its levels' means), ``replicate_weights`` likewise with a replicate axis ([K, B, R, R])."""
-    def gradient(weights: np.ndarray) -> np.ndarray:
-        total = weights.sum(axis=(-2, -1))[..., None]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.nan_to_num((weights.sum(-1) + weights.sum(-2)) / total)
-
-    point = gradient(point_weights)
-    replicates = gradient(replicate_weights)
+    point = pair_gradient(point_weights)
+    replicates = pair_gradient(replicate_weights)
     defined = (replicate_weights.sum(axis=(-2, -1)) > 0)
     if point.ndim == 2:                      # [K, R] -> the combination of the K pair means
         combination = np.array([1.0, -1.0]) if coefficients is None else np.asarray(coefficients, float)
         point, replicates = np.tensordot(combination, point, 1), np.tensordot(combination, replicates, 1)
         defined = defined.all(0)
+    return gradient_scale(point, replicates, defined)
+
+
+def pair_gradient(weights: np.ndarray) -> np.ndarray:
+    """[.., R]: the gradient of a weighted pair mean of a_i + a_j in the run effects a."""
+    total = weights.sum(axis=(-2, -1))[..., None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.nan_to_num((weights.sum(-1) + weights.sum(-2)) / total)
+
+
+def gradient_scale(point: np.ndarray, replicates: np.ndarray, defined: np.ndarray) -> float:
+    """``run_effect_scale`` from the estimate's gradient [R] and the replicates' [B, R] (those
+    ``defined`` [B]): a combination of pair means can sum its gradients one mean at a time."""
     replicates = replicates[defined]
     truth = float((point**2).sum())
     if truth == 0 or len(replicates) < 2:
