@@ -182,17 +182,61 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     trend_values = level_values(runs, settings.trend) if settings.trend else None   # before any work
     log.info("analysis: reading the outcomes and representations of %d runs", len(runs))
     outcomes = load_outcomes(runs, settings.unit)
-    stats = BlockStatistics(runs, outcomes, settings)
     group_index = np.array([groups.index(run.group) for run in runs])
+    values = pair_values(runs, outcomes, group_index, settings)
+    point, replicated, names = values.point, values.replicated, list(values.replicated)
+    log.info("analysis: the design, the matched headline and the attribution [%.0f s]",
+             time.monotonic() - started)
+    factors = read_factors(runs, settings.factors)
+    others = other_factors(factors, group_index)
+    matched = matched_comparisons(group_index, others, values.draws, settings)
+    group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, values.metrics,
+                                           values.run_metric, values.replicated_metric, values.draws)
+    log.info("analysis: per-unit tables, layers, epochs and the trend where asked [%.0f s]",
+             time.monotonic() - started)
+    order = np.argsort(group_index, kind="stable")
+    return Analysis(
+        runs, groups, outcomes, settings, pair_table(runs, point, values.metrics), group_table, histograms,
+        headline_table(point, replicated, matched, group_index, names),
+        run_flags(runs, outcomes, values.run_metric, values.replicated_metric),
+        {m.name: point[m.name][np.ix_(order, order)] for m in values.metrics if m.heatmap},
+        nested=None if nesting is None else nested_headline(
+            point, replicated, nesting, tuple(names), settings.bootstrap, stream(settings.seed, "nested")),
+        entity_types=per_type_outcomes(outcomes, [run.group for run in runs]),
+        design=design_table(factors, group_index),
+        factors=attribution_table(point, replicated, group_index, groups, others, settings, names),
+        confounds={name: confounds(point[name], group_index, others) for name in names},
+        matched_on=matched["matched"][0].matched_on, dropped_within=matched["matched"][0].dropped_within,
+        pretraining=pretraining_comparison(runs, groups, group_index, point, replicated, values.draws.pairs,
+                                           values.run_metric),
+        **breakdowns(runs, groups, outcomes, values, settings, trend_values))
+
+
+@dataclass
+class PairValues:
+    """Every computed metric's [R, R] point values, the headline metrics' [B, R, R] replicates,
+    the task metric per run [R] and its replicates [B, R], and the draws they were made with."""
+
+    stats: BlockStatistics
+    draws: Draws
+    metrics: list[Metric]
+    point: dict[str, np.ndarray]
+    replicated: dict[str, np.ndarray]
+    run_metric: np.ndarray
+    replicated_metric: np.ndarray
+
+
+def pair_values(runs: list[Run], outcomes: Outcomes, group_index: np.ndarray,
+                settings: Settings) -> PairValues:
+    stats = BlockStatistics(runs, outcomes, settings)
     rng = stream(settings.seed, "replicates")
     draws = Draws(rng.multinomial(stats.n_blocks, np.full(stats.n_blocks, 1 / stats.n_blocks),
                                   size=settings.bootstrap).astype(np.float64),
                   seed_draws_within(group_index, settings.bootstrap, rng))
-    log.info("analysis: %d pairs x %d bootstrap replicates (mutual k-NN: %d replicates over %d units) "
-             "[%.0f s]", len(runs) * (len(runs) - 1) // 2, settings.bootstrap, settings.knn_bootstrap,
-             min(len(outcomes.row_items), settings.knn_max_units), time.monotonic() - started)
+    log.info("analysis: %d pairs x %d bootstrap replicates (mutual k-NN: %d replicates over %d units)",
+             len(runs) * (len(runs) - 1) // 2, settings.bootstrap, settings.knn_bootstrap,
+             min(len(outcomes.row_items), settings.knn_max_units))
     metrics = computed(settings.measures, outcomes)
-    headline_names = [m.name for m in metrics if m.headline]
     point = {m.name: m.values(stats) for m in metrics}
     # Replicates only where an interval is reported (the headline, the attribution, the nested
     # comparison, the trend): each is [B, R, R], the analysis's largest arrays; none around no
@@ -200,32 +244,23 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     replicated = {m.name: m.values(stats, draws.blocks) if defined_for_some_pair(point[m.name])
                   else np.broadcast_to(np.float32(np.nan), (len(draws.blocks), *point[m.name].shape))
                   for m in metrics if m.headline}
-    run_metric = stats.run_metric(np.ones((1, stats.n_blocks)))[0]
-    replicated_metric = stats.run_metric(draws.blocks)
+    return PairValues(stats, draws, metrics, point, replicated,
+                      stats.run_metric(np.ones((1, stats.n_blocks)))[0], stats.run_metric(draws.blocks))
 
-    log.info("analysis: the design, the matched headline and the attribution [%.0f s]",
-             time.monotonic() - started)
-    factors = read_factors(runs, settings.factors)
-    others = other_factors(factors, group_index)
-    matched = matched_comparisons(group_index, others, draws, settings)
-    headline = headline_table(point, replicated, matched, group_index, headline_names)
-    attribution = attribution_table(point, replicated, group_index, groups, others, settings, headline_names)
-    group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, metrics, run_metric,
-                                           replicated_metric, draws)
 
-    log.info("analysis: per-unit tables, layers, epochs and the trend where asked [%.0f s]",
-             time.monotonic() - started)
-    order = np.argsort(group_index, kind="stable")
-    run_groups = [run.group for run in runs]
-    units = unit_table(outcomes, run_groups, groups, read_texts(runs[0].path))
+def breakdowns(runs: list[Run], groups: list[str], outcomes: Outcomes, values: PairValues, settings: Settings,
+               trend_values: np.ndarray | None) -> dict:
+    """The per-unit table, the trend, agreement over training epochs, by layer and against the
+    backbone: the Analysis fields that read more than the pair values."""
+    draws, stats = values.draws, values.stats
+    units = unit_table(outcomes, [run.group for run in runs], groups, read_texts(runs[0].path))
     trend = None if trend_values is None else trend_analysis(
-        runs, settings.trend, trend_values, point, replicated,
-        TaskMetric(run_metric, replicated_metric, outcomes.metric_name, chance_level(outcomes)),
+        runs, settings.trend, trend_values, values.point, values.replicated,
+        TaskMetric(values.run_metric, values.replicated_metric, outcomes.metric_name, chance_level(outcomes)),
         outcomes.errors, settings.bootstrap, settings.seed)
     if trend is not None:
         units["scale_pattern"] = trend.unit_patterns
-    epoch_curves = pd.DataFrame()
-    epochs = common_epochs(runs)
+    epoch_curves, epochs = pd.DataFrame(), common_epochs(runs)
     if epochs:
         epoch_curves, errors_by_epoch = over_training(
             runs, groups, settings.unit, epochs,
@@ -234,25 +269,10 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
         units["systemic_since_epoch"] = systemic_since(errors_by_epoch, epochs)
     layers = layer_analysis(runs, groups, len(outcomes.row_items), stats.row_blocks, stats.n_blocks,
                             draws.blocks, draws.seeds)
-    return Analysis(runs, groups, outcomes, settings, pair_table(runs, point, metrics), group_table,
-                    histograms, headline, run_flags(runs, outcomes, run_metric, replicated_metric),
-                    {m.name: point[m.name][np.ix_(order, order)] for m in metrics if m.heatmap},
-                    layers=layers,
-                    nested=None if nesting is None else nested_headline(
-                        point, replicated, nesting, tuple(headline_names), settings.bootstrap,
-                        stream(settings.seed, "nested")),
-                    epochs=epoch_curves, units=units,
-                    entity_types=per_type_outcomes(outcomes, run_groups),
-                    design=design_table(factors, group_index), factors=attribution,
-                    confounds={name: confounds(point[name], group_index, others)
-                               for name in headline_names},
-                    matched_on=matched["matched"][0].matched_on,
-                    dropped_within=matched["matched"][0].dropped_within, trend=trend,
-                    pretraining=pretraining_comparison(runs, groups, group_index, point, replicated,
-                                                       draws.pairs, run_metric),
-                    backbone_drift=backbone_drift(runs, layers.pairs if layers else None,
-                                                  point[headline_names[0]], headline_names[0],
-                                                  settings.seed))
+    first = next(iter(values.replicated))
+    return {"units": units, "trend": trend, "epochs": epoch_curves, "layers": layers,
+            "backbone_drift": backbone_drift(runs, layers.pairs if layers else None, values.point[first],
+                                             first, settings.seed)}
 
 
 def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Draws,
