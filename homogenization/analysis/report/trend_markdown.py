@@ -71,96 +71,29 @@ def write_trend_files(trend: Trend, analysis: Analysis, folder: Path) -> None:
 def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
     if trend is None:
         if analysis.settings.trend:
-            return [
-                "## Homogenization and scale",
-                f"`analysis.trend={analysis.settings.trend}`: every run has the same value; a trend "
-                "needs two levels or more.",
-            ]
+            return ["## Homogenization and scale",
+                    f"`analysis.trend={analysis.settings.trend}`: every run has the same value; a trend "
+                    "needs two levels or more."]
         return []
-    levels, trends = trend.levels, trend.trends
-    names = list(trend.level_matrices)
+    levels = trend.levels
     per = "doubling of " + trend.key if trend.scale == "log2" else "unit of " + trend.key
     metric = levels["metric"].iloc[0]
-    header = [
-        "level",
-        "runs",
-        f"{metric} [95% CI]",
-        "chance",
-        *[f"{METRICS[n].label} [95% CI] (pairs)" for n in names],
-    ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in levels.to_dict("records"):
-        cells = [
-            level_text(row["level"]),
-            str(row["runs"]),
-            with_interval(row["metric_mean"], row["metric_ci_low"], row["metric_ci_high"]),
-            fmt(row["chance"]),
-            *[
-                f"{with_interval(row[n], row[f'{n}_ci_low'], row[f'{n}_ci_high'])} ({row[f'{n}_pairs']})"
-                for n in names
-            ],
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    slopes = [
-        f"| metric | slope per {'doubling' if trend.scale == 'log2' else 'unit'} [95% CI] | reads "
-        "| accuracy held fixed [95% CI] | against "
-        f"the pair's mean {metric} [95% CI] | pairs |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in trends.to_dict("records"):
-        name = row["metric"]
-        given = (
-            with_interval(
-                row.get("slope_given_metric"), row.get("given_ci_low"), row.get("given_ci_high"), True
-            )
-            if np.isfinite(row.get("slope_given_metric", np.nan))
-            else ("(adjusts for accuracy)" if name in METRICS and METRICS[name].adjusts_for_accuracy else "")
-        )
-        capability = (
-            with_interval(row["capability_slope"], row["capability_ci_low"], row["capability_ci_high"], True)
-            if np.isfinite(row.get("capability_slope", np.nan))
-            else ""
-        )
-        slopes.append(
-            f"| {METRICS[name].label if name in METRICS else name} | "
-            f"{with_interval(row['slope'], row['ci_low'], row['ci_high'], True)} | "
-            f"{_direction(row['ci_low'], row['ci_high'])} | {given} | {capability} | "
-            f"{row['pairs'] or ''} |"
-        )
-    few = levels[levels["runs"] < 3]["level"].tolist()
-    few_line = (
-        f" Level(s) {', '.join(map(level_text, few))} have fewer than 3 runs: resampling 2 runs "
-        "cannot show how much runs vary, so their intervals and the slopes' hold the test items' "
-        "variance only; use 3 seeds or more."
-        if few
-        else ""
-    )
-    near_chance = levels[~(levels["metric_ci_low"] > levels["chance"])]["level"].tolist()
-    chance_line = (
-        "Every level is above chance (its 95% interval excludes the chance level)."
-        if not near_chance
-        else f"Level(s) {', '.join(map(level_text, near_chance))} reach the chance level: agreement "
-        "there may be trivial."
-    )
     return [
         "## Homogenization and scale",
         f"`analysis.trend={trend.key}`: {len(levels)} levels "
         f"({', '.join(map(level_text, levels['level']))}), {int(levels['runs'].sum())} runs. Within a "
         "level: the mean over pairs of runs of that level, with the headline's crossed runs-by-items "
-        "interval (runs resampled within their level). " + chance_line + few_line,
-        "\n".join(lines),
-        f"Slopes per {per}"
-        + (" (log2 of the value)" if trend.scale == "log2" else "")
-        + ": least squares over "
-        "the level means, every level weighing the same, with the crossed interval of that combination "
-        "(Satterthwaite's degrees of freedom, the levels at the ends of the axis counting most; 95% "
-        "coverage 0.955-0.975 in simulation at 3 runs per level). *Accuracy held fixed*: "
+        "interval (runs resampled within their level). " + _caveats(levels),
+        _level_rows(trend),
+        f"Slopes per {per}" + (" (log2 of the value)" if trend.scale == "log2" else "")
+        + ": least squares over the level means, every level weighing the same, with the crossed interval "
+        "of that combination (Satterthwaite's degrees of freedom, the levels at the ends of the axis "
+        "counting most; its coverage in simulation: docs/results.md). *Accuracy held fixed*: "
         f"for metrics that do not already adjust for accuracy, the slope with the pair's mean {metric} as "
         f"a covariate. *Against the pair's mean {metric}*: every pair's value regressed on its mean "
         f"{metric} (alignment against capability, per 1.0 of {metric}). These two intervals are "
-        "percentiles of the joint bootstrap (coverage 0.95 and 0.99 in simulation). Also in `trends.csv` and "
-        "`levels.csv`.",
-        "\n".join(slopes),
+        "percentiles of the joint bootstrap. Also in `trends.csv` and `levels.csv`.",
+        _slope_rows(trend, metric),
         *_unit_patterns(trend, analysis),
         "![Task metric against scale](figures/trend_task_metric.png)",
         "![Homogenization against scale](figures/trend_homogenization.png)",
@@ -169,6 +102,58 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         "large ones?); `level_pairs.csv`, with the pairs of each cell.",
         "![Level x level](figures/level_matrix.png)",
     ]
+
+
+def _level_rows(trend: Trend) -> str:
+    """The levels table: runs, task metric, chance and each headline metric within the level."""
+    levels, names = trend.levels, list(trend.level_matrices)
+    header = ["level", "runs", f"{levels['metric'].iloc[0]} [95% CI]", "chance",
+              *[f"{METRICS[n].label} [95% CI] (pairs)" for n in names]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in levels.to_dict("records"):
+        cells = [level_text(row["level"]), str(row["runs"]),
+                 with_interval(row["metric_mean"], row["metric_ci_low"], row["metric_ci_high"]),
+                 fmt(row["chance"]),
+                 *[f"{with_interval(row[n], row[f'{n}_ci_low'], row[f'{n}_ci_high'])} ({row[f'{n}_pairs']})"
+                   for n in names]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _slope_rows(trend: Trend, metric: str) -> str:
+    """The slopes table: each metric's slope, what it reads, with accuracy held fixed, against
+    capability."""
+    lines = [f"| metric | slope per {'doubling' if trend.scale == 'log2' else 'unit'} [95% CI] | reads "
+             f"| accuracy held fixed [95% CI] | against the pair's mean {metric} [95% CI] | pairs |",
+             "|---|---|---|---|---|---|"]
+    for row in trend.trends.to_dict("records"):
+        name = row["metric"]
+        adjusted = name in METRICS and METRICS[name].adjusts_for_accuracy
+        given = (with_interval(row["slope_given_metric"], row["given_ci_low"], row["given_ci_high"], True)
+                 if np.isfinite(row.get("slope_given_metric", np.nan))
+                 else ("(adjusts for accuracy)" if adjusted else ""))
+        capability = (with_interval(row["capability_slope"], row["capability_ci_low"],
+                                    row["capability_ci_high"], True)
+                      if np.isfinite(row.get("capability_slope", np.nan)) else "")
+        lines.append(f"| {METRICS[name].label if name in METRICS else name} | "
+                     f"{with_interval(row['slope'], row['ci_low'], row['ci_high'], True)} | "
+                     f"{_direction(row['ci_low'], row['ci_high'])} | {given} | {capability} | "
+                     f"{row['pairs'] or ''} |")
+    return "\n".join(lines)
+
+
+def _caveats(levels: pd.DataFrame) -> str:
+    """Levels near chance, and levels with too few runs for their intervals to hold run variance."""
+    near_chance = levels[~(levels["metric_ci_low"] > levels["chance"])]["level"].tolist()
+    text = ("Every level is above chance (its 95% interval excludes the chance level)." if not near_chance
+            else f"Level(s) {', '.join(map(level_text, near_chance))} reach the chance level: agreement "
+            "there may be trivial.")
+    few = levels[levels["runs"] < 3]["level"].tolist()
+    if few:
+        text += (f" Level(s) {', '.join(map(level_text, few))} have fewer than 3 runs: resampling 2 runs "
+                 "cannot show how much runs vary, so their intervals and the slopes' hold the test items' "
+                 "variance only; use 3 seeds or more.")
+    return text
 
 
 def _unit_patterns(trend: Trend, analysis: Analysis) -> list[str]:
