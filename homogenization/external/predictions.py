@@ -122,16 +122,40 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
     """Write ``out/<model>/`` for every model of the table (see the module docstring); returns
     the run directories. ``labels``: the label names in order (default: the gold labels, sorted;
     with ``test``, its labels); ``name``: the data set's name in the records (default: the
-    table's file name, or the test split's name); ``test``: the test split the items index."""
-    columns = columns or Columns()
+    table's file name, or the test split's name); ``test``: the test split the items index.
+    Every model is checked before anything is written; then the set is written whole (run_set.py)."""
     table_path, out = Path(table_path), Path(out)
+    if test is not None:
+        labels, name = test.labels, name or test.name
+    rows, columns, where = _read_rows(table_path, layout, columns or Columns(), test)
+    order, gold, texts = _items(rows, columns, where)
+    names = label_names(labels, set(gold.values()))
+    _check_labels(rows, columns, names, where, table_path)
+    models = list(dict.fromkeys(rows[columns.model]))
+    folders = folder_names(models)
+    predicted = {model: _predictions(rows, columns, model, order, names, where, table_path)
+                 for model in models}
+    gold_index = np.array([names.index(gold[item]) for item in order])
+    test_fingerprint = fingerprint((texts[item], gold[item]) for item in order)
+
+    def write_runs(staging: Path) -> None:
+        for model, (pred, probs) in predicted.items():
+            _write_run(staging / folders[model], model, names, order, gold_index, pred, probs, texts,
+                       test_fingerprint, name or table_path.stem, table_path, bool(columns.probabilities))
+
+    write_run_set(out, table_path, write_runs)
+    log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
+    return [out / folders[model] for model in models]
+
+
+def _read_rows(table_path: Path, layout: str, columns: Columns, test: TestSplit | None):
+    """(rows in the long layout with str values, the columns they are read by, where(row) -> "file:line")."""
     if layout not in LAYOUTS:
         raise UserError(f"layout={layout}: must be one of {', '.join(LAYOUTS)}")
     table, first_line = read_table(table_path)
     if test is not None:
         table = _items_of(table, columns, test, table_path, first_line)
         columns = _with_split_columns(columns)
-        labels, name = test.labels, name or test.name
     rows = _long(table, columns) if layout == "long" else _wide(table, columns)
     source_rows = np.asarray(rows.attrs.get("source_rows", np.arange(len(rows))))
     needed = [columns.item, columns.gold, columns.model, columns.prediction] if layout == "long" else \
@@ -152,10 +176,13 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
     empty = np.flatnonzero((rows[[columns.item, columns.gold, columns.model]] == "").any(axis=1).to_numpy())
     if len(empty):
         raise UserError(f"{where(int(empty[0]))}: an empty item, gold or model value; every row needs them")
+    return rows, columns, where
 
+
+def _items(rows: pd.DataFrame, columns: Columns, where) -> tuple[np.ndarray, dict, dict]:
+    """The items in the order of their first row, and each one's gold label and text (one of each)."""
     items, first_seen = np.unique(rows[columns.item].to_numpy(), return_index=True)
     order = items[np.argsort(first_seen)]
-    position = {item: k for k, item in enumerate(order)}
     per_item = rows.drop_duplicates(columns.item)
     gold = dict(zip(per_item[columns.item], per_item[columns.gold]))
     texts = dict(zip(per_item[columns.item], per_item[columns.text].map(str))) if columns.text else \
@@ -168,53 +195,44 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
             k = int(differ[0])
             raise UserError(f"{where(k)}: item {rows[columns.item].iloc[k]} has {column} {values[k]!r} here "
                             f"and {expected[k]!r} in its first row; an item has one {column}")
+    return order, gold, texts
 
-    names = label_names(labels, set(gold.values()))
+
+def _check_labels(rows: pd.DataFrame, columns: Columns, names: list[str], where, table_path: Path) -> None:
     if len(names) < 2:
         raise UserError(f"{table_path}: the gold labels hold one label ({names}); a classification needs two "
                         "or more (list them with labels=[...])")
-    index_of = {label: k for k, label in enumerate(names)}
     for column in (columns.gold, columns.prediction):
-        unknown = np.flatnonzero(~rows[column].isin(index_of).to_numpy())
+        unknown = np.flatnonzero(~rows[column].isin(names).to_numpy())
         if len(unknown):
             k = int(unknown[0])
             raise UserError(f"{where(k)}: {column} {rows[column].iloc[k]!r} is not one of the labels "
                             f"{names}; list every label with labels=[...]")
 
-    models = list(dict.fromkeys(rows[columns.model]))
-    folders = folder_names(models)
-    predicted = {}
-    gold_index = np.array([index_of[gold[item]] for item in order])
-    test_fingerprint = fingerprint((texts[item], gold[item]) for item in order)
-    for model in models:
-        mine = np.flatnonzero((rows[columns.model] == model).to_numpy())
-        own_items = rows[columns.item].to_numpy()[mine]
-        twice = pd.Series(own_items).duplicated().to_numpy()
-        if twice.any():
-            k = int(mine[np.flatnonzero(twice)[0]])
-            raise UserError(f"{where(k)}: model {model} has item {rows[columns.item].iloc[k]} a second time; "
-                            "keep one prediction per model and item")
-        if len(own_items) != len(order):
-            lacking = [item for item in order if item not in set(own_items)]
-            raise UserError(f"{table_path}: model {model} has no prediction for {len(lacking)} of "
-                            f"{len(order)} items (first: {lacking[0]}); give every model every item, or "
-                            "leave the model out")
-        arrange = mine[np.argsort([position[item] for item in own_items])]
-        pred = np.array([index_of[v] for v in rows[columns.prediction].to_numpy()[arrange]])
-        if columns.probabilities:
-            probs = _checked_probabilities(rows, arrange, pred, columns.probabilities, names, where)
-        else:
-            probs = np.eye(len(names), dtype=np.float32)[pred]
-        predicted[model] = (pred, probs)
 
-    def write_runs(staging: Path) -> None:   # every model checked above: now the whole set is written
-        for model, (pred, probs) in predicted.items():
-            _write_run(staging / folders[model], model, names, order, gold_index, pred, probs, texts,
-                       test_fingerprint, name or table_path.stem, table_path, bool(columns.probabilities))
-
-    write_run_set(out, table_path, write_runs)
-    log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
-    return [out / folders[model] for model in models]
+def _predictions(rows: pd.DataFrame, columns: Columns, model: str, order: np.ndarray, names: list[str], where,
+                 table_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One model's predicted label index per item, in item order, and its probabilities (checked;
+    one-hot on the prediction when the table has none)."""
+    mine = np.flatnonzero((rows[columns.model] == model).to_numpy())
+    own_items = rows[columns.item].to_numpy()[mine]
+    twice = pd.Series(own_items).duplicated().to_numpy()
+    if twice.any():
+        k = int(mine[np.flatnonzero(twice)[0]])
+        raise UserError(f"{where(k)}: model {model} has item {rows[columns.item].iloc[k]} a second time; "
+                        "keep one prediction per model and item")
+    if len(own_items) != len(order):
+        lacking = [item for item in order if item not in set(own_items)]
+        raise UserError(f"{table_path}: model {model} has no prediction for {len(lacking)} of "
+                        f"{len(order)} items (first: {lacking[0]}); give every model every item, or "
+                        "leave the model out")
+    position = {item: k for k, item in enumerate(order)}
+    arrange = mine[np.argsort([position[item] for item in own_items])]
+    index_of = {label: k for k, label in enumerate(names)}
+    pred = np.array([index_of[v] for v in rows[columns.prediction].to_numpy()[arrange]])
+    if columns.probabilities:
+        return pred, _checked_probabilities(rows, arrange, pred, columns.probabilities, names, where)
+    return pred, np.eye(len(names), dtype=np.float32)[pred]
 
 
 def label_names(configured: list[str] | None, gold: set[str]) -> list[str]:
