@@ -52,6 +52,27 @@ def iob1_to_iob2(tags: list[str]) -> list[str]:
     return converted
 
 
+def _token_and_tag(columns: list[str], line: str, where: str, width: int, separator: str | None,
+                   token_column: int, tag_column: int) -> tuple[str, str]:
+    """A token line's token and tag, or one line naming the file, the line and the setting to check."""
+    if len(columns) == 1:
+        raise UserError(f"{where}: one column ({line.strip()[:30]!r}); a CoNLL file has a token "
+                        "and a tag column on every token line. Check data.separator, or the file's "
+                        "format.")
+    if len(columns) != width:
+        raise UserError(f"{where}: expected {width} columns, found {len(columns)}. Every token "
+                        f"line needs the same columns; check data.separator ({separator!r}).")
+    try:
+        token, tag = columns[token_column], columns[tag_column].strip()
+    except IndexError:
+        raise UserError(f"{where}: no column {max(token_column, tag_column)} in {width} columns; "
+                        f"check data.token_column and data.tag_column.") from None
+    if not TAG.match(tag):
+        raise UserError(f"{where}: tag {tag!r} is not O, B-TYPE or I-TYPE (IOB1/IOB2). Check "
+                        f"data.tag_column ({tag_column}) or fix the tag.")
+    return token, tag
+
+
 def read_conll(
     path: str | Path,
     *,
@@ -92,28 +113,9 @@ def read_conll(
             and TAG.match(columns[tag_column].strip())
         if comment_prefix and line.startswith(comment_prefix) and not token_line:
             continue   # metadata (# sent_id = 3), not a token with its tag
-        if len(columns) == 1:
-            raise UserError(f"{path}:{number}: one column ({line.strip()[:30]!r}); a CoNLL file has a token "
-                            "and a tag column on every token line. Check data.separator, or the file's "
-                            "format.")
         width = width or len(columns)
-        if len(columns) != width:
-            raise UserError(
-                f"{path}:{number}: expected {width} columns, found {len(columns)}. Every token "
-                f"line needs the same columns; check data.separator ({separator!r})."
-            )
-        try:
-            token, tag = columns[token_column], columns[tag_column].strip()
-        except IndexError:
-            raise UserError(
-                f"{path}:{number}: no column {max(token_column, tag_column)} in {width} columns; "
-                f"check data.token_column and data.tag_column."
-            ) from None
-        if not TAG.match(tag):
-            raise UserError(
-                f"{path}:{number}: tag {tag!r} is not O, B-TYPE or I-TYPE (IOB1/IOB2). Check "
-                f"data.tag_column ({tag_column}) or fix the tag."
-            )
+        token, tag = _token_and_tag(columns, line, f"{path}:{number}", width, separator, token_column,
+                                    tag_column)
         if not tokens:
             start = number
         tokens.append(token)

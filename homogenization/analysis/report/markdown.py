@@ -231,9 +231,6 @@ def _run_flags(analysis: Analysis) -> list[str]:
 def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
     outcomes, settings = analysis.outcomes, analysis.settings
     n_units = outcomes.errors.shape[1]
-    table = markdown_table(readable_groups(analysis.group_table, outcomes.metric_name, settings.measures))
-    undefined = [f"- **{row.group}**: {row.undefined}" for row in analysis.group_table.itertuples()
-                 if row.undefined]
     parts = [
         "# Homogenization report",
         f"{len(analysis.runs)} runs in {len(analysis.groups)} groups ({', '.join(analysis.groups)}), "
@@ -255,21 +252,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         *drift_markdown(analysis),
         *_nested(analysis),
         *_run_flags(analysis),
-        "## Groups",
-        table,
-        *(["Metrics undefined for some pairs (e.g. error consistency of runs that fail every unit, or "
-           "similarities of degenerate representations); the figures above rest on the other pairs:",
-           "\n".join(undefined)] if undefined else []),
-        f"- **{outcomes.metric_name}**: per run, mean and standard deviation over the group's "
-        "runs, with its multi-bootstrap interval. Pair metrics are means over the group's pairs of runs; "
-        f"**{POOLED}** pools every run, whatever its group.\n"
-        "- **all wrong**: fraction of units every run of the group gets wrong, observed / if the runs "
-        "erred independently (product of error rates).\n"
-        "- **same outcome for all**: fraction of units all runs get right or all get wrong, observed / "
-        "under independence (Poisson-binomial).\n"
-        "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
-        + "".join(f"\n- **{METRICS[name].label}**: {METRICS[name].definition} Per pair in `pairs.csv`."
-                  for name in settings.measures),
+        *_groups(analysis),
         *_layers(analysis),
         *_over_training(analysis),
         *_systemic_failures(analysis),
@@ -291,6 +274,31 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
     if skipped:
         parts += ["## Skipped runs", *[f"- `{path}`: {reason}" for path, reason in skipped]]
     return "\n\n".join(parts) + "\n"
+
+
+def _groups(analysis: Analysis) -> list[str]:
+    """The groups table and what its columns mean."""
+    outcomes, settings = analysis.outcomes, analysis.settings
+    table = markdown_table(readable_groups(analysis.group_table, outcomes.metric_name, settings.measures))
+    undefined = [f"- **{row.group}**: {row.undefined}" for row in analysis.group_table.itertuples()
+                 if row.undefined]
+    return [
+        "## Groups",
+        table,
+        *(["Metrics undefined for some pairs (e.g. error consistency of runs that fail every unit, or "
+           "similarities of degenerate representations); the figures above rest on the other pairs:",
+           "\n".join(undefined)] if undefined else []),
+        f"- **{outcomes.metric_name}**: per run, mean and standard deviation over the group's "
+        "runs, with its multi-bootstrap interval. Pair metrics are means over the group's pairs of runs; "
+        f"**{POOLED}** pools every run, whatever its group.\n"
+        "- **all wrong**: fraction of units every run of the group gets wrong, observed / if the runs "
+        "erred independently (product of error rates).\n"
+        "- **same outcome for all**: fraction of units all runs get right or all get wrong, observed / "
+        "under independence (Poisson-binomial).\n"
+        "- **Fleiss' κ**: agreement of the runs on right/wrong per unit, beyond chance."
+        + "".join(f"\n- **{METRICS[name].label}**: {METRICS[name].definition} Per pair in `pairs.csv`."
+                  for name in settings.measures),
+    ]
 
 
 def _heatmaps(analysis: Analysis) -> list[str]:
