@@ -171,3 +171,16 @@ def test_the_analysis_defaults_have_one_source():
     assert dataclasses.asdict(Settings()) == {k: v for k, v in configured.items() if k != "group_by"}
     report = (REPO_ROOT / "conf" / "report" / "at_sweep_end.yaml").read_text()
     assert "/analysis@_here_: default" in report and "bootstrap:" not in report
+
+
+def test_no_function_of_the_package_is_over_60_lines():
+    """Small functions: one that grows past this is split into named parts (docs/architecture.md)."""
+    long = []
+    for root in ("homogenization", "lightning_modules", "datamodules", "hydra_plugins"):
+        for path in (REPO_ROOT / root).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 60:
+                        long.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

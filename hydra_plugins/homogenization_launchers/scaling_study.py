@@ -84,72 +84,46 @@ class ScalingStudySweeper(StagedSweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         self.start_sweep_dir()
-        budgets = ",".join(map(str, self.budgets))
-        pretraining = {
-            (size, k): [
-                *arguments,
-                *self.stages["pretrain"],
-                f"model/size={size}",
-                f"seed={k}",
-                f"record.export_steps=[{budgets}]",
-                "+study_arm=pretrain",
-                f"+study_level={size}-pseed{k}",
-            ]
-            for size in self.sizes
-            for k in range(1, self.pretrain_seeds + 1)
-        }
-        scratch = [   # the data-size axis: each arm (from scratch; a pretrained backbone) at each fraction
-            [
-                *arguments,
-                *self.stages[arm],
-                f"data.train_fraction={fraction}",
-                f"seed={m}",
-                f"+study_arm={arm}",
-                f"+study_level=fraction{fraction}",
-            ]
-            for arm in ("scratch", "pretrained_data")
-            for fraction in (self.fractions if self.stages[arm] else [])
-            for m in range(1, self.seeds + 1)
-        ]
-        first_jobs = [*pretraining.values(), *scratch]
-        log.info(
-            "scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d data-size runs",
-            len(pretraining),
-            len(self.sizes),
-            self.pretrain_seeds,
-            len(scratch),
-        )
+        pretraining = self._pretraining(arguments)
+        data_size = self._data_size(arguments)
+        first_jobs = [*pretraining.values(), *data_size]
+        log.info("scaling_study stage 1: %d pretraining runs (%d sizes x %d seeds) and %d data-size runs",
+                 len(pretraining), len(self.sizes), self.pretrain_seeds, len(data_size))
         results = [self.launcher.launch(first_jobs, initial_job_idx=0)] if first_jobs else []
-        jobs = [
-            job
-            for checkpoint in self.checkpoints
-            for job in self._fine_tuning(
-                arguments,
-                self._short(checkpoint),
-                checkpoint,
-                [f"+study_level={self._short(checkpoint)}-final"],
-            )
-        ]
+        jobs = [job for checkpoint in self.checkpoints
+                for job in self._fine_tuning(arguments, self._short(checkpoint), checkpoint,
+                                             [f"+study_level={self._short(checkpoint)}-final"])]
         for number, ((size, k), overrides) in enumerate(pretraining.items()):
             exports = self._exports_of(job_run_dir(self.hydra_context, self.config, overrides, number))
             if not exports:
-                log.error(
-                    "scaling_study: the pretraining of %s seed %d did not complete; it is left out", size, k
-                )
+                log.error("scaling_study: the pretraining of %s seed %d did not complete; it is left out",
+                          size, k)
             for steps, (directory, final) in exports.items():
                 level = f"{size}-pseed{k}-" + ("final" if final else f"step{steps}")
-                jobs += self._fine_tuning(
-                    arguments,
-                    size,
-                    directory,
-                    [f"+study_pretrain_seed={k}", f"+study_pretrain_steps={steps}", f"+study_level={level}"],
-                )
+                jobs += self._fine_tuning(arguments, size, directory, [
+                    f"+study_pretrain_seed={k}", f"+study_pretrain_steps={steps}", f"+study_level={level}"])
         if jobs:
             log.info("scaling_study stage 2: %d fine-tuning runs", len(jobs))
             results.append(self.launcher.launch(jobs, initial_job_idx=len(first_jobs)))
         else:
             log.error("scaling_study: no backbone was pretrained; nothing to fine-tune")
         return results
+
+    def _pretraining(self, arguments: list[str]) -> dict[tuple[str, int], list[str]]:
+        """(size, pretraining seed) -> its job's overrides, exporting at every budget."""
+        budgets = ",".join(map(str, self.budgets))
+        return {(size, k): [*arguments, *self.stages["pretrain"], f"model/size={size}", f"seed={k}",
+                            f"record.export_steps=[{budgets}]", "+study_arm=pretrain",
+                            f"+study_level={size}-pseed{k}"]
+                for size in self.sizes for k in range(1, self.pretrain_seeds + 1)}
+
+    def _data_size(self, arguments: list[str]) -> list[list[str]]:
+        """The data-size axis: each arm (from scratch; a pretrained backbone) at each fraction."""
+        return [[*arguments, *self.stages[arm], f"data.train_fraction={fraction}", f"seed={m}",
+                 f"+study_arm={arm}", f"+study_level=fraction{fraction}"]
+                for arm in ("scratch", "pretrained_data")
+                for fraction in (self.fractions if self.stages[arm] else [])
+                for m in range(1, self.seeds + 1)]
 
     def _fine_tuning(
         self, arguments: list[str], size: str, backbone, study_keys: list[str]
