@@ -182,5 +182,6 @@ def test_no_function_of_the_package_is_over_60_lines():
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     lines = node.end_lineno - node.lineno + 1
                     if lines > 60:
-                        long.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+                        where = f"{path.relative_to(REPO_ROOT)}:{node.lineno}"
+                        long.append(f"{where} {node.name} ({lines} lines)")
     assert not long, long
