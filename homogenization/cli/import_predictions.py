@@ -1,7 +1,6 @@
 """Import predictions of models this framework did not train: ``homog-import`` (``--help``)."""
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -9,9 +8,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
-from homogenization.core.disk_space import exit_if_disk_full
+from homogenization.core.entry_point import one_line_errors
 from homogenization.core.errors import UserError
-from homogenization.core.signals import Stopped, StopSignals
+from homogenization.core.signals import StopSignals
 from homogenization.external.predictions import Columns, TestSplit, import_predictions
 
 log = logging.getLogger("import")
@@ -44,7 +43,8 @@ def test_split(data: str, overrides: list[str]) -> TestSplit:
 
 @hydra.main(version_base="1.3", config_path=HYDRA_CONFIG_PATH, config_name="import")
 def run(cfg: DictConfig) -> None:
-    try:
+    with one_line_errors(log, cfg.out, "Free space there, or choose out= on a larger disk, and run the "
+                         "import again."):
         unknown = set(cfg.columns) - set(Columns.__dataclass_fields__)
         if unknown:
             raise UserError(f"columns.{sorted(unknown)[0]}: not a column this reads "
@@ -57,16 +57,6 @@ def run(cfg: DictConfig) -> None:
             written = import_predictions(Path(cfg.table), Path(cfg.out), cfg.layout, columns, labels,
                                          cfg.name, test)
         print(f"{len(written)} runs in {cfg.out}; analyse them with: homog-analyze runs={cfg.out}")
-    except Stopped as stopped:
-        log.error("interrupted: %s", stopped)
-        sys.exit(stopped.exit_status)
-    except UserError as error:
-        log.error("error: %s", error)
-        sys.exit(2)
-    except (OSError, RuntimeError) as error:
-        exit_if_disk_full(error, cfg.out, "Free space there, or choose out= on a larger disk, and run "
-                          "the import again.", log)
-        raise
 
 
 def main() -> None:

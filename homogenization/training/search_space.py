@@ -8,11 +8,13 @@ after trial; this Hydra callback stops the sweep first, with one line naming the
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from homogenization.core.entry_point import one_line_errors
+from homogenization.core.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,8 @@ class SearchSpaceCheck(Callback):
         missing = missing_keys(config)
         if missing:
             model = OmegaConf.select(config, "model.name")
-            log.error("error: hparams_search: model=%s has no %s to tune. Give it its own search: a copy "
-                      "of conf/hparams_search/optuna.yaml whose params this model has, chosen with "
-                      "hparams_search=<copy>; or search a model that has these keys.",
-                      model, ", ".join(missing))
-            sys.exit(2)
+            with one_line_errors(log):
+                raise UserError(f"hparams_search: model={model} has no {', '.join(missing)} to tune. Give it "
+                                "its own search: a copy of conf/hparams_search/optuna.yaml whose params this "
+                                "model has, chosen with hparams_search=<copy>; or search a model that has "
+                                "these keys.")

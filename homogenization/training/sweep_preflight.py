@@ -10,15 +10,14 @@ use, and sweeps over data, are left to the jobs.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from homogenization.core.errors import UserError
-from homogenization.core.signals import Stopped, StopSignals
+from homogenization.core.entry_point import one_line_errors
+from homogenization.core.signals import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +61,7 @@ class SweepPreflight(Callback):
             return
         if any(key == "data" or key.startswith("data.") or key.startswith("data/") for key in swept):
             return
-        try:
-            with StopSignals("checking the data every job of the sweep shares",
-                             "no job was started; run the same command again"):
-                check_shared_data(config)
-        except Stopped as stopped:
-            log.error("interrupted: %s", stopped)
-            sys.exit(stopped.exit_status)
-        except UserError as error:
-            log.error("error: %s (checked once for every job of the sweep; no job was started)", error)
-            sys.exit(2)
+        with one_line_errors(log, after=" (checked once for every job of the sweep; no job was started)"), \
+                StopSignals("checking the data every job of the sweep shares",
+                            "no job was started; run the same command again"):
+            check_shared_data(config)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 from omegaconf import OmegaConf
 
+from homogenization.core.entry_point import one_line_errors
+from homogenization.core.errors import UserError
 from homogenization.core.slurm_queue import ENDED, queue_states
 from hydra_plugins.homogenization_launchers.run_dirs import job_run_dir
 
@@ -65,10 +66,11 @@ class SlurmLauncher(SubmititSlurmLauncher):
         except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
             # No SLURM here (no srun/sbatch, no slurm.conf): the user's setup, not a bug - one line.
             reason = (str(error).strip().splitlines() or [type(error).__name__])[-1]
-            log.error("error: hydra/launcher=slurm: the sweep could not be submitted (%s). Run it where "
-                      "sbatch reaches a SLURM controller (a login node, SLURM_CONF set), or choose another "
-                      "launcher (hydra/launcher=processes).", reason.strip()[:300])
-            sys.exit(2)
+            with one_line_errors(log):
+                raise UserError(f"hydra/launcher=slurm: the sweep could not be submitted "
+                                f"({reason.strip()[:300]}). Run it where sbatch reaches a SLURM controller "
+                                "(a login node, SLURM_CONF set), or choose another launcher "
+                                "(hydra/launcher=processes).") from None
 
     def _submit_and_wait(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         executor = self.executor()
