@@ -185,3 +185,15 @@ def test_no_function_of_the_package_is_over_60_lines():
                         where = f"{path.relative_to(REPO_ROOT)}:{node.lineno}"
                         long.append(f"{where} {node.name} ({lines} lines)")
     assert not long, long
+
+
+def test_importing_the_analysis_has_no_side_effects():
+    """Importing the analysis (as a notebook does) switches no matplotlib backend and reads no
+    config file: the defaults are read when the first Settings is made."""
+    code = ("import matplotlib; matplotlib.use('svg'); "
+            "import homogenization.analysis.make_report, homogenization.analysis.report.figures as f; "
+            "import homogenization.analysis.study as s; "
+            "print(matplotlib.get_backend(), s._defaults.cache_info().currsize)")
+    import sys
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert found.stdout.split() == ["svg", "0"], found.stderr[-2000:]

@@ -10,6 +10,8 @@ statistic is therefore computed from per-block sums, once, and each replicate is
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from homogenization.analysis.breakdowns.backbone_drift import BackboneDrift, backbone_drift
 from homogenization.analysis.breakdowns.epochs import common_epochs, over_training, systemic_since
@@ -52,7 +54,17 @@ POOLED = "all (pooled)"   # the group-table row of every run together, whatever 
 
 
 DEFAULTS_FILE = config_file("analysis", "default.yaml")
-_DEFAULTS = OmegaConf.create(DEFAULTS_FILE.read_text())
+
+
+@functools.cache
+def _defaults() -> DictConfig:
+    """conf/analysis/default.yaml, read when the first Settings is made (not at import)."""
+    return OmegaConf.create(DEFAULTS_FILE.read_text())
+
+
+def _default(name: str):
+    """The default of one setting, as a dataclass field (a copy of lists and dicts)."""
+    return field(default_factory=lambda: copy.deepcopy(OmegaConf.to_container(_defaults())[name]))
 
 
 @dataclass
@@ -60,25 +72,25 @@ class Settings:
     """The analysis's settings; their defaults are conf/analysis/default.yaml's, the one place they
     are set (scripts/analyze.py and the end-of-sweep report compose that file too)."""
 
-    unit: str = _DEFAULTS.unit               # token tasks: entity | word
-    knn_k: int = _DEFAULTS.knn_k
-    knn_max_units: int = _DEFAULTS.knn_max_units
-    knn_bootstrap: int = _DEFAULTS.knn_bootstrap
-    bootstrap: int = _DEFAULTS.bootstrap
-    blocks: int = _DEFAULTS.blocks
-    seed: int = _DEFAULTS.seed
-    measures: list[str] = field(default_factory=lambda: list(_DEFAULTS.measures))
-    plugins: list[str] = field(default_factory=lambda: list(_DEFAULTS.plugins))   # imported first
-    nest: str | None = _DEFAULTS.nest        # a group_by key nested in the others (backbone)
-    rsa_max_units: int = _DEFAULTS.rsa_max_units
-    factors: list[str] | None = field(default_factory=lambda: _DEFAULTS.factors)   # None: every varying key
-    pair_weighting: bool = _DEFAULTS.pair_weighting
-    trend: str | None = _DEFAULTS.trend      # a numeric key: homogenization against it (design/trends.py)
-    device: str = _DEFAULTS.device           # auto | cpu | cuda: where the pairwise products run
-    jobs: int = _DEFAULTS.jobs               # CKA's pairwise work split into this many jobs (jobs.py)
-    launcher: str = _DEFAULTS.launcher       # local | slurm: where those jobs run
-    slurm: dict | None = field(default_factory=lambda: _DEFAULTS.slurm)   # their SLURM resources
-    work_dir: str | None = _DEFAULTS.work_dir   # CKA's Gram as a file, the jobs' files; None: in memory
+    unit: str = _default("unit")               # token tasks: entity | word
+    knn_k: int = _default("knn_k")
+    knn_max_units: int = _default("knn_max_units")
+    knn_bootstrap: int = _default("knn_bootstrap")
+    bootstrap: int = _default("bootstrap")
+    blocks: int = _default("blocks")
+    seed: int = _default("seed")
+    measures: list[str] = _default("measures")
+    plugins: list[str] = _default("plugins")   # imported first
+    nest: str | None = _default("nest")        # a group_by key nested in the others (backbone)
+    rsa_max_units: int = _default("rsa_max_units")
+    factors: list[str] | None = _default("factors")   # None: every varying key
+    pair_weighting: bool = _default("pair_weighting")
+    trend: str | None = _default("trend")      # a numeric key: homogenization against it (design/trends.py)
+    device: str = _default("device")           # auto | cpu | cuda: where the pairwise products run
+    jobs: int = _default("jobs")               # CKA's pairwise work split into this many jobs (jobs.py)
+    launcher: str = _default("launcher")       # local | slurm: where those jobs run
+    slurm: dict | None = _default("slurm")   # their SLURM resources
+    work_dir: str | None = _default("work_dir")   # CKA's Gram as a file, the jobs' files; None: in memory
 
     def __post_init__(self) -> None:
         self.plugins = [self.plugins] if isinstance(self.plugins, str) else [str(p) for p in self.plugins]
