@@ -46,6 +46,7 @@ from homogenization.training.failures import write_interrupted_record
 from homogenization.training.job_logger import JobLogger
 from homogenization.training.provenance import git_commit, package_versions
 from homogenization.training.quiet import silence_unactionable
+from homogenization.training.resolvers import seed_for
 from homogenization.training.resume import (
     JobIdentity,
     identity_of,
@@ -187,7 +188,7 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
         tokenizer = SavedTokenizer(saved_tokenizer, saved_from=tokenizer)
     datamodule = instantiate(cfg.data, tokenizer=tokenizer, data_seed=cfg.seed_data)
     datamodule.setup("fit")
-    pl.seed_everything(cfg.seed_init, workers=True)
+    pl.seed_everything(init_stream(cfg), workers=True)
     encoder = build_encoder(cfg.model.encoder, cfg.task, datamodule)
     model = instantiate(
         cfg.task.module, encoder=encoder, optimizer=instantiate(cfg.model.optimizer),
@@ -195,6 +196,14 @@ def build(cfg: DictConfig, saved_tokenizer: Path | None = None):
         **datamodule.task_arguments(),
     )
     return datamodule, encoder, model
+
+
+def init_stream(cfg: DictConfig) -> int:
+    """The seed of a run's initial weights: ``seed_init`` and the architecture (``model.name``)
+    together, so two architectures given one ``seed_init`` share no initial weights (a CNN-LSTM's
+    and a transformer's embedding matrices drawn from one stream were the same matrix, and their
+    agreement read as an effect of "the same initial weights")."""
+    return seed_for(cfg.model.name, cfg.seed_init) % 2**32
 
 
 def build_encoder(encoder_cfg: DictConfig, task_cfg: DictConfig, datamodule):
@@ -258,7 +267,7 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         metrics[f"{checkpoint.monitor}_best"] = float(checkpoint.best_model_score)
     return RunRecord(
         status=status, task=cfg.task.name, model=cfg.model.name, seed=cfg.seed,
-        seeds={"init": cfg.seed_init, "data_order": cfg.seed_data},
+        seeds={"init": cfg.seed_init, "init_stream": init_stream(cfg), "data_order": cfg.seed_data},
         data={"name": cfg.data.name, **datamodule.data_report()},
         labels=list(getattr(datamodule, "label_names", [])),
         metrics=metrics,
