@@ -156,3 +156,26 @@ def test_settings_and_labels_that_would_be_read_wrong_are_refused_or_read_right(
         factors = read_factors(runs, ["seed_data", "seed_init"])
     assert [f.name for f in factors] == ["seed_init"]
     assert "analysis.factors: seed_data has one value in every run (7)" in caplog.text
+
+
+def test_the_same_table_imported_twice_is_one_run_per_model_to_the_analysis(tmp_path, caplog):
+    """Two folders of one import (used to: 2 seeds per model, within kappa_err 1.000): content, not
+    the folder or the file bytes, decides; the analysis names what it merged."""
+    from homogenization.analysis.runs.discovery import find_runs
+
+    path = tmp_path / "t.csv"
+    table_of(["m1", "m2", "m3"]).to_csv(path, index=False)
+    import_predictions(path, tmp_path / "first")
+    import_predictions(path, tmp_path / "second")
+    for run in (tmp_path / "second").iterdir():   # the same content in other bytes (another day's zip)
+        with np.load(run / "predictions" / "test.npz") as arrays:
+            content = dict(arrays)
+        np.savez_compressed(run / "predictions" / "test.npz", **content)
+    runs, skipped = find_runs([str(tmp_path / "first"), str(tmp_path / "second")])
+    assert sorted(run.record.model for run in runs) == ["m1", "m2", "m3"]
+    assert len(skipped) == 3 and all("the same imported model" in reason for _, reason in skipped)
+    other = tmp_path / "other.csv"
+    table_of(["m1", "m2", "m3"], seed=4).to_csv(other, index=False)     # other predictions: kept
+    import_predictions(other, tmp_path / "third")
+    runs, skipped = find_runs([str(tmp_path / "first"), str(tmp_path / "third")])
+    assert len(runs) == 6 and not skipped

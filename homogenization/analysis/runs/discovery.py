@@ -77,6 +77,22 @@ def _file_digest(run_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _imported_content(run_dir: Path, record: RunRecord) -> str:
+    """What an imported run is, whatever its folder or file bytes (a zip's timestamps): the model's
+    name, the test set, the labels, and the predictions and probabilities row by row."""
+    import numpy as np
+
+    digest = hashlib.sha256(json.dumps([record.model, record.test_fingerprint, record.labels]).encode())
+    try:
+        with np.load(run_dir / "predictions" / "test.npz") as arrays:
+            for name in sorted(arrays.files):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    except (OSError, ValueError):
+        return f"unreadable:{run_dir.resolve()}"    # the run's own checks name it later
+    return digest.hexdigest()
+
+
 def same_run(run_dir: Path, record: RunRecord, seen: dict[str, Path]) -> str | None:
     """Why ``run_dir`` is a run already found (counted once, never as a second seed), else None:
     the same directory reached twice (a symlink), a byte-identical copy, or a job with the same
@@ -84,8 +100,12 @@ def same_run(run_dir: Path, record: RunRecord, seen: dict[str, Path]) -> str | N
     keys = {"path": str(run_dir.resolve()), "files": _file_digest(run_dir)}
     if record.config_digest:
         keys["config"] = json.dumps([record.config_digest, record.seeds, record.seed], default=str)
+    if (record.training or {}).get("imported"):
+        keys["content"] = _imported_content(run_dir, record)
     what = {"path": "the same directory as", "files": "a byte-identical copy of",
-            "config": "the same job (same resolved config and seeds) as"}
+            "config": "the same job (same resolved config and seeds) as",
+            "content": "the same imported model (same name, test items, labels, predictions and "
+                       "probabilities; imported twice) as"}
     for kind, key in keys.items():
         if f"{kind}:{key}" in seen:
             return f"{what[kind]} {seen[f'{kind}:{key}']}: counted once"
