@@ -110,12 +110,10 @@ def test_a_killed_import_leaves_nothing_the_next_one_does_not_clear_or_restore(t
     import_predictions(path, tmp_path / "runs")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = tmp_path / ".runs.import.x1"
+    stale = tmp_path / f".runs.import.{dead}.x1"
     (stale / "m1").mkdir(parents=True)
-    (stale / ".pid").write_text(dead)
-    live = tmp_path / ".runs.import.x2"          # another import still running: left alone
+    live = tmp_path / f".runs.import.{os.getpid()}.x2"          # another import still running: left alone
     live.mkdir()
-    (live / ".pid").write_text(str(os.getpid()))
     (tmp_path / "runs").rename(tmp_path / ".runs.replaced.x3")    # killed between its two renames
     recover(tmp_path / "runs")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["m1", "m2"]
@@ -179,3 +177,26 @@ def test_the_same_table_imported_twice_is_one_run_per_model_to_the_analysis(tmp_
     import_predictions(other, tmp_path / "third")
     runs, skipped = find_runs([str(tmp_path / "first"), str(tmp_path / "third")])
     assert len(runs) == 6 and not skipped
+
+
+def test_a_killed_analysis_leaves_no_staging_folder_after_the_next_run(tmp_path):
+    """A SIGKILLed analysis cannot clean up; the next analysis into the same out= removes its hidden
+    staging folder (and names it), but never a running analysis's."""
+    from homogenization.analysis.make_report import make_report
+    from homogenization.analysis.runs.synthetic_runs import write_run
+    from homogenization.analysis.study import Settings
+
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 2, 60)
+    for seed in (1, 2):
+        write_run(tmp_path / "runs" / f"r{seed}", label, label, rng.normal(size=(60, 3)), seed=seed)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    killed = tmp_path / f".report.{dead}.abc123"
+    (killed / "figures").mkdir(parents=True)
+    running = tmp_path / f".report.{os.getpid()}.def456"
+    running.mkdir()
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                Settings(bootstrap=0, knn_bootstrap=0))
+    assert (tmp_path / "report" / "report.md").is_file()
+    assert not killed.exists() and running.exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,11 +108,34 @@ def umask_mode(directory: bool = False) -> int:
 
 
 def staging_dir(parent: Path, name: str) -> Path:
-    """A new hidden folder in ``parent`` (to be renamed into place), with the umask's mode."""
+    """A new hidden folder ``.<name>.<pid>.<random>`` in ``parent`` (to be renamed into place),
+    with the umask's mode; the process id lets a later run clear it if this one is killed."""
     parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}."))
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=f".{name}.{os.getpid()}."))
     path.chmod(umask_mode(directory=True))
     return path
+
+
+def clear_stale_staging(parent: Path, name: str) -> list[Path]:
+    """Remove the staging folders of ``name`` in ``parent`` whose process is gone (killed before it
+    could clean up); a live process's are left alone. Returns the folders removed."""
+    removed = []
+    for path in Path(parent).glob(f".{name}.*") if Path(parent).is_dir() else []:
+        pid = path.name[len(name) + 2:].split(".", 1)[0]
+        if path.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process
+        return True
+    return True
 
 
 def atomic_write(path: Path, write) -> None:

@@ -17,12 +17,11 @@ itself is missing, restores.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
 from homogenization.core.errors import UserError
-from homogenization.core.run_record import read_record, staging_dir
+from homogenization.core.run_record import clear_stale_staging, read_record, staging_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,27 +90,7 @@ def recover(out: Path) -> None:
             log.warning("restored %s from an import that was stopped while replacing it", out)
         else:
             shutil.rmtree(leftover, ignore_errors=True)
-    for leftover in parent.glob(f".{out.name}.import.*"):
-        if _pid_of(leftover) is None or not _alive(_pid_of(leftover)):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _pid_of(path: Path) -> int | None:
-    marker = path / ".pid"
-    try:
-        return int(marker.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    clear_stale_staging(parent, f"{out.name}.import")
 
 
 def write_run_set(out: Path, table: Path, write_runs) -> None:
@@ -120,10 +99,8 @@ def write_run_set(out: Path, table: Path, write_runs) -> None:
     recover(out)
     previous = check_replaceable(out, table)
     staging = staging_dir(out.parent, f"{out.name}.import")
-    (staging / ".pid").write_text(str(os.getpid()))
     try:
         write_runs(staging)
-        (staging / ".pid").unlink()
         written = sorted(entry.name for entry in staging.iterdir())
         if out.exists():
             aside = staging_dir(out.parent, f"{out.name}.replaced")

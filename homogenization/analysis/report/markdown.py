@@ -7,6 +7,7 @@ half-written report (and a failed analysis leaves the previous report untouched)
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +30,9 @@ from homogenization.analysis.runs.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis, chance_level
 from homogenization.core.disk_space import room_for
 from homogenization.core.errors import UserError
-from homogenization.core.run_record import staging_dir
+from homogenization.core.run_record import clear_stale_staging, staging_dir
+
+log = logging.getLogger(__name__)
 
 
 def label(name: str) -> str:
@@ -397,6 +400,8 @@ def write_report(analysis: Analysis, out_dir: Path, skipped: list[tuple[Path, st
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with room_for(out_dir, "the report", "Nothing was written, and an earlier report there is intact: "
                   "free space, or choose out= on a larger disk, and run the analysis again."):
+        for stale in clear_stale_staging(out_dir.parent, out_dir.name):
+            log.warning("removed %s, left by an analysis that was killed", stale)
         staging = staging_dir(out_dir.parent, out_dir.name)
         try:
             _write_files(analysis, staging, skipped)
