@@ -88,6 +88,21 @@ def _where(path: Path, first_line: int, index: int) -> str:
     return f"{path}:{first_line + index}" if first_line else f"{path} (row {index})"
 
 
+def _bulk_probabilities(values: np.ndarray, labels: int) -> np.ndarray | None:
+    """Every row's probabilities at once, [rows, labels] float64: JSON arrays in text (CSV, TSV) as
+    one JSON document, lists (Parquet, JSONL) stacked. None when any row is not such a list of
+    ``labels`` numbers (the caller then finds and names that row)."""
+    try:
+        if all(isinstance(value, str) for value in values):
+            parsed = json.loads("[" + ",".join(values) + "]")
+        else:
+            parsed = [list(value) for value in values]
+        probs = np.array(parsed, dtype=np.float64)
+    except (ValueError, TypeError):
+        return None
+    return probs if probs.shape == (len(values), labels) else None
+
+
 def _probabilities(value, path: Path, where: str, column: str) -> list[float]:
     if isinstance(value, str):
         try:
@@ -293,16 +308,18 @@ def _items_of(table: pd.DataFrame, columns: Columns, test: TestSplit, path: Path
 
 def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.ndarray, column: str,
                            names: list[str], where) -> np.ndarray:
-    values = [_probabilities(rows[column].iloc[k], Path(), where(k), column) for k in arrange]
-    for k, value in zip(arrange, values):
-        if len(value) != len(names):
-            raise UserError(f"{where(k)}: {len(value)} probabilities for the {len(names)} labels {names}")
-    probs = np.array(values, dtype=np.float64)
+    probs = _bulk_probabilities(rows[column].to_numpy()[arrange], len(names))
+    if probs is None:   # something is off: row by row, to name the row
+        values = [_probabilities(rows[column].iloc[k], Path(), where(k), column) for k in arrange]
+        for k, value in zip(arrange, values):
+            if len(value) != len(names):
+                raise UserError(f"{where(k)}: {len(value)} probabilities for the {len(names)} labels {names}")
+        probs = np.array(values, dtype=np.float64)
     bad = ~np.isfinite(probs).all(1) | (probs < 0).any(1) | (np.abs(probs.sum(1) - 1) > PROBABILITY_TOLERANCE)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise UserError(f"{where(int(arrange[k]))}: probabilities {values[k]} are not a distribution (they "
-                        "must be finite, non-negative and sum to 1); give softmax outputs, not logits")
+        raise UserError(f"{where(int(arrange[k]))}: probabilities {probs[k].tolist()} are not a distribution "
+                        "(they must be finite, non-negative and sum to 1); give softmax outputs, not logits")
     off = probs[np.arange(len(pred)), pred] < probs.max(1) - 1e-6
     if off.any():
         k = int(np.flatnonzero(off)[0])
