@@ -50,6 +50,11 @@ def test_a_confounded_sweep_is_matched_and_its_confound_named(tmp_path):
     kappa_rows = factors[factors.metric == "error_consistency"].set_index("factor")
     assert kappa_rows.loc["seed_data", "ci_low"] > 0.15                 # truth: kappa(0.5) = 0.30
     assert kappa_rows.loc["same group", "ci_low"] < 0 < kappa_rows.loc["same group", "ci_high"]
+    # the architecture has 2 levels: its interval rests on 1 degree of freedom, and says so
+    assert kappa_rows.loc["same group", "note"].startswith("2 levels: its interval rests on 1 degree")
+    assert pd.isna(kappa_rows.loc["seed_data", "note"])                     # 3 levels: no note
+    assert "2 levels: its interval rests on 1 degree of freedom" in report
+    assert "resampled jointly" not in report.split("## What makes two runs agree?")[1].split("##")[0]
     assert (tmp_path / "report" / "figures" / "factor_effects.png").stat().st_size > 1000
     summary = json.loads((tmp_path / "report" / "homogenization.json").read_text())
     assert summary["matched_on"] == ["seed_data"]

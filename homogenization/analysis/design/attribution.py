@@ -219,6 +219,14 @@ def level_interval(design: np.ndarray, column: int, pair_levels: np.ndarray, val
     return [effect - half, effect + half]
 
 
+def few_levels_note(levels: int) -> str:
+    """Why a factor's interval is wide by design: a t interval on levels - 1 degrees of freedom."""
+    if levels == 2:
+        return ("2 levels: its interval rests on 1 degree of freedom (t quantile 12.7); vary it at 3 "
+                "levels or more to rank it")
+    return ""
+
+
 def attribute(point: dict[str, np.ndarray], replicated: dict[str, np.ndarray], pair_draws: np.ndarray,
               factors: list[Factor], metrics: list[str]) -> pd.DataFrame:
     """factors.csv: for each metric and factor, the effect of sharing it on the pair metric (the
@@ -256,12 +264,13 @@ def attribute(point: dict[str, np.ndarray], replicated: dict[str, np.ndarray], p
                      **dict(zip(("ci_low", "ci_high"), interval(baseline))),
                      "pairs_sharing": 0, "pairs": int(defined.sum()), "note": "baseline"})
         for index, name in enumerate(names, start=1):
-            low, high = level_interval(design[defined], index, pair_levels[index - 1][defined],
-                                       values[defined], float(estimate[index]))
+            levels = pair_levels[index - 1][defined]
+            low, high = level_interval(design[defined], index, levels, values[defined],
+                                       float(estimate[index]))
             rows.append({"metric": metric, "factor": name, "effect": float(estimate[index]),
                          "ci_low": low, "ci_high": high,
                          "pairs_sharing": int(design[defined, index].sum()), "pairs": int(defined.sum()),
-                         "note": ""})
+                         "note": few_levels_note(len(np.unique(levels[levels >= 0])))})
         for name, note in notes.items():
             rows.append({"metric": metric, "factor": name, "effect": float("nan"), "ci_low": float("nan"),
                          "ci_high": float("nan"), "pairs_sharing": 0, "pairs": int(defined.sum()),

@@ -194,8 +194,10 @@ def _attribution(analysis: Analysis) -> list[str]:
             "Each pair metric regressed on which factors the pair's runs share (least squares over pairs): "
             "a factor's effect is how much more two runs agree when they share it, the other factors held "
             "fixed; *(no factor shared)* is the agreement of two runs that share nothing. *same group* is "
-            "the grouping. Intervals: levels of every factor and test items resampled jointly (conservative "
-            "in simulation, `benchmarks/attribution_coverage.py`). Also in `factors.csv`.",
+            "the grouping. A factor's interval comes from its levels: the effect fitted per level, their "
+            "spread, a t interval on levels − 1 degrees of freedom (so a factor varied at 2 levels rests on "
+            "1 degree of freedom, and its note says so); the baseline's from the multi-bootstrap. Coverage "
+            "in simulation: `benchmarks/attribution_coverage.py`, docs/results.md. Also in `factors.csv`.",
             markdown_table(table[["metric", "factor", "effect [95% CI]", "pairs sharing", "note"]]),
             "![Effects of sharing each factor](figures/factor_effects.png)"]
 
