@@ -209,7 +209,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     order = np.argsort(group_index, kind="stable")
     return Analysis(
         runs, groups, outcomes, settings, pair_table(runs, point, values.metrics), group_table, histograms,
-        headline_table(point, replicated, matched, group_index, names),
+        headline_table(point, replicated, matched, group_index, names, values.draws.pairs),
         run_flags(runs, outcomes, values.run_metric, values.replicated_metric),
         {m.name: point[m.name][np.ix_(order, order)] for m in values.metrics if m.heatmap},
         nested=None if nesting is None else nested_headline(
@@ -306,15 +306,21 @@ def defined_for_some_pair(values: np.ndarray) -> bool:
 
 
 def headline_table(point: dict, replicated: dict, matched: dict, group_index: np.ndarray,
-                   names: list[str]) -> dict:
+                   names: list[str], pair_draws: np.ndarray) -> dict:
     """Per headline metric: within, across and their difference on matched pairs (``raw_*``: on
-    every pair), with intervals and the pairs each side rests on."""
+    every pair), with intervals and the pairs each side rests on; and ``pooled``, every pair of
+    two runs whatever their groups, with its multi-bootstrap interval (the headline when the
+    grouping leaves one side without pairs)."""
     freedom = len(group_index) - len(np.unique(group_index))
+    every_pair = (~np.eye(len(group_index), dtype=bool)).astype(np.float32)
     headline = {}
     for name in names:
         entry = side_estimates(point[name], replicated[name], *matched["matched"], freedom)
         entry.update({f"raw_{key}": value for key, value in
                       side_estimates(point[name], replicated[name], *matched["raw"], freedom).items()})
+        entry["pooled"] = float(pair_mean(point[name], every_pair))
+        entry["pooled_ci"] = interval(pair_mean(replicated[name], pair_draws * every_pair))
+        entry["pooled_pairs"] = int(((every_pair > 0) & ~np.isnan(point[name])).sum() // 2)
         headline[name] = entry
     return headline
 

@@ -118,20 +118,23 @@ def task_metric(groups: pd.DataFrame, runs: pd.DataFrame, chance: float, path: P
     save(fig, path)
 
 
-def headline(entries: dict[str, dict], labels: dict[str, str], path: Path) -> None:
-    """Per headline metric: within, across and their difference, each with its 95% interval."""
-    names = list(entries)
-    fig, axes = subplots(1, len(names), figsize=(2.4 * len(names) + 0.5, 3.0), squeeze=False)
+def headline(entries: dict[str, dict], labels: dict[str, str], path: Path, pooled: bool = False) -> None:
+    """Per headline metric: within, across and their difference, each with its 95% interval; with
+    ``pooled`` (one side has no pairs), every pair of runs pooled instead: no empty panel."""
+    names = [name for name in entries if not pooled or np.isfinite(entries[name]["pooled"])]
+    sides = (("pooled", "black"),) if pooled else (("within", "tab:blue"), ("across", "tab:orange"),
+                                                   ("difference", "black"))
+    fig, axes = subplots(1, max(len(names), 1), figsize=(2.4 * max(len(names), 1) + 0.5, 3.0), squeeze=False)
     for ax, name in zip(axes[0], names):
         entry = entries[name]
-        for x, (side, colour) in enumerate((("within", "tab:blue"), ("across", "tab:orange"),
-                                            ("difference", "black"))):
+        for x, (side, colour) in enumerate(sides):
             value, (low, high) = entry[side], entry[f"{side}_ci"]
             if np.isfinite(value):
                 error = [[value - low], [high - value]] if np.isfinite(low) else None
                 ax.errorbar([x], [value], yerr=error, fmt="o", capsize=4, color=colour)
         ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set_xticks(range(3), ["within", "across", "within −\nacross"], fontsize=7)
+        ticks = ["every pair"] if pooled else ["within", "across", "within −\nacross"]
+        ax.set_xticks(range(len(sides)), ticks, fontsize=7)
         ax.set_title(labels[name], fontsize=8)
     save(fig, path)
 

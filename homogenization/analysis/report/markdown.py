@@ -92,6 +92,40 @@ def _without_representations(analysis) -> list[str]:
             "pairs; the outcome measures (error consistency, CAPA, ...) cover every run."]
 
 
+def one_side_empty(analysis: Analysis) -> str | None:
+    """Why the headline has no within or no across pairs (one line), or None when it has both."""
+    entries = list(analysis.headline.values())
+    if not entries or all(e["within_pairs_total"] and e["across_pairs_total"] for e in entries):
+        return None
+    entry = entries[0]
+    if len(analysis.groups) == 1:
+        return (f"All {len(analysis.runs)} runs are in one group ({analysis.groups[0]}), so no pair is "
+                "across groups; group_by= names the key that tells the runs apart (e.g. group_by=[model]).")
+    if not entry["raw_within_pairs_total"]:
+        return (f"Every group holds one run ({len(analysis.groups)} groups of {len(analysis.runs)} runs), so "
+                "no pair is within a group: train or import more than one run per group (seeds), or group "
+                "by a coarser key.")
+    side = "within" if not entry["within_pairs_total"] else "across"
+    return (f"Matching on {', '.join(analysis.matched_on)} leaves no {side} pairs (no {side} pair differs "
+            "in the grouping alone); the raw comparison is in `homogenization.json` (raw_*), and the "
+            "attribution below separates the factors.")
+
+
+def headline_section(analysis: Analysis) -> list[str]:
+    """The headline table and figure, or, when one side has no pairs, why, and the pooled value of
+    every metric over every pair of runs with its interval (never a table of n/a)."""
+    reason = one_side_empty(analysis)
+    if reason is None:
+        return [headline_markdown(analysis.headline),
+                "![Headline: within, across and their difference, 95% intervals](figures/headline.png)"]
+    lines = ["| metric | every pair of runs [95% CI] | pairs |", "|---|---|---|"]
+    for name, entry in analysis.headline.items():
+        lines.append(f"| {label(name)} | {fmt(entry['pooled'])} {interval_text(entry['pooled_ci'])} "
+                     f"| {entry['pooled_pairs']} |")
+    return [f"**No within/across comparison.** {reason} Every pair of runs, pooled:", "\n".join(lines),
+            "![Headline: every pair of runs, pooled, 95% intervals](figures/headline.png)"]
+
+
 def headline_markdown(headline: dict) -> str:
     lines = ["| metric | within groups | across groups | within - across | pairs (within, across) |",
              "|---|---|---|---|---|"]
@@ -246,8 +280,7 @@ def _markdown(analysis: Analysis, skipped: list[tuple[Path, str]]) -> str:
         *_the_runs(analysis),
         *_design(analysis),
         "## Headline: are runs of the same group more alike than runs of different groups?",
-        headline_markdown(analysis.headline),
-        "![Headline: within, across and their difference, 95% intervals](figures/headline.png)",
+        *headline_section(analysis),
         *_without_representations(analysis),
         *_matching(analysis),
         "\n".join(f"- **{METRICS[name].label}**: {METRICS[name].definition}" for name in analysis.headline),
@@ -472,5 +505,5 @@ def _write_files(analysis: Analysis, staging: Path, skipped: list[tuple[Path, st
     figures.task_metric(analysis.group_table, analysis.run_table, chance_level(analysis.outcomes),
                         staging / "figures" / "task_metric.png")
     figures.headline(analysis.headline, {name: METRICS[name].label for name in analysis.headline},
-                     staging / "figures" / "headline.png")
+                     staging / "figures" / "headline.png", pooled=one_side_empty(analysis) is not None)
     (staging / "report.md").write_text(_markdown(analysis, skipped))

@@ -1,0 +1,58 @@
+"""Statistics a reviewer accepts: a headline that never goes blank without a reason."""
+
+import json
+
+import numpy as np
+import pytest
+
+from homogenization.analysis.make_report import make_report
+from homogenization.analysis.runs.synthetic_runs import write_run
+from homogenization.analysis.study import Settings
+
+N = 300
+
+
+def runs(root, models: list[str], seeds: int, rng) -> None:
+    label = rng.integers(0, 2, N)
+    hard = rng.random(N) < 0.2
+    for model in models:
+        for seed in range(1, seeds + 1):
+            wrong = np.where(hard, rng.random(N) < 0.7, rng.random(N) < 0.1)
+            write_run(root / f"{model}-{seed}", np.where(wrong, 1 - label, label), label,
+                      rng.normal(size=(N, 6)), model=model, seed=seed)
+
+
+@pytest.mark.parametrize("models, seeds, reason", [
+    (["subject-a", "subject-b", "subject-c", "subject-d"], 1,
+     "Every group holds one run (4 groups of 4 runs)"),
+    (["only"], 4, "All 4 runs are in one group (only)"),
+])
+def test_a_grouping_without_one_side_gives_the_pooled_value_and_says_why(tmp_path, models, seeds, reason):
+    runs(tmp_path / "runs", models, seeds, np.random.default_rng(0))
+    analysis = make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                           Settings(bootstrap=100, knn_bootstrap=0))
+    report = (tmp_path / "report" / "report.md").read_text()
+    headline = report.split("## Headline")[1].split("\n## ")[0]
+    assert "**No within/across comparison.**" in headline and reason in headline
+    entry = analysis.headline["error_consistency"]
+    upper = np.triu_indices(4, k=1)
+    import pandas as pd
+    pairs = pd.read_csv(tmp_path / "report" / "pairs.csv")
+    assert entry["pooled"] == pytest.approx(pairs.error_consistency.mean())       # the mean over pairs
+    assert entry["pooled_ci"][0] < entry["pooled"] < entry["pooled_ci"][1]
+    assert entry["pooled_pairs"] == len(upper[0])
+    rows = [line for line in headline.splitlines() if line.startswith("| ") and "metric" not in line]
+    assert f"| error consistency (κ_err) | {entry['pooled']:.3f} [" in headline
+    assert rows and not any(row.split(" | ")[1].startswith("n/a") for row in rows)   # a value in every row
+    figure = tmp_path / "report" / "figures" / "headline.png"
+    assert figure.stat().st_size > 0
+    summary = json.loads((tmp_path / "report" / "homogenization.json").read_text())
+    assert summary["headline"]["error_consistency"]["pooled_pairs"] == 6
+
+
+def test_a_grouping_with_both_sides_keeps_its_within_across_table(tmp_path):
+    runs(tmp_path / "runs", ["a", "b"], 3, np.random.default_rng(1))
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                Settings(bootstrap=50, knn_bootstrap=0))
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "No within/across comparison" not in report and "| within groups | across groups |" in report
