@@ -45,7 +45,8 @@ def test_a_confounded_sweep_is_matched_and_its_confound_named(tmp_path):
     assert design.loc["seed_data", "relation"] == "crossed with the grouping"
     assert design.loc["model.name", "relation"] == "aliased with the grouping"
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "**Confound: seed_data** is shared by 3 of 9 across pairs and 0 of 6 within pairs" in report
+    assert ("**Confound: seed_data** is shared by 3 of 9 across pairs and 0 of 6 within pairs; sharing it "
+            "changes κ_err by +0.") in report
     factors = pd.read_csv(tmp_path / "report" / "factors.csv")
     kappa_rows = factors[factors.metric == "error_consistency"].set_index("factor")
     assert kappa_rows.loc["seed_data", "ci_low"] > 0.15                 # truth: kappa(0.5) = 0.30
@@ -146,5 +147,10 @@ def test_a_trained_crossed_sweep_reports_its_design(tmp_path):
     assert analysis.matched_on == ["seed_init"]
     report = (tmp_path / "report" / "report.md").read_text()
     assert "Matched on seed_init" in report
-    assert "**Confound: seed_init** is shared by 2 of 4 across pairs and 0 of 2 within pairs" in report
+    shares = "shared by 2 of 4 across pairs and 0 of 2 within pairs"
+    resolved = analysis.factors[(analysis.factors.metric == "error_consistency")
+                                & (analysis.factors.factor == "seed_init")].iloc[0]
+    named = (f"**Confound: seed_init** is {shares}" if resolved.ci_low > 0 or resolved.ci_high < 0
+             else f"**seed_init is imbalanced, no effect resolved** ({shares}")
+    assert named in report                           # named by what the attribution resolves
     assert set(analysis.factors.factor) == {"(no factor shared)", "same group", "seed_init"}

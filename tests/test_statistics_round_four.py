@@ -56,3 +56,19 @@ def test_a_grouping_with_both_sides_keeps_its_within_across_table(tmp_path):
                 Settings(bootstrap=50, knn_bootstrap=0))
     report = (tmp_path / "report" / "report.md").read_text()
     assert "No within/across comparison" not in report and "| within groups | across groups |" in report
+
+
+def test_an_imbalanced_factor_that_changes_nothing_is_not_called_a_confound(tmp_path):
+    """Only the architecture makes runs agree; seed_data is shared by more across than within pairs
+    (as in a models x seeds sweep) but sharing it changes nothing: "imbalanced, no effect resolved",
+    with its estimate and interval, never "Confound"."""
+    from homogenization.analysis.runs.synthetic_runs import write_factorial_study
+
+    write_factorial_study(tmp_path / "runs", {"model.name": ["cnn", "tr"], "seed_data": [1, 2, 3]},
+                          {"model.name": 0.5}, 3000, 0.2, np.random.default_rng(0))
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model.name"],
+                Settings(bootstrap=100, knn_bootstrap=0))
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Confound: seed_data" not in report
+    assert "**seed_data is imbalanced, no effect resolved** (shared by 3 of 9 across pairs and 0 of 6 " \
+           "within pairs; sharing it changes κ_err by " in report

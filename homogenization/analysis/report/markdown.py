@@ -12,6 +12,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from homogenization.analysis.breakdowns.units import systemic_failures
@@ -24,7 +25,7 @@ from homogenization.analysis.report.backbone_markdown import (
     pretraining_markdown,
     write_backbone_files,
 )
-from homogenization.analysis.report.tables import fmt, interval_text, markdown_table
+from homogenization.analysis.report.tables import fmt, interval_text, markdown_table, with_interval
 from homogenization.analysis.report.trend_markdown import trend_markdown, write_trend_files
 from homogenization.analysis.runs.outcomes import has_representations
 from homogenization.analysis.study import POOLED, Analysis, chance_level
@@ -179,7 +180,7 @@ def _matching(analysis: Analysis) -> list[str]:
                      f"{fmt(raw['raw_within'])}, across {fmt(raw['raw_across'])}, difference "
                      f"{fmt(raw['raw_difference'])} {interval_text(raw['raw_difference_ci'])}.")
     confounding = _confounding(analysis.confounds.get("error_consistency", []))
-    lines += [_confound_line(found) for found in confounding]
+    lines += [_confound_line(found, analysis.factors) for found in confounding]
     groups = analysis.group_table
     singles = groups[(groups["runs"] == 1) & (groups["group"] != POOLED)]
     for group in singles["group"]:
@@ -205,15 +206,24 @@ def _confounding(items: list[dict]) -> list[dict]:
             if len(sides) == 2 and abs(_share(sides["within"]) - _share(sides["across"])) >= CONFOUNDING_GAP]
 
 
-def _confound_line(sides: dict) -> str:
+def _confound_line(sides: dict, factors) -> str:
+    """A factor shared by more pairs on one side: a confound when the attribution resolves an effect
+    of sharing it (its interval excludes 0), else imbalanced with no effect resolved."""
     within, across = sides["within"], sides["across"]
-    line = (f"**Confound: {across['factor']}** is shared by {across['sharing']} of {across['pairs']} across "
-            f"pairs and {within['sharing']} of {within['pairs']} within pairs")
-    for side in (across, within):
-        if 0 < side["sharing"] < side["pairs"]:
-            line += (f"; {side['side']} pairs that share it agree at {fmt(side['mean_sharing'])} (κ_err), "
-                     f"the others at {fmt(side['mean_not_sharing'])}")
-    return line + ". The headline above is matched on it."
+    name = across["factor"]
+    shares = (f"shared by {across['sharing']} of {across['pairs']} across pairs and {within['sharing']} of "
+              f"{within['pairs']} within pairs")
+    rows = factors[(factors["metric"] == "error_consistency") & (factors["factor"] == name)] \
+        if not factors.empty else factors
+    if rows.empty or not np.isfinite(rows["effect"].iloc[0]):
+        return (f"**{name} is imbalanced** ({shares}); its effect could not be estimated. The headline is "
+                "matched on it.")
+    effect, low, high = (float(rows[key].iloc[0]) for key in ("effect", "ci_low", "ci_high"))
+    size = f"sharing it changes κ_err by {with_interval(effect, low, high, signed=True)}"
+    if low > 0 or high < 0:
+        return f"**Confound: {name}** is {shares}; {size}. The headline above is matched on it."
+    return (f"**{name} is imbalanced, no effect resolved** ({shares}; {size}). The headline is matched on "
+            "it anyway.")
 
 
 def _attribution(analysis: Analysis) -> list[str]:
