@@ -72,3 +72,28 @@ def test_an_imbalanced_factor_that_changes_nothing_is_not_called_a_confound(tmp_
     assert "Confound: seed_data" not in report
     assert "**seed_data is imbalanced, no effect resolved** (shared by 3 of 9 across pairs and 0 of 6 " \
            "within pairs; sharing it changes κ_err by " in report
+
+
+def test_same_wrong_label_has_its_chance_from_the_runs_own_wrong_answers(tmp_path):
+    """Two runs with independent errors that both favour one wrong label: same-wrong agreement is
+    far above 1/(labels - 1), and its chance from the data (sum of q_a q_b) is what it should be
+    compared with; the two agree within sampling error."""
+    rng = np.random.default_rng(3)
+    n, labels = 20000, ("a", "b", "c", "d")
+    gold = rng.integers(0, 4, n)
+    favoured = np.array([0.75, 0.125, 0.125])          # over the three wrong labels, the same for both
+    for seed in (1, 2):
+        wrong = rng.random(n) < 0.3
+        offset = 1 + rng.choice(3, size=n, p=favoured)
+        pred = np.where(wrong, (gold + offset) % 4, gold)
+        write_run(tmp_path / "runs" / f"r{seed}", pred, gold, rng.normal(size=(n, 4)), seed=seed,
+                  labels=labels)
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                Settings(bootstrap=0, knn_bootstrap=0))
+    import pandas as pd
+    pair = pd.read_csv(tmp_path / "report" / "pairs.csv").iloc[0]
+    truth = float((favoured**2).sum())                 # 0.594, where 1/(labels - 1) = 0.333
+    assert pair.same_wrong_chance == pytest.approx(truth, abs=0.01)
+    assert pair.same_wrong == pytest.approx(pair.same_wrong_chance, abs=0.03)
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "same wrong label by chance" in report

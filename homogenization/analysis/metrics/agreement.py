@@ -105,6 +105,29 @@ def capa(overlap: np.ndarray, gold_probability: np.ndarray, n_labels: int) -> np
         return np.where(chance < 1, (overlap - chance) / (1 - chance), np.nan)
 
 
+def same_wrong_chance(wrong_label: np.ndarray, wrong: np.ndarray, gold: np.ndarray,
+                      n_labels: int) -> np.ndarray:
+    """What "same wrong label" would be for every pair if the two runs erred independently, each
+    with its own distribution of wrong labels given the gold label: among the rows both get wrong,
+    the mean over gold labels g of sum_l q_a(l | g) q_b(l | g), weighted by the rows of gold g both
+    get wrong. 1 / (C - 1) only when wrong answers are uniform; two runs that both favour one wrong
+    label reach far more by chance. ``wrong_label`` [R, N, C] one-hot of the wrong prediction (0 when
+    right), ``wrong`` [R, N] bool. NaN with two labels or for pairs that never err together."""
+    runs = len(wrong)
+    weighted, total = np.zeros((runs, runs)), np.zeros((runs, runs))
+    for g in np.unique(gold):
+        rows = gold == g
+        counts = wrong_label[:, rows].sum(axis=1).astype(np.float64)                 # [R, C]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            q = counts / counts.sum(axis=1, keepdims=True)
+        both = wrong[:, rows].astype(np.float64) @ wrong[:, rows].T.astype(np.float64)
+        weighted += both * np.nan_to_num(q @ q.T)
+        total += both
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chance = weighted / total
+    return np.full_like(chance, np.nan) if n_labels <= 2 else chance
+
+
 def same_wrong_rate(same_wrong: np.ndarray, both_wrong: np.ndarray, n_labels: int) -> np.ndarray:
     """Among the rows both runs get wrong, the fraction where they give the same wrong label (Kim
     et al. 2025); chance is 1 / (C - 1). Undefined (NaN) with two labels, where it is always 1,

@@ -22,6 +22,7 @@ from homogenization.analysis.metrics.agreement import (
     cohen_kappa,
     error_pair_stats,
     jensen_shannon_rows,
+    same_wrong_chance,
     same_wrong_rate,
 )
 from homogenization.analysis.metrics.gram_tiles import RunRepresentations
@@ -152,12 +153,18 @@ class BlockStatistics:
         wrong_label = np.zeros(probs.shape, dtype=np.float32)
         np.put_along_axis(wrong_label, outcomes.preds[..., None], wrong[..., None].astype(np.float32), axis=2)
         self.rows_same_wrong = block_products(wrong_label, row_blocks, self.n_blocks)
+        self.same_wrong_chance_values = same_wrong_chance(wrong_label, wrong, outcomes.gold, n_labels)
 
     def capa(self, weights: np.ndarray) -> np.ndarray:
         """CAPA (kappa_p) under block weights [B, M]: [B, R, R]."""
         rows = weights @ self.rows
         overlap = np.einsum("abm,km->kab", self.probability_overlap, weights) / rows[:, None, None]
         return capa(overlap, (weights @ self.gold_probability.T) / rows[:, None], self.n_labels)
+
+    def same_wrong_chance(self) -> np.ndarray:
+        """[R, R]: "same wrong label" if the two runs erred independently with their own wrong-label
+        distributions (``agreement.same_wrong_chance``); a point estimate."""
+        return self.same_wrong_chance_values
 
     def same_wrong(self, weights: np.ndarray) -> np.ndarray:
         """Same wrong label when both are wrong, under block weights [B, M]: [B, R, R]."""

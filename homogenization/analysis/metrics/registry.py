@@ -177,11 +177,23 @@ register(
         "same_wrong",
         "same wrong label",
         "of the prediction rows both runs get wrong, the fraction where they give the same wrong "
-        "label (Kim et al. 2025); chance is 1/(labels − 1). Computed for three labels or more.",
+        "label (Kim et al. 2025). Its chance depends on the runs' marginals: compare it with *same wrong "
+        "label by chance* beside it (1/(labels − 1) only when wrong answers are uniform). Computed for "
+        "three labels or more.",
         *blockwise(lambda stats, weights: stats.same_wrong(weights)),
         headline=True,
         applies=lambda outcomes: len(outcomes.labels) > 2,
         adjusts_for_accuracy=True,
+    )
+)
+register(
+    Metric(
+        "same_wrong_chance",
+        "same wrong label by chance",
+        "what *same wrong label* would be if the two runs erred independently, each with its own "
+        "distribution of wrong labels given the gold label (from the data); a point estimate.",
+        point=lambda stats: stats.same_wrong_chance(),
+        applies=lambda outcomes: len(outcomes.labels) > 2,
     )
 )
 register(
