@@ -97,3 +97,25 @@ def test_same_wrong_label_has_its_chance_from_the_runs_own_wrong_answers(tmp_pat
     assert pair.same_wrong == pytest.approx(pair.same_wrong_chance, abs=0.03)
     report = (tmp_path / "report" / "report.md").read_text()
     assert "same wrong label by chance" in report
+
+
+def test_agreement_that_is_shared_class_bias_is_said(tmp_path):
+    """Near-chance runs whose agreement comes from leaning to the same label: pairs.csv gives each
+    pair's label-rate gap, and the report says the agreement is mostly class bias."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    label = rng.integers(0, 2, 2000)
+    for seed, lean in enumerate((0.5, 0.6, 0.7, 0.8, 0.9, 0.95), start=1):   # P(predict positive)
+        pred = (rng.random(2000) < lean).astype(int)                           # knows nothing of the text
+        write_run(tmp_path / "runs" / f"r{seed}", pred, label, rng.normal(size=(2000, 4)), model="m",
+                  seed=seed)
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"],
+                Settings(bootstrap=20, knn_bootstrap=0))
+    pairs = pd.read_csv(tmp_path / "report" / "pairs.csv")
+    first = pairs.iloc[0]
+    a, b = (np.load(tmp_path / "runs" / name / "predictions" / "test.npz")["pred"]
+            for name in (first.run_a, first.run_b))
+    assert first.label_gap == pytest.approx(abs(a.mean() - b.mean()))       # total variation, two labels
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "**Class bias.**" in report and "much of this agreement is shared class bias" in report

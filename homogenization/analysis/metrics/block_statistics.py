@@ -255,6 +255,12 @@ class BlockStatistics:
         rates = np.einsum("rcm,km->krc", self.label_counts, weights) / (weights @ self.rows)[:, None, None]
         return cohen_kappa(self.agreement(weights), rates)
 
+    def label_gap(self, weights: np.ndarray) -> np.ndarray:
+        """Total variation distance between the two runs' predicted label distributions (half the
+        summed absolute differences of their label rates), under block weights: [B, R, R]."""
+        rates = np.einsum("rcm,km->krc", self.label_counts, weights) / (weights @ self.rows)[:, None, None]
+        return 0.5 * np.abs(rates[:, :, None, :] - rates[:, None, :, :]).sum(-1)
+
     def jsd(self, weights: np.ndarray) -> np.ndarray:
         """Mean Jensen-Shannon divergence of the predicted distributions, under block weights (the
         per-row divergences of every pair are summed per block once, on first use)."""

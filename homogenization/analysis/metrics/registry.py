@@ -150,6 +150,16 @@ register(
 )
 register(
     Metric(
+        "label_gap",
+        "label-rate gap",
+        "how differently the two runs spread their predictions over the labels: the total variation "
+        "distance of their predicted label distributions (0 = the same class bias). Agreement that falls "
+        "as it grows is shared class bias (the report says when).",
+        *blockwise(lambda stats, weights: stats.label_gap(weights)),
+    )
+)
+register(
+    Metric(
         "homogenization_ratio",
         "homogenization ratio",
         "P(both wrong) / (P(a wrong) P(b wrong)) (Bommasani et al. 2022): 1 = independent errors, 2 = "

@@ -264,11 +264,31 @@ def _nested(analysis: Analysis) -> list[str]:
             "drawn backbone, then test items).", "\n".join(lines)]
 
 
+CLASS_BIAS_CORRELATION = -0.5   # κ_err against the label-rate gap over pairs, at or below: said
+
+
+def class_bias_line(pairs: pd.DataFrame) -> str | None:
+    """A line when pairs agree mostly through shared class bias: error consistency falls as the
+    gap between the two runs' predicted label rates grows (runs leaning to the same label agree)."""
+    found = pairs[["error_consistency", "label_gap"]].dropna() if "label_gap" in pairs else pd.DataFrame()
+    if len(found) < 5 or found["label_gap"].std() == 0 or found["error_consistency"].std() == 0:
+        return None
+    r = float(np.corrcoef(found["error_consistency"], found["label_gap"])[0, 1])
+    if r > CLASS_BIAS_CORRELATION:
+        return None
+    return (f"**Class bias.** Across {len(found)} pairs, error consistency falls as the gap between the two "
+            f"runs' predicted label rates grows (r = {r:.2f}): much of this agreement is shared class bias, "
+            "runs leaning to the same label, as near-chance runs do. Read Cohen's κ beside it (`pairs.csv`: "
+            "`cohen_kappa`, whose chance is each run's own label distribution, Cohen 1960) and the "
+            "`label_gap` of each pair; docs/studies_and_report.md has the bias-adjusted reading.")
+
+
 def _run_flags(analysis: Analysis) -> list[str]:
     flagged = analysis.run_table[analysis.run_table["flags"] != ""]
+    bias = class_bias_line(analysis.pairs)
     if flagged.empty:
-        return []
-    return ["## Flagged runs",
+        return ["## Flagged runs", bias] if bias else []
+    return ["## Flagged runs", *([bias] if bias else []),
             "Runs that did not learn the task agree with each other for trivial reasons; read their "
             "groups' figures with that in mind. *near chance*: the run's 95% interval (test items "
             "resampled) reaches the chance level (majority-class rate; 0 for entity F1). *untrained*: "
