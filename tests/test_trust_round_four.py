@@ -200,3 +200,14 @@ def test_a_killed_analysis_leaves_no_staging_folder_after_the_next_run(tmp_path)
                 Settings(bootstrap=0, knn_bootstrap=0))
     assert (tmp_path / "report" / "report.md").is_file()
     assert not killed.exists() and running.exists()
+
+
+@pytest.mark.parametrize("command", ["homogenization.cli.train", "homogenization.cli.analyze"])
+def test_a_malformed_yaml_in_the_users_conf_is_one_line_naming_file_and_line(tmp_path, command):
+    (tmp_path / "conf" / "local").mkdir(parents=True)
+    (tmp_path / "conf" / "local" / "default.yaml").write_text("trainer:\n  max_epochs: [1\n")
+    done = subprocess.run([sys.executable, "-m", command, "--cfg", "job"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
+    assert "conf/local/default.yaml:2: not valid YAML" in output

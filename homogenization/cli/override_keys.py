@@ -83,8 +83,33 @@ def misspelled(arguments: list[str], known: set[str], flat: set[str] = frozenset
     return None
 
 
+def malformed_user_config(local_conf: Path = Path("conf")) -> str | None:
+    """The first YAML file of the user's own ``./conf`` that does not parse, as one line naming the
+    file and line (Hydra would stop with a traceback); None when they all parse."""
+    if not local_conf.is_dir():
+        return None
+    for path in sorted(local_conf.rglob("*.yaml")):
+        try:
+            yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            return f"{path}: not UTF-8 text; save it as UTF-8"
+        except yaml.YAMLError as error:
+            mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            return f"{where}: not valid YAML ({problem}); fix this file of your ./conf, or move it away"
+        except OSError as error:
+            return f"{path}: cannot be read ({error.strerror})"
+    return None
+
+
 def check_overrides(primary: str) -> None:
-    """Exit with one line (status 2) if a command-line key is a likely misspelling."""
+    """Exit with one line (status 2) if a file of the user's ./conf is not YAML, or a command-line
+    key is a likely misspelling."""
+    malformed = malformed_user_config()
+    if malformed:
+        print(f"error: {malformed}", file=sys.stderr)
+        sys.exit(2)
     try:
         problem = misspelled(sys.argv[1:], known_keys(primary), flat_groups(primary))
     except (OSError, yaml.YAMLError):      # a config Hydra will report on itself
