@@ -122,15 +122,24 @@ class LabelledDataModule(TextDataModule):
         source: str | None = None,
         download: dict | None = None,
         unseen_labels: str = "error",
+        dev_fraction: float = 0.1,
+        dev_seed: int = 0,
     ):
         super().__init__(name, tokenizer, encoding, batch_size, eval_batch_size, num_workers,
                          pin_memory, data_seed)
-        missing = [split for split in SPLITS if not (files or {}).get(split)]
+        missing = [split for split in ("train", "test") if not (files or {}).get(split)]
         if missing:
-            raise UserError(f"data.files has no {', '.join(missing)} file; give all of {SPLITS}.")
+            raise UserError(f"data.files has no {', '.join(missing)} file; give train and test (and dev, or "
+                            "leave it null to carve data.dev_fraction of train with data.dev_seed).")
+        if isinstance(dev_fraction, bool) or not isinstance(dev_fraction, (int, float)) \
+                or not 0 < dev_fraction <= 0.5:
+            raise UserError(f"data.dev_fraction={dev_fraction!r}: the share of the training file held out "
+                            "for validation when data.files.dev is null; give a number in (0, 0.5], e.g. 0.1")
+        self.dev_fraction, self.dev_seed = float(dev_fraction), int(dev_seed)
+        self.dev_from_train: dict | None = None
         if max_length is None or max_length <= 0:
             raise UserError(f"data.max_length={max_length} must be a positive integer.")
-        self.files = {split: Path(files[split]) for split in SPLITS}
+        self.files = {split: Path(files[split]) for split in SPLITS if files.get(split)}
         self.source = source   # where a known dataset's files come from, for the missing-file message
         self.download = download   # how to fetch them from the hub when all are missing (hub_copy.py)
         self.configured_label_names = list(label_names) if label_names else None
@@ -195,7 +204,9 @@ class LabelledDataModule(TextDataModule):
                 raise UserError(f"{path}: data file not found. {self.source} Put the files there, or point "
                                 "paths.data_dir (HOMOG_DATA_DIR) at the folder that holds them; "
                                 "data=demo needs no files.")
-        splits = {split: self.read_split(split) for split in SPLITS}
+        splits = {split: self.read_split(split) for split in self.files}
+        if "dev" not in splits:
+            splits["train"], splits["dev"] = self._carve_dev(splits["train"])
         if self.training_texts(splits["test"]) == self.training_texts(splits["train"]):
             raise UserError(f"{self.files['test']}: the test split is the training split "
                             f"({self.files['train']}); a model tested on its training data measures "
@@ -225,6 +236,19 @@ class LabelledDataModule(TextDataModule):
         self.datasets = {split: self.make_dataset(tokens[split], labels[split]) for split in SPLITS}
         self.examples = splits
         self._warn_about_the_test_split()
+
+    def _carve_dev(self, train):
+        """(train, dev) from the training file alone: a seeded random ``dev_fraction`` of its
+        examples held out (before any subsample), the rest kept in file order; recorded in run.json
+        (``data.dev_from_train``)."""
+        n = len(train)
+        held = max(1, round(n * self.dev_fraction))
+        if n - held < 2:
+            raise UserError(f"{self.files['train']}: {n} examples are too few to hold out a dev split; give "
+                            "data.files.dev")
+        order = np.random.default_rng(self.dev_seed).permutation(n)
+        self.dev_from_train = {"fraction": self.dev_fraction, "seed": self.dev_seed, "size": held}
+        return train.subset(sorted(order[held:])), train.subset(sorted(order[:held]))
 
     def label_values(self, examples) -> list[str]:
         """Every label of a split, as written (a tag per word for token tasks)."""
@@ -266,7 +290,8 @@ class LabelledDataModule(TextDataModule):
         for split, entry in report["splits"].items():
             entry["truncated"] = self.truncated[split]
         return {**report, "test_in_train": self.test_in_train,
-                **({"unseen_labels": self.unseen} if self.unseen else {})}
+                **({"unseen_labels": self.unseen} if self.unseen else {}),
+                **({"dev_from_train": self.dev_from_train} if self.dev_from_train else {})}
 
     def _tokenize_all(self, splits: dict[str, Any]) -> dict[str, dict[str, list]]:
         key = token_cache.cache_key(

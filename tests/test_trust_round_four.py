@@ -211,3 +211,28 @@ def test_a_malformed_yaml_in_the_users_conf_is_one_line_naming_file_and_line(tmp
     output = done.stdout + done.stderr
     assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
     assert "conf/local/default.yaml:2: not valid YAML" in output
+
+
+def test_a_tsv_without_a_dev_file_holds_out_a_seeded_share_of_train_recorded(tmp_path):
+    """data.files.dev=null (the default of data=tsv): a seeded 10% of the training file is the dev
+    split, recorded in run.json; another dev_seed holds out other examples."""
+    from homogenization.training.recipe import build
+    from tests.helpers import compose_config, write_tsv
+
+    rows = [(f"text number {i} {'good' if i % 2 else 'bad'}", str(i % 2)) for i in range(200)]
+    write_tsv(tmp_path / "train.tsv", rows)
+    write_tsv(tmp_path / "test.tsv", [(f"held out {i} {'good' if i % 2 else 'bad'}", str(i % 2))
+                                      for i in range(40)])
+
+    def datamodule(seed: int):
+        cfg = compose_config(tmp_path / f"run{seed}", [
+            "data=tsv", f"data.files.train={tmp_path / 'train.tsv'}", f"data.files.test={tmp_path / 'test.tsv'}",
+            f"data.dev_seed={seed}", "data.max_train_examples=null"])
+        return build(cfg)[0]
+
+    first, other = datamodule(0), datamodule(1)
+    assert first.sizes == {"train": 180, "dev": 20, "test": 40}
+    assert first.data_report()["dev_from_train"] == {"fraction": 0.1, "seed": 0, "size": 20}
+    dev = set(first.examples["dev"].texts)
+    assert not dev & set(first.examples["train"].texts) and dev != set(other.examples["dev"].texts)
+    assert dev | set(first.examples["train"].texts) == {text for text, _ in rows}
