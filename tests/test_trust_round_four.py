@@ -227,7 +227,8 @@ def test_a_tsv_without_a_dev_file_holds_out_a_seeded_share_of_train_recorded(tmp
     def datamodule(seed: int):
         cfg = compose_config(tmp_path / f"run{seed}", [
             "data=tsv", f"data.files.train={tmp_path / 'train.tsv'}",
-            f"data.files.test={tmp_path / 'test.tsv'}", f"data.dev_seed={seed}", "data.max_train_examples=null"])
+            f"data.files.test={tmp_path / 'test.tsv'}", f"data.dev_seed={seed}",
+            "data.max_train_examples=null"])
         return build(cfg)[0]
 
     first, other = datamodule(0), datamodule(1)
