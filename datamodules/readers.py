@@ -171,7 +171,7 @@ def _records(lines: list[str], path: Path, delimiter: str, quotechar: str | None
 def read_labelled_table(
     path: str | Path,
     *,
-    text_column: str | int,
+    text_column: str | int | list,
     label_column: str | int,
     delimiter: str = "\t",
     header: bool = True,
@@ -179,8 +179,10 @@ def read_labelled_table(
     multiline: bool = False,
     encoding: str = "utf-8",
     key: str = "data.files",
+    text_separator: str = " | ",
 ) -> LabelledTexts:
-    """Read a CSV/TSV file of (text, label) rows. Blank lines are skipped."""
+    """Read a CSV/TSV file of (text, label) rows. Blank lines are skipped. ``text_column`` may be
+    a list of columns (AG News' title and description): their texts joined by ``text_separator``."""
     path = Path(path)
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise UserError(f"data.delimiter={delimiter!r}: give one character, e.g. data.delimiter=','.")
@@ -192,8 +194,14 @@ def read_labelled_table(
         if first is None:
             raise UserError(f"{path}:1: the file is empty; a header line was expected.")
         names = [name.strip() for name in first[1]]
-    text_index = _column_index(text_column, names, path, "data.text_column")
+    text_columns = list(text_column) if isinstance(text_column, (list, tuple)) else [text_column]
+    if not text_columns:
+        raise UserError("data.text_column=[]: name the column (or columns) that hold the text.")
+    text_indices = [_column_index(column, names, path, "data.text_column") for column in text_columns]
     label_index = _column_index(label_column, names, path, "data.label_column")
+    if label_index in text_indices:
+        raise UserError(f"data.text_column={text_column!r} includes the label column {label_column!r}: the "
+                        "model would read the label as its text.")
 
     result = LabelledTexts(path=path)
     width = len(names) if names is not None else None
@@ -205,9 +213,10 @@ def read_labelled_table(
                 f"{path}:{line}: expected {width} columns, found {len(row)}. Check "
                 f"data.delimiter ({delimiter!r}) and data.quotechar ({quotechar!r}), or fix the row."
             )
-        if max(text_index, label_index) >= width:
+        if max(*text_indices, label_index) >= width:
             raise UserError(f"{path}:{line}: only {width} columns; check data.text_column/label_column.")
-        result.add(row[text_index], row[label_index], line, f"{path}:{line}")
+        text = text_separator.join(row[i] for i in text_indices)
+        result.add(text, row[label_index], line, f"{path}:{line}")
     if not result.texts:
         raise UserError(f"{path}: no examples in the file. Check data.files and data.header.")
     return result
@@ -260,11 +269,12 @@ def resolve_label_names(train: LabelledTexts, label_names: list[str] | None) -> 
     return sorted(unique)
 
 
-def encode_labels(split: LabelledTexts, names: list[str], configured: bool) -> list[int]:
+def encode_labels(split: LabelledTexts, names: list[str], configured: bool, offset: int = 0) -> list[int]:
     """Map label strings to indices into ``names``.
 
-    With configured ``label_names``, an integer label ``i`` also means ``names[i]`` (SST-2 style
-    0/1 files with names such as negative/positive).
+    With configured ``label_names``, an integer label ``i`` also means ``names[i - offset]`` (SST-2
+    style 0/1 files with names such as negative/positive; ``offset`` 1 for files numbered from 1,
+    ``data.label_offset``).
     """
     index = {name: i for i, name in enumerate(names)}
     numbers = {_number(name): name for name in names if _number(name) is not None}
@@ -272,16 +282,16 @@ def encode_labels(split: LabelledTexts, names: list[str], configured: bool) -> l
     for label, line in zip(split.labels, split.lines):
         if label in index:
             ids.append(index[label])
-        elif configured and INTEGER.match(label) and 0 <= int(label) < len(names):
-            ids.append(int(label))
+        elif configured and INTEGER.match(label) and 0 <= int(label) - offset < len(names):
+            ids.append(int(label) - offset)
         elif _number(label) is not None and _number(label) in numbers:
             raise UserError(f"{split.path}:{line}: label '{label}' is the number of label "
                             f"'{numbers[_number(label)]}' spelled another way. Write each label one way.")
-        elif configured and INTEGER.match(label) and int(label) == len(names):
+        elif configured and INTEGER.match(label) and offset == 0 and int(label) == len(names):
             raise UserError(
                 f"{split.path}:{line}: label {label} with {len(names)} data.label_names: integer labels "
                 f"index the names from 0 (0..{len(names) - 1}), and these look numbered from 1. "
-                f"Subtract 1 from the labels, or leave data.label_names unset to use the labels as "
+                f"Set data.label_offset=1, or leave data.label_names unset to use the labels as "
                 f"they are."
             )
         elif label.casefold() in {name.casefold() for name in names}:

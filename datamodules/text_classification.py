@@ -24,8 +24,10 @@ class TextClassificationDataModule(LabelledDataModule):
     def __init__(
         self,
         *args,
-        text_column: str | int = "text",
+        text_column: str | int | list = "text",
         label_column: str | int = "label",
+        text_separator: str = " | ",
+        label_offset: int = 0,
         delimiter: str = "\t",
         header: bool = True,
         quotechar: str | None = '"',
@@ -33,13 +35,21 @@ class TextClassificationDataModule(LabelledDataModule):
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(text_column):
+            text_column = OmegaConf.to_container(text_column)
         if str(text_column) == str(label_column):
             raise UserError(f"data.text_column and data.label_column are both {text_column!r}: the model "
                             "would read the label as its text. Set data.text_column to the column that "
                             "holds the text.")
+        if isinstance(label_offset, bool) or not isinstance(label_offset, int):
+            raise UserError(f"data.label_offset={label_offset!r}: give a whole number (1 when the integer "
+                            "labels count from 1)")
+        self.label_offset = label_offset
         self.table_options = dict(text_column=text_column, label_column=label_column,
                                   delimiter=delimiter, header=header, quotechar=quotechar,
-                                  multiline=multiline,
+                                  multiline=multiline, text_separator=text_separator,
                                   encoding=self.encoding)
 
     def read_split(self, split: str) -> LabelledTexts:
@@ -50,7 +60,7 @@ class TextClassificationDataModule(LabelledDataModule):
         return resolve_label_names(train, self.configured_label_names)
 
     def encode_labels(self, examples: LabelledTexts, names: list[str]) -> list[int]:
-        return encode_labels(examples, names, self.configured_label_names is not None)
+        return encode_labels(examples, names, self.configured_label_names is not None, self.label_offset)
 
     def fingerprint(self, examples: LabelledTexts, labels: list[int]) -> str:
         return fingerprint(zip(examples.texts, (self.label_names[i] for i in labels)))

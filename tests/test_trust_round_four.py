@@ -237,3 +237,27 @@ def test_a_tsv_without_a_dev_file_holds_out_a_seeded_share_of_train_recorded(tmp
     dev = set(first.examples["dev"].texts)
     assert not dev & set(first.examples["train"].texts) and dev != set(other.examples["dev"].texts)
     assert dev | set(first.examples["train"].texts) == {text for text, _ in rows}
+
+
+def test_ag_news_as_researchers_have_it_two_text_columns_and_labels_from_1(tmp_path):
+    """AG News' layout: title and description columns, labels 1..4 named World, Sports, Business,
+    Sci/Tech: data.text_column=[title,description] joins them with data.text_separator, and
+    data.label_offset=1 reads label 4 as the fourth name."""
+    from homogenization.training.recipe import build
+    from tests.helpers import compose_config
+
+    names = ["World", "Sports", "Business", "Sci/Tech"]
+    header = "label,title,description\n"
+    rows = [f'{1 + i % 4},"Title {i} of {names[i % 4]}","Words about {names[i % 4].lower()} {i}"\n'
+            for i in range(80)]
+    (tmp_path / "train.csv").write_text(header + "".join(rows[:60]))
+    (tmp_path / "test.csv").write_text(header + "".join(rows[60:]))
+    cfg = compose_config(tmp_path / "run", [
+        "data=tsv", f"data.files.train={tmp_path / 'train.csv'}", f"data.files.test={tmp_path / 'test.csv'}",
+        "data.delimiter=','", "data.text_column=[title,description]", "data.label_column=label",
+        f"data.label_names=[{','.join(names)}]", "data.label_offset=1", "data.max_train_examples=null"])
+    datamodule = build(cfg)[0]
+    test = datamodule.examples["test"]
+    assert test.texts[0] == "Title 60 of World | Words about world 60"
+    assert datamodule.label_names == names
+    assert datamodule.encode_labels(test, names)[:4] == [0, 1, 2, 3]      # 1..4 read as the 4 names
