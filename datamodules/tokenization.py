@@ -98,9 +98,11 @@ class SavedTokenizer:
 class PretrainedTokenizer:
     """The fast tokenizer stored with a Hugging Face checkpoint (hub name or local directory)."""
 
-    def __init__(self, name_or_path: str):
-        self.name_or_path = check_pretrained(name_or_path)
-        check_tokenizer_files(self.name_or_path)
+    def __init__(self, name_or_path: str, key: str = "model.pretrained"):
+        """``key``: the setting the user gave the checkpoint with, named in every message."""
+        self.key = key
+        self.name_or_path = check_pretrained(name_or_path, key)
+        check_tokenizer_files(self.name_or_path, key)
         self._tokenizer: Tokenizer | None = None
 
     def _load(self) -> Tokenizer:
@@ -110,10 +112,10 @@ class PretrainedTokenizer:
             try:
                 loaded = AutoTokenizer.from_pretrained(self.name_or_path)
             except (OSError, ValueError) as error:
-                raise load_error(self.name_or_path, error) from None
+                raise load_error(self.name_or_path, error, self.key) from None
             if not getattr(loaded, "is_fast", False):
                 raise UserError(
-                    f"model.pretrained={self.name_or_path}: its tokenizer has no fast "
+                    f"{self.key}={self.name_or_path}: its tokenizer has no fast "
                     f"(tokenizer.json) version; save it with a fast tokenizer."
                 )
             self._tokenizer = loaded.backend_tokenizer
@@ -129,7 +131,7 @@ class PretrainedTokenizer:
     def positions(self) -> int | None:
         """How many tokens the checkpoint's encoder takes (None: no limit from positions)."""
         if not hasattr(self, "_positions"):
-            self._positions = checkpoint_positions(self.name_or_path)
+            self._positions = checkpoint_positions(self.name_or_path, self.key)
         return self._positions
 
     def settings(self) -> dict:

@@ -261,3 +261,17 @@ def test_ag_news_as_researchers_have_it_two_text_columns_and_labels_from_1(tmp_p
     assert test.texts[0] == "Title 60 of World | Words about world 60"
     assert datamodule.label_names == names
     assert datamodule.encode_labels(test, names)[:4] == [0, 1, 2, 3]      # 1..4 read as the 4 names
+
+
+def test_a_checkpoint_without_its_tokenizer_is_named_by_the_key_the_user_set(tmp_path):
+    """model=finetuned checkpoint=<dir>: the message names checkpoint=, not model.pretrained=."""
+    from homogenization.training.recipe import build
+    from tests.helpers import compose_config
+    from tests.tiny_backbones import tiny_classifier
+
+    checkpoint = tiny_classifier(tmp_path, "bert", "sequence", ["negative", "positive"])
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (checkpoint / name).unlink(missing_ok=True)
+    with pytest.raises(UserError) as refused:
+        build(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}"]))
+    assert str(refused.value).startswith(f"checkpoint={checkpoint}: holds weights but no tokenizer")

@@ -87,7 +87,7 @@ def usable_positions(model) -> int | None:
     return table.num_embeddings - reserved
 
 
-def checkpoint_positions(name_or_path: str) -> int | None:
+def checkpoint_positions(name_or_path: str, key: str = "model.pretrained") -> int | None:
     """``usable_positions`` of a checkpoint without loading its weights: the architecture is built
     from its config on the meta device (no memory, a fraction of a second), so the one rule above
     answers for every family."""
@@ -97,6 +97,6 @@ def checkpoint_positions(name_or_path: str) -> int | None:
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
-        raise load_error(name_or_path, error) from None
+        raise load_error(name_or_path, error, key) from None
     with torch.device("meta"):
         return usable_positions(AutoModel.from_config(config))
