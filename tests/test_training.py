@@ -11,6 +11,7 @@ import torch
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import read_predictions, read_representations, read_run_json
 from homogenization.training.recipe import train
+from homogenization.training.resolvers import seed_for
 from tests.helpers import compose_config, write_tsv
 
 
@@ -35,7 +36,8 @@ def test_model_trains_and_writes_complete_run_record(tmp_path, data_dir, tiny_be
     record = read_run_json(run_dir)
     assert record["schema"] == 2 and record["status"] == "complete"
     assert record["task"] == "sequence_classification" and record["model"] == model
-    assert record["seed"] == 7 and record["seeds"] == {"init": 7, "data_order": 7}
+    assert record["seed"] == 7 and record["seeds"] == {"init": 7, "init_stream": seed_for(record["model"], 7),
+                                                        "data_order": 7}
     assert record["labels"] == ["negative", "positive"]
     test_split = record["data"]["splits"]["test"]
     assert record["data"]["name"] == "sst2"
