@@ -234,7 +234,7 @@ def test_calibrated_mutual_knn_replicates_vary_as_much_as_replicates_that_find_n
         write_run(tmp_path / f"r{run}", label, label, shared + (0.6 + 0.3 * run) * rng.normal(size=(800, 6)),
                   seed=run)
     runs, _ = find_runs([tmp_path])
-    stats = BlockStatistics(runs, load_outcomes(runs), Settings(bootstrap=10, knn_bootstrap=20, blocks=40))
+    stats = BlockStatistics(runs, load_outcomes(runs), Settings(bootstrap=10, knn_bootstrap=80, blocks=40))
     draws = rng.multinomial(40, np.full(40, 1 / 40), size=300).astype(float)
     upper = np.triu_indices(4, k=1)
     calibrated = stats.mutual_knn(draws)[:, upper[0], upper[1]]
