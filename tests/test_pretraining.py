@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from datamodules.corpus import pack_blocks
+from homogenization.core.backbones import file_sha256
 from homogenization.core.errors import UserError
 from homogenization.core.run_record import read_run_json
 from homogenization.training.recipe import train
@@ -66,7 +67,8 @@ def test_adaptation_methods_train_exactly_their_weights(tmp_path, tiny_bert, met
     assert all(torch.equal(initial[f"encoder.model.{name}"], value)  # training starts from it
                for name, value in backbone.state_dict().items())
     assert record["backbone"] == {"pretrained": str(tiny_bert), "init": "pretrained",
-                                  "finetune": method, "sha256": weights_sha256(backbone)}
+                                  "finetune": method, "sha256": weights_sha256(backbone),
+                                  "weights_sha256": file_sha256(tiny_bert / "model.safetensors")}
     changed = {name for name, value in backbone.state_dict().items()
                if f"encoder.model.{name}" in state
                and not torch.equal(value, state[f"encoder.model.{name}"])}

@@ -101,8 +101,9 @@ def task_metric(groups: pd.DataFrame, runs: pd.DataFrame, chance: float, path: P
     and the chance level; the axis starts at chance (or 0) so differences keep their size."""
     groups = groups[groups["group"].isin(runs["group"])].reset_index(drop=True)   # not the pooled row
     fig, ax = subplots(figsize=(1.2 * len(groups) + 2.5, 3.4))
-    low = groups["metric_mean"] - groups["metric_ci_low"]
-    high = groups["metric_ci_high"] - groups["metric_mean"]
+    # a percentile interval need not hold the mean of a group's runs (a skewed few): never a negative bar
+    low = np.clip(np.nan_to_num(groups["metric_mean"] - groups["metric_ci_low"]), 0, None)
+    high = np.clip(np.nan_to_num(groups["metric_ci_high"] - groups["metric_mean"]), 0, None)
     ax.errorbar(np.arange(len(groups)) + 0.15, groups["metric_mean"], yerr=[low, high], fmt="o", capsize=4,
                 color="black", label="mean, 95% interval")
     for index, group in enumerate(groups["group"]):
@@ -130,7 +131,7 @@ def headline(entries: dict[str, dict], labels: dict[str, str], path: Path, poole
         for x, (side, colour) in enumerate(sides):
             value, (low, high) = entry[side], entry[f"{side}_ci"]
             if np.isfinite(value):
-                error = [[value - low], [high - value]] if np.isfinite(low) else None
+                error = [[max(value - low, 0.0)], [max(high - value, 0.0)]] if np.isfinite(low) else None
                 ax.errorbar([x], [value], yerr=error, fmt="o", capsize=4, color=colour)
         ax.axhline(0, color="grey", linewidth=0.8)
         ticks = ["every pair"] if pooled else ["within", "across", "within −\nacross"]
