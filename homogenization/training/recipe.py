@@ -285,12 +285,15 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
 def backbone_record(cfg: DictConfig, encoder) -> dict | None:
     """The encoder's backbone identity; for a pinned backbone (``backbone=minilm``) also its name,
     its source (package and version, hub id and revision, or path) and the weights file's SHA-256;
-    for a local directory with one weights file, that file's SHA-256."""
+    for a local directory with one weights file, that file's SHA-256. A random-init run records no
+    weights hash of the checkpoint: it loaded only its config and tokenizer."""
     identity = getattr(encoder, "identity", None)
     if identity is None:
         return None
     pins = cfg.get("backbones")
     pinned = pinned_backbone(cfg.get("backbone"), OmegaConf.to_container(pins) if pins is not None else None)
+    if identity.get("init") == "random":   # its weights were drawn here: only the config and tokenizer came
+        return {**identity, **({"name": pinned.name, "source": pinned.source} if pinned else {})}
     if pinned is not None and identity.get("pretrained") == pinned.folder:
         return {**identity, **pinned.record()}
     weights = Path(str(identity.get("pretrained", ""))) / "model.safetensors"
