@@ -94,8 +94,8 @@ def _locate(name: str, pin: dict) -> tuple[Path, dict]:
                             "written by save_pretrained.")
         return folder.resolve(), {"path": str(folder.resolve())}
     module = pin.get("module")
-    if module and importlib.util.find_spec(str(module)) is not None:
-        spec = importlib.util.find_spec(str(module))
+    spec = importlib.util.find_spec(str(module)) if module else None
+    if spec is not None:
         folder = Path(next(iter(spec.submodule_search_locations))) / str(pin.get("folder") or "")
         package = str(pin.get("package") or module)
         return folder, {"package": package, "version": importlib.metadata.version(package)}
