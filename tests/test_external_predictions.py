@@ -284,3 +284,76 @@ def test_items_of_a_data_config_get_its_texts_gold_and_fingerprint(tmp_path):
         done = _cli("homogenization.cli.import_predictions", f"table={tmp_path / name}",
                     f"out={tmp_path / name}-runs", "test_data=tsv", f"test_data_overrides={overrides}")
         assert done.returncode == 2 and words in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+# -- abstentions ----------------------------------------------------------------------------------
+
+def _abstaining_table(rng, items=300):
+    """Three models; a and b abstain ("na") on the same 60 items (no probabilities there), c never."""
+    table = _leaderboard(rng, models=3, items=items)
+    skipped = {f"q{i}" for i in rng.choice(items, 60, replace=False)}
+    abstains = table.model.isin(["lm-0", "lm-1"]) & table["item"].isin(skipped)
+    table.loc[abstains, "prediction"] = "na"
+    table.loc[abstains, "probs"] = ""
+    return table, abstains.to_numpy()
+
+
+def test_an_abstention_is_an_error_never_the_same_wrong_answer_and_outside_capas_labels(tmp_path):
+    from homogenization.core.run_record import read_record
+    from homogenization.external.predictions import Columns, import_predictions
+
+    table, abstains = _abstaining_table(np.random.default_rng(7))
+    table.to_csv(tmp_path / "answers.csv", index=False)
+    runs = import_predictions(tmp_path / "answers.csv", tmp_path / "runs", columns=Columns(
+        text="text", probabilities="probs"), abstain="na")
+    assert [read_record(r).test["abstentions"] for r in runs] == [60, 60, 0]
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"], Settings(bootstrap=20))
+    pairs = pd.read_csv(tmp_path / "report" / "pairs.csv").set_index(["run_a", "run_b"])
+    accuracy = pd.read_csv(tmp_path / "report" / "runs.csv").set_index("run").value
+
+    answers, probs = {}, {}
+    for model, rows in table.groupby("model", sort=False):
+        answers[model] = rows.prediction.to_numpy()
+        probs[model] = np.array([json.loads(p) if p else [1 / len(LABELS)] * len(LABELS) for p in rows.probs])
+    gold = table[table.model == "lm-0"].gold.to_numpy()
+    for model in answers:                                   # an abstention is wrong
+        assert accuracy[model] == pytest.approx(np.mean(answers[model] == gold))
+    for (a, b), row in pairs.iterrows():
+        wrong_a, wrong_b = answers[a] != gold, answers[b] != gold
+        observed = np.mean(wrong_a == wrong_b)
+        rate_a, rate_b = wrong_a.mean(), wrong_b.mean()
+        chance = rate_a * rate_b + (1 - rate_a) * (1 - rate_b)
+        assert row.error_consistency == pytest.approx((observed - chance) / (1 - chance), abs=1e-6)
+        labelled = wrong_a & wrong_b & (answers[a] != "na") & (answers[b] != "na")
+        same = np.mean(answers[a][labelled] == answers[b][labelled])
+        assert row.same_wrong == pytest.approx(same, abs=1e-9)
+        gold_index = np.array([LABELS.index(g) for g in gold])
+        reference = CAPA(prob=True).compute_k(list(probs[a] / probs[a].sum(1, keepdims=True)),
+                                              list(probs[b] / probs[b].sum(1, keepdims=True)),
+                                              list(gold_index))
+        assert row.capa == pytest.approx(reference, abs=1e-5)
+    # the 60 shared abstentions would be 60 "same wrong answers" if "na" were a label
+    both_na = (answers["lm-0"] == "na") & (answers["lm-1"] == "na")
+    assert both_na.sum() == 60 and pairs.loc[("lm-0", "lm-1")].same_wrong < 0.9
+
+
+@pytest.mark.parametrize("fault, words", [
+    ("label", "abstain=b: also a label of labels=['a', 'b', 'c', 'd']"),
+    ("gold", "a gold label cannot be an abstention"),
+    ("unset", "name the answer that is no label with abstain="),
+])
+def test_an_abstention_setting_that_cannot_hold_is_one_line(tmp_path, fault, words):
+    from homogenization.external.predictions import Columns, import_predictions
+
+    table, _ = _abstaining_table(np.random.default_rng(8), items=80)
+    table["probs"] = table.probs.where(table.probs != "", "[0.25,0.25,0.25,0.25]")
+    if fault == "gold":
+        table.loc[table["item"] == "q3", "gold"] = "na"
+    table.to_csv(tmp_path / "answers.csv", index=False)
+    abstain = {"label": "b", "gold": "na", "unset": None}[fault]
+    labels = list(LABELS) if fault == "label" else None
+    with pytest.raises(UserError) as error:
+        import_predictions(tmp_path / "answers.csv", tmp_path / "runs", columns=Columns(text="text"),
+                           labels=labels, abstain=abstain)
+    assert words in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "runs").exists()

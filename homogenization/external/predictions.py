@@ -18,6 +18,11 @@ Refused, with the file, the row and the fix: a missing column, an item given twi
 model without a prediction for an item another model has, an item whose gold label or text differs
 between rows, a label outside ``labels``, probabilities that are not finite, not one per label or
 do not sum to 1, and a prediction that is not the most probable label.
+
+An abstention (``abstain=<value>``: an answer such as "na" that is no label) is recorded as
+prediction -1 with uniform probabilities: an error for error consistency and accuracy, never "the
+same wrong answer", outside the label set of CAPA and of the prediction agreements
+(docs/external_models.md, "Abstentions").
 """
 
 from __future__ import annotations
@@ -133,22 +138,31 @@ def _wide(table: pd.DataFrame, columns: Columns) -> pd.DataFrame:
 
 def import_predictions(table_path: Path, out: Path, layout: str = "long", columns: Columns | None = None,
                        labels: list[str] | None = None, name: str | None = None,
-                       test: TestSplit | None = None) -> list[Path]:
+                       test: TestSplit | None = None, abstain: str | None = None) -> list[Path]:
     """Write ``out/<model>/`` for every model of the table (see the module docstring); returns
     the run directories. ``labels``: the label names in order (default: the gold labels, sorted;
     with ``test``, its labels); ``name``: the data set's name in the records (default: the
-    table's file name, or the test split's name); ``test``: the test split the items index.
+    table's file name, or the test split's name); ``test``: the test split the items index;
+    ``abstain``: the prediction value that means "no answer" (see the module docstring).
     Every model is checked before anything is written; then the set is written whole (run_set.py)."""
     table_path, out = Path(table_path), Path(out)
     if test is not None:
         labels, name = test.labels, name or test.name
     rows, columns, where = _read_rows(table_path, layout, columns or Columns(), test)
     order, gold, texts = _items(rows, columns, where)
+    abstain = None if abstain is None else str(abstain)
+    if abstain is not None and abstain in (labels or []):
+        raise UserError(f"abstain={abstain}: also a label of labels={list(labels)}; an abstention is an "
+                        "answer that is no label (set abstain= to the value the table uses for 'no answer')")
+    if abstain is not None and abstain in gold.values():
+        item = next(item for item in order if gold[item] == abstain)
+        raise UserError(f"{table_path}: item {item} has gold {abstain!r}, the abstain= value; a gold label "
+                        "cannot be an abstention (set abstain= to the value the table uses for 'no answer')")
     names = label_names(labels, set(gold.values()))
-    _check_labels(rows, columns, names, where, table_path)
+    _check_labels(rows, columns, names, where, table_path, abstain)
     models = list(dict.fromkeys(rows[columns.model]))
     folders = folder_names(models)
-    predicted = {model: _predictions(rows, columns, model, order, names, where, table_path)
+    predicted = {model: _predictions(rows, columns, model, order, names, where, table_path, abstain)
                  for model in models}
     gold_index = np.array([names.index(gold[item]) for item in order])
     test_fingerprint = fingerprint((texts[item], gold[item]) for item in order)
@@ -156,7 +170,8 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
     def write_runs(staging: Path) -> None:
         for model, (pred, probs) in predicted.items():
             _write_run(staging / folders[model], model, names, order, gold_index, pred, probs, texts,
-                       test_fingerprint, name or table_path.stem, table_path, bool(columns.probabilities))
+                       test_fingerprint, name or table_path.stem, table_path, bool(columns.probabilities),
+                       abstain)
 
     write_run_set(out, table_path, write_runs)
     log.info("imported %d models x %d items from %s into %s", len(models), len(order), table_path, out)
@@ -213,22 +228,30 @@ def _items(rows: pd.DataFrame, columns: Columns, where) -> tuple[np.ndarray, dic
     return order, gold, texts
 
 
-def _check_labels(rows: pd.DataFrame, columns: Columns, names: list[str], where, table_path: Path) -> None:
+def _check_labels(rows: pd.DataFrame, columns: Columns, names: list[str], where, table_path: Path,
+                  abstain: str | None) -> None:
     if len(names) < 2:
         raise UserError(f"{table_path}: the gold labels hold one label ({names}); a classification needs two "
                         "or more (list them with labels=[...])")
-    for column in (columns.gold, columns.prediction):
-        unknown = np.flatnonzero(~rows[column].isin(names).to_numpy())
+    answers = names if abstain is None else [*names, abstain]
+    for column, allowed in ((columns.gold, names), (columns.prediction, answers)):
+        unknown = np.flatnonzero(~rows[column].isin(allowed).to_numpy())
         if len(unknown):
             k = int(unknown[0])
-            raise UserError(f"{where(k)}: {column} {rows[column].iloc[k]!r} is not one of the labels "
-                            f"{names}; list every label with labels=[...]")
+            value = rows[column].iloc[k]
+            if column == columns.gold and value == abstain:
+                hint = "a gold label cannot be an abstention"
+            else:
+                hint = "list every label with labels=[...]" + \
+                    (", or name the answer that is no label with abstain=" if abstain is None else "")
+            raise UserError(f"{where(k)}: {column} {value!r} is not one of the labels {names}; {hint}")
 
 
 def _predictions(rows: pd.DataFrame, columns: Columns, model: str, order: np.ndarray, names: list[str], where,
-                 table_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One model's predicted label index per item, in item order, and its probabilities (checked;
-    one-hot on the prediction when the table has none)."""
+                 table_path: Path, abstain: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """One model's predicted label index per item, in item order (-1: an abstention), and its
+    probabilities (checked; one-hot on the prediction when the table has none; uniform for an
+    abstention)."""
     mine = np.flatnonzero((rows[columns.model] == model).to_numpy())
     own_items = rows[columns.item].to_numpy()[mine]
     twice = pd.Series(own_items).duplicated().to_numpy()
@@ -243,11 +266,16 @@ def _predictions(rows: pd.DataFrame, columns: Columns, model: str, order: np.nda
                         "leave the model out")
     position = {item: k for k, item in enumerate(order)}
     arrange = mine[np.argsort([position[item] for item in own_items])]
-    index_of = {label: k for k, label in enumerate(names)}
+    index_of = {label: k for k, label in enumerate(names)} | {abstain: -1}
     pred = np.array([index_of[v] for v in rows[columns.prediction].to_numpy()[arrange]])
+    probs = np.full((len(pred), len(names)), 1 / len(names), dtype=np.float32)
+    answered = pred >= 0
     if columns.probabilities:
-        return pred, _checked_probabilities(rows, arrange, pred, columns.probabilities, names, where)
-    return pred, np.eye(len(names), dtype=np.float32)[pred]
+        probs[answered] = _checked_probabilities(rows, arrange[answered], pred[answered],
+                                                 columns.probabilities, names, where)
+    else:
+        probs[answered] = np.eye(len(names), dtype=np.float32)[pred[answered]]
+    return pred, probs
 
 
 def label_names(configured: list[str] | None, gold: set[str]) -> list[str]:
@@ -332,7 +360,7 @@ def _checked_probabilities(rows: pd.DataFrame, arrange: np.ndarray, pred: np.nda
 
 def _write_run(run_dir: Path, model: str, names: list[str], order: np.ndarray, gold: np.ndarray,
                pred: np.ndarray, probs: np.ndarray, texts: dict, test_fingerprint: str, data_name: str,
-               table: Path, with_probabilities: bool) -> None:
+               table: Path, with_probabilities: bool, abstain: str | None) -> None:
     """One run directory inside the import's staging folder (run_set.py moves the set into place)."""
     arrays = {"example_id": np.arange(len(order)), "label": gold, "pred": pred, "probs": probs}
     text_rows = json.dumps([texts[i] for i in order], ensure_ascii=False).encode("utf-8")
@@ -344,7 +372,7 @@ def _write_run(run_dir: Path, model: str, names: list[str], order: np.ndarray, g
         training={"imported": True, "probabilities": "given" if with_probabilities else
                   "one-hot on the predicted label"},
         test={"units_expected": len(order), "units_recorded": len(order), "representations": False,
-              "item_ids": [str(i) for i in order]},
+              "item_ids": [str(i) for i in order], "abstain": abstain, "abstentions": int((pred < 0).sum())},
     )
     atomic_write(run_dir / "predictions" / "test.npz", lambda handle: np.savez(handle, **arrays))
     atomic_write(run_dir / "predictions" / "test_texts.json", lambda handle: handle.write(text_rows))

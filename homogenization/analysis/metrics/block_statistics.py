@@ -143,15 +143,15 @@ class BlockStatistics:
         self.rows = np.bincount(row_blocks, minlength=self.n_blocks).astype(np.float64)
         self.gold_probability = block_sums(probs[:, rows, outcomes.gold], row_blocks, self.n_blocks)
         self.probability_overlap = block_products(probs, row_blocks, self.n_blocks)
+        answered = outcomes.preds >= 0              # pred -1: an abstention (homog-import abstain=)
         predicted = np.zeros(probs.shape, dtype=np.float32)
-        np.put_along_axis(predicted, outcomes.preds[..., None], 1.0, axis=2)
+        np.put_along_axis(predicted, np.maximum(outcomes.preds, 0)[..., None], answered[..., None], axis=2)
         self.same_label = block_products(predicted, row_blocks, self.n_blocks)
         self.label_counts = block_sums(predicted.transpose(0, 2, 1), row_blocks, self.n_blocks)  # [R, C, M]
         self._row_blocks, self._jsd = row_blocks, None
-        wrong = outcomes.preds != outcomes.gold[None]                                     # [R, N]
+        wrong = answered & (outcomes.preds != outcomes.gold[None])           # [R, N]: a wrong label given
         self.rows_both_wrong = block_products(wrong[..., None], row_blocks, self.n_blocks)
-        wrong_label = np.zeros(probs.shape, dtype=np.float32)
-        np.put_along_axis(wrong_label, outcomes.preds[..., None], wrong[..., None].astype(np.float32), axis=2)
+        wrong_label = predicted * wrong[..., None]
         self.rows_same_wrong = block_products(wrong_label, row_blocks, self.n_blocks)
         self.same_wrong_chance_values = same_wrong_chance(wrong_label, wrong, outcomes.gold, n_labels)
 

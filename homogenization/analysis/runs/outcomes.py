@@ -100,9 +100,11 @@ def check_predictions(run: Run, arrays: dict[str, np.ndarray], split: str = "tes
     if probs.ndim != 2 or probs.shape[1] != n_labels:
         raise UserError(f"{path}: probs has shape {probs.shape}, expected one column per label of the "
                         f"run's {n_labels} labels {list(run.record.labels)}")
+    abstains = (run.record.test or {}).get("abstain") is not None   # pred -1: an abstention (homog-import)
     for key in ("label", "pred"):
         values = np.asarray(arrays[key])
-        if len(values) and (values.min() < 0 or values.max() >= n_labels):
+        lowest = -1 if key == "pred" and abstains else 0
+        if len(values) and (values.min() < lowest or values.max() >= n_labels):
             raise UserError(f"{path}: {key} holds values outside 0..{n_labels - 1} (the run's labels "
                             f"{list(run.record.labels)})")
     bad = ~np.isfinite(probs).all(axis=1) | (np.abs(probs.sum(axis=1) - 1) > PROBABILITY_TOLERANCE) \
@@ -114,11 +116,13 @@ def check_predictions(run: Run, arrays: dict[str, np.ndarray], split: str = "tes
     if task == "sequence_classification" and len(probs):
         pred = np.asarray(arrays["pred"])
         off = probs[np.arange(len(pred)), pred] < probs.max(axis=1) - 1e-6
+        off[pred < 0] = np.abs(probs[pred < 0] - 1 / n_labels).max(axis=1) > 1e-6   # an abstention: uniform
         if off.any():
             row = int(np.flatnonzero(off)[0])
             raise UserError(f"{path}: pred is not the most probable label in {int(off.sum())} of {len(pred)} "
                             f"rows (row {row}: pred {int(pred[row])}, argmax {int(probs[row].argmax())}); "
-                            "probs is the source of truth: write pred = argmax(probs)")
+                            "probs is the source of truth: write pred = argmax(probs) (abstention: pred -1, "
+                            "uniform probs)")
 
 
 def _sentences(values: np.ndarray, starts: np.ndarray, names: list[str]) -> list[list[str]]:
