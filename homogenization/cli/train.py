@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from homogenization.cli.override_keys import check_overrides
 from homogenization.conf import HYDRA_CONFIG_PATH
-from homogenization.core.disk_space import disk_full_error
+from homogenization.core.disk_space import disk_full_error, not_writable_error
 from homogenization.core.errors import UserError
 from homogenization.core.signals import Stopped
 from homogenization.training import resolvers  # noqa: F401  (registers ${unique:}, ${cwd:})
@@ -53,7 +53,8 @@ def run(cfg: DictConfig) -> float | None:
         sys.exit(interruption.exit_status)
     except Exception as error:
         error = disk_full_error(error, cfg.paths.output_dir, "Free space there (or set hydra.run.dir on a "
-                                "larger disk) and run the same command again.") or error
+                                "larger disk) and run the same command again.") or \
+            not_writable_error(error, cfg.paths.output_dir) or error
         if isinstance(error, (UserError, TrainingDiverged, RecordError)):
             log.error("error: %s", error)   # one line, no traceback
         else:

@@ -74,10 +74,45 @@ def disk_full_error(error: BaseException, where: Path | str | None, fix: str) ->
     return no_room(Path(getattr(error, "filename", None) or where or "."), "a file", fix)
 
 
+NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+WHERE_TO_WRITE = ("run from a folder you can write, or choose one: out= (homog-analyze, homog-import), "
+                  "hydra.run.dir= / hydra.sweep.dir= or the HOMOG_ROOT environment variable (homog-train)")
+
+
+def not_writable_error(error: BaseException, where: Path | str | None) -> UserError | None:
+    """A file or folder the user may not write (permissions, a read-only disk) or read, as one
+    line naming it and where to write instead; None for any other error."""
+    if not isinstance(error, OSError) or error.errno not in NOT_WRITABLE_ERRNOS:
+        return None
+    path = Path(getattr(error, "filename", None) or where or ".").absolute()
+    reason = "a read-only file system" if error.errno == errno.EROFS else "permission denied"
+    if path.is_file() and not os.access(path, os.R_OK):
+        return UserError(f"{path}: cannot be read ({reason}); make it readable (chmod) or copy it to a "
+                         "folder of yours")
+    if not path.exists():      # a file or folder that could not be made: name the folder that refused it
+        path = next(p for p in path.parents if p.exists())
+    return UserError(f"{path}: cannot be written ({reason}); {WHERE_TO_WRITE}")
+
+
+def check_writable(folder: Path | str) -> None:
+    """Refuse, in one line, an output folder that cannot be made: its nearest existing parent
+    is not a writable folder (the check Hydra's own folder creation would fail on)."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{existing}: a file where the output folder {folder} should be; {WHERE_TO_WRITE}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        reason = "permission denied"
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            reason = "a read-only file system"
+        raise UserError(f"{existing}: cannot be written ({reason}), so {folder} cannot be made; "
+                        f"{WHERE_TO_WRITE}")
+
+
 def exit_if_disk_full(error: BaseException, where: Path | str | None, fix: str, log) -> None:
-    """An entry point's net: a full disk is its one line on ``log`` and exit status 2; any other
-    error is left to the caller (which re-raises it)."""
-    full = disk_full_error(error, where, fix)
+    """An entry point's net: a full disk, or a folder that may not be written, is its one line
+    on ``log`` and exit status 2; any other error is left to the caller (which re-raises it)."""
+    full = disk_full_error(error, where, fix) or not_writable_error(error, where)
     if full is not None:
         log.error("error: %s", full)
         raise SystemExit(2)

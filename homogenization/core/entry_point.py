@@ -2,7 +2,8 @@
 
 Inside ``one_line_errors``: a ``UserError`` is its one line (``error: ...``) on the command's log
 and exit status 2; a stop signal (``Stopped``) is ``interrupted: ...`` and 128 + the signal; a full
-disk under ``disk_where`` is one line naming the folder and ``disk_fix``, exit 2. Anything else is
+disk under ``disk_where`` is one line naming the folder and ``disk_fix``, and a folder that may not be
+written one line naming it and where to write instead, exit 2. Anything else is
 a bug and keeps its traceback. ``homog-train`` adds its failed records around the same rules
 (``cli/train.py``).
 """
@@ -33,6 +34,5 @@ def one_line_errors(log: logging.Logger, disk_where: Path | str | None = None, d
         log.error("error: %s%s", error, after)
         sys.exit(2)
     except (OSError, RuntimeError) as error:
-        if disk_where is not None:
-            exit_if_disk_full(error, disk_where, disk_fix, log)
+        exit_if_disk_full(error, disk_where, disk_fix, log)
         raise
