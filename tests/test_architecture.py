@@ -89,8 +89,8 @@ def test_the_project_installs_no_generic_top_level_name():
 
 # Inside the analysis, from the bottom up (docs/architecture.md, "The analysis"): a part imports only
 # the parts before it and itself.
-ANALYSIS_PARTS = ("random_streams", "plugins", "jobs", "runs", "metrics", "design", "breakdowns", "study",
-                  "report", "make_report", "sweep_callback")
+ANALYSIS_PARTS = ("random_streams", "calibration", "plugins", "jobs", "runs", "metrics", "design",
+                  "breakdowns", "study", "report", "make_report", "sweep_callback")
 
 
 def analysis_part(module: str) -> str | None:

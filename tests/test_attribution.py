@@ -127,7 +127,40 @@ def test_the_shipped_studies_give_each_architecture_its_own_seeds(tmp_path):
     from omegaconf import OmegaConf
 
     sources = OmegaConf.load(REPO_ROOT / "conf" / "experiment" / "sources_of_variation.yaml")
-    assert set(sources.hydra.sweeper.params) == {"seed_init", "seed_data", "data.subsample_seed", "model"}
+    assert set(sources.hydra.sweeper.params) == {"seed_init", "seed_data", "model"}
+
+
+def test_sources_of_variation_varies_every_seed_factor_at_three_levels_and_can_estimate_each(tmp_path):
+    """The shipped design: 3 levels of seed_init, seed_data and the subset (a Latin square), so
+    every effect's interval rests on 2 degrees of freedom, and the attribution can estimate each."""
+    from itertools import product
+
+    from homogenization.analysis.design.attribution import attribute
+    from homogenization.analysis.design.read_design import Factor
+
+    jobs = []
+    for model, seed_init, seed_data in product(("cnn_lstm", "transformer"), (1, 2, 3), (1, 2, 3)):
+        cfg = compose_train_config(tmp_path / f"{model}{seed_init}{seed_data}", [
+            "experiment=sources_of_variation", f"model={model}", f"seed_init={seed_init}",
+            f"seed_data={seed_data}"])
+        jobs.append((model, cfg.seed_init, cfg.seed_data, cfg.data.subsample_seed))
+    table = np.array([[hash(v) for v in job] for job in jobs])
+    for column in range(1, 4):
+        assert len(set(table[:, column])) == 3                  # every seed factor at 3 levels
+    for model in ("cnn_lstm", "transformer"):                    # a Latin square within an architecture
+        mine = [job[1:] for job in jobs if job[0] == model]
+        assert len({(a, c) for a, _, c in mine}) == 9 and len({(b, c) for _, b, c in mine}) == 9
+    factors = [Factor([name], np.unique(table[:, k], return_inverse=True)[1], [])
+               for k, name in enumerate(("model", "seed_init", "seed_data", "data.subsample_seed"))]
+    runs = len(jobs)
+    rng = np.random.default_rng(0)
+    point = {"error_consistency": rng.normal(size=(runs, runs))}
+    replicated = {"error_consistency": rng.normal(size=(20, runs, runs))}
+    found = attribute(point, replicated, np.ones((20, runs, runs)), factors, ["error_consistency"])
+    estimable = found[found.factor != "(no factor shared)"]
+    assert estimable.effect.notna().all() and estimable.ci_low.notna().all(), found
+    one_df = estimable[estimable.note.str.contains("rests on 1 degree of freedom")]
+    assert list(one_df.factor) == ["model"]                      # two architectures; every seed factor has 3
 
 
 def test_a_trained_crossed_sweep_reports_its_design(tmp_path):

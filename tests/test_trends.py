@@ -13,7 +13,7 @@ import pytest
 
 from homogenization.analysis.design.trends import LEARNED, SYSTEMIC, TaskMetric, trend_analysis
 from homogenization.analysis.make_report import make_report
-from homogenization.analysis.runs.synthetic_runs import write_run
+from homogenization.analysis.runs.synthetic_runs import trend_pair_values, write_run
 from homogenization.analysis.study import Settings
 from homogenization.core.errors import UserError
 from tests.helpers import REPO_ROOT
@@ -21,41 +21,8 @@ from tests.helpers import REPO_ROOT
 LEVELS = np.array([1e5, 2e5, 4e5, 8e5])
 
 
-def _simulated_study(
-    rng,
-    slope,
-    runs_per_level=3,
-    items=400,
-    blocks=40,
-    run_sd=0.05,
-    item_sd=0.05,
-    noise_sd=0.6,
-    replicates=400,
-):
-    """Pair values mu(level) + a_i + a_j + b_item + e_pair,item for pairs within a level, with
-    mu = slope * log2(level) (truth: ``slope`` per doubling); across levels mu = 0. Returns what
-    trend_analysis reads: point [R, R], replicates under item-block weights [B, R, R]."""
-    level_of = np.repeat(np.arange(len(LEVELS)), runs_per_level)
-    runs = len(level_of)
-    mu = np.where(level_of[:, None] == level_of[None, :], slope * np.log2(LEVELS)[level_of][:, None], 0.0)
-    a = rng.normal(0, run_sd, runs)
-    block_of = np.arange(items) % blocks
-    upper = np.triu_indices(runs, k=1)
-    values = (
-        mu[upper][:, None]
-        + a[upper[0], None]
-        + a[upper[1], None]
-        + rng.normal(0, item_sd, items)[None]
-        + rng.normal(0, noise_sd, (len(upper[0]), items))
-    )
-    per_block = np.stack([values[:, block_of == m].mean(1) for m in range(blocks)], axis=1)  # [P, M]
-    weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=replicates).astype(float)
-    point, replicated = np.full((runs, runs), np.nan), np.full((replicates, runs, runs), np.nan)
-    point[upper] = point.T[upper] = per_block.mean(1)
-    drawn = (weights @ per_block.T) / weights.sum(1, keepdims=True)  # [B, P]
-    replicated[:, upper[0], upper[1]] = replicated[:, upper[1], upper[0]] = drawn
-    accuracy = np.full(runs, 0.8)
-    return level_of, point, replicated, accuracy, np.tile(accuracy, (replicates, 1))
+def _simulated_study(rng, slope, **kwargs):
+    return trend_pair_values(rng, slope, LEVELS, **kwargs)
 
 
 def _trend(level_of, point, replicated, accuracy, replicated_accuracy, seed=0):

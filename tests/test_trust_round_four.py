@@ -326,3 +326,15 @@ def test_a_folder_that_cannot_be_written_is_one_line_naming_it(command):
         assert list((base / "locked").iterdir()) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_an_unquoted_sweeper_parameter_is_one_line_with_the_quoted_form(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "homogenization.cli.train", "-m",
+                           "experiment=sources_of_variation", "hydra.sweeper.params.seed_init=1,2,3,4"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: hydra.sweeper.params.seed_init=1,2,3,4: Hydra reads an unquoted a,b,c as a sweep of its own "
+        "config; quote the sweeper's values: 'hydra.sweeper.params.seed_init=\"1,2,3,4\"' (or sweep the key "
+        "itself: seed_init=1,2,3,4)"]
+    assert not (tmp_path / "logs").exists()

@@ -103,10 +103,25 @@ def malformed_user_config(local_conf: Path = Path("conf")) -> str | None:
     return None
 
 
+def unquoted_sweeper_param(arguments: list[str]) -> str | None:
+    """``hydra.sweeper.params.seed_init=1,2,3`` is read by Hydra as a sweep over its own config
+    (refused) or an ambiguous list; the sweeper's parameter needs its value quoted. The line that
+    says so, with the argument as it should be written, or None."""
+    for argument in arguments:
+        key, equals, value = argument.lstrip("+~").partition("=")
+        if not (equals and key.startswith("hydra.sweeper.params.")) or value[:1] in "'\"":
+            continue
+        if "," in value and not value.startswith(("[", "{")) and "(" not in value:
+            name = key.removeprefix("hydra.sweeper.params.")
+            return (f"{argument}: Hydra reads an unquoted a,b,c as a sweep of its own config; quote the "
+                    f"sweeper's values: '{key}=\"{value}\"' (or sweep the key itself: {name}={value})")
+    return None
+
+
 def check_overrides(primary: str) -> None:
-    """Exit with one line (status 2) if a file of the user's ./conf is not YAML, or a command-line
-    key is a likely misspelling."""
-    malformed = malformed_user_config()
+    """Exit with one line (status 2) if a file of the user's ./conf is not YAML, a sweeper
+    parameter is unquoted, or a command-line key is a likely misspelling."""
+    malformed = malformed_user_config() or unquoted_sweeper_param(sys.argv[1:])
     if malformed:
         print(f"error: {malformed}", file=sys.stderr)
         sys.exit(2)

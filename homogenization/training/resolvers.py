@@ -18,6 +18,12 @@ new points instead of replaying the first ones (a seeded sampler restarts its ra
 cnn_lstm and seed k of transformer share neither initial weights nor data order, so a study over
 architectures is not confounded with data order. Stable across machines (crc32 of the name).
 
+``${latin_square:row,column,n}`` is (row + column) mod n + 1: with row and column n consecutive
+integers (seeds 1..n), every value 1..n once in each row and each column. experiment=
+sources_of_variation uses it for the training subset, so three seed factors at n levels take n x n
+jobs per architecture instead of n^3, and two runs share at most one of them: a fractional design
+in which the attribution still estimates every factor.
+
 ``${backbone_dir:name}`` is the folder of the pinned backbone ``name`` (``backbones.<name>``;
 core/backbones.py), its weights checked against their SHA-256 first; any other value (a directory,
 a hub name) is returned as it is.
@@ -95,6 +101,10 @@ def checkpoint_name(name_or_path) -> str:
     return os.path.basename(os.path.normpath(str(name_or_path))) or str(name_or_path)
 
 
+def latin_square(row, column, n) -> int:
+    return (int(row) + int(column)) % int(n) + 1
+
+
 def backbone_dir(name, *, _root_) -> str:
     pins = _root_.get("backbones")
     pinned = pinned_backbone(name, OmegaConf.to_container(pins) if pins is not None else None)
@@ -102,7 +112,7 @@ def backbone_dir(name, *, _root_) -> str:
 
 
 RESOLVERS = {"backbone_dir": backbone_dir, "cwd": os.getcwd, "checkpoint_name": checkpoint_name,
-             "seed_for": seed_for, "swept_params": swept_params,
+             "seed_for": seed_for, "swept_params": swept_params, "latin_square": latin_square,
              "resumed_seed": resumed_seed, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
              "slurm_mem_gb": slurm_mem_gb}
 

@@ -13,10 +13,11 @@ different seeds.
 every other factor's) by least squares over pairs: the coefficient of a factor is how much more two
 runs agree when they share it, the others held fixed. A factor's levels are a sample (these seeds,
 these architectures), so its interval comes from its levels (``level_interval``): the effect fitted
-per level, their spread, a t interval on levels - 1 degrees of freedom. In simulated factorial
-studies with a known truth (benchmarks/attribution_coverage.py) it covers 0.94-0.95 at 3 levels
-per factor and 0.93-0.95 at 5; the multi-bootstrap over levels and test blocks it replaces
-(Owen's pigeonhole bootstrap) covered 0.975-1.00, counting each pair's own noise more than once.
+per level, their spread, a t interval on levels - 1 degrees of freedom. Its coverage in
+simulated factorial studies with a known truth, per regime, is in ``analysis/calibration.csv``
+(benchmarks/attribution_coverage.py), which the report quotes; the multi-bootstrap over levels and
+test blocks it replaces (Owen's pigeonhole bootstrap) covered 0.975-1.00, counting each pair's own
+noise more than once.
 The baseline (pairs that share nothing) keeps that multi-bootstrap interval.
 """
 

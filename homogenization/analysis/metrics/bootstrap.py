@@ -97,6 +97,9 @@ def gradient_scale(point: np.ndarray, replicates: np.ndarray, defined: np.ndarra
     return float(replicates.var(axis=0, ddof=1).sum() / truth)
 
 
+MIN_FREEDOM = 1.0
+
+
 def crossed_interval(estimate: float, runs_only: np.ndarray, items_only: np.ndarray,
                      both: np.ndarray, scale: float, freedom: float,
                      few_runs_noise: bool = False) -> list[float]:
@@ -115,8 +118,10 @@ def crossed_interval(estimate: float, runs_only: np.ndarray, items_only: np.ndar
     the estimate. ``few_runs_noise``: the run part is what is left of the runs-only variance V_R
     once the noise is taken out; with few runs that noise is estimated as poorly as the run
     variance, so the run part's degrees of freedom are scaled by (net / V_R)^2 (1 without noise).
-    A trend's slope, resting on a few runs at each end of its axis, needs it (coverage 0.955-0.975
-    at 3 runs per level in tests/test_trends.py; 0.84-0.90 without).
+    A trend's slope, resting on a few runs at each end of its axis, needs it (its coverage per
+    regime: ``analysis/calibration.csv``, benchmarks/trend_coverage.py). The degrees of freedom are
+    at least ``MIN_FREEDOM``: below one, a noisy run part would make the t quantile, and the
+    interval, arbitrarily large (widths of 1e20 in simulation) without covering more.
     """
     variances = []
     for draws in (runs_only, items_only, both):
@@ -134,6 +139,7 @@ def crossed_interval(estimate: float, runs_only: np.ndarray, items_only: np.ndar
     if variance <= 0:
         return [float(estimate), float(estimate)]
     freedom = variance**2 / (run_part**2 / freedom) if run_part > 0 and freedom > 0 else float("inf")
+    freedom = max(freedom, MIN_FREEDOM)
     half = t_quantile(0.975, freedom) * np.sqrt(variance)
     return [float(estimate - half), float(estimate + half)]
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from homogenization.analysis.breakdowns.units import systemic_failures
+from homogenization.analysis.calibration import calibration_text
 from homogenization.analysis.design.nested import KINDS as NESTED_KINDS
 from homogenization.analysis.metrics.registry import METRICS, computed
 from homogenization.analysis.metrics.registry import headline as headline_metrics
@@ -240,8 +241,9 @@ def _attribution(analysis: Analysis) -> list[str]:
             "fixed; *(no factor shared)* is the agreement of two runs that share nothing. *same group* is "
             "the grouping. A factor's interval comes from its levels: the effect fitted per level, their "
             "spread, a t interval on levels − 1 degrees of freedom (so a factor varied at 2 levels rests on "
-            "1 degree of freedom, and its note says so); the baseline's from the multi-bootstrap. Coverage "
-            "in simulation: `benchmarks/attribution_coverage.py`, docs/results.md. Also in `factors.csv`.",
+            "1 degree of freedom, and its note says so); the baseline's from the multi-bootstrap. "
+            + calibration_text("attribution", "benchmarks/attribution_coverage.py")
+            + " Also in `factors.csv`.",
             markdown_table(table[["metric", "factor", "effect [95% CI]", "pairs sharing", "note"]]),
             "![Effects of sharing each factor](figures/factor_effects.png)"]
 

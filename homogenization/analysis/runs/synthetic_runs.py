@@ -118,3 +118,43 @@ def write_factorial_study(root: Path, levels: dict[str, list[int]], variances: d
         paths.append(write_run(Path(root) / f"run{index:03d}", pred, label, representations, model=model,
                                seed=index, config=config))
     return paths
+
+
+def trend_pair_values(
+    rng: np.random.Generator,
+    slope: float,
+    levels: np.ndarray,
+    runs_per_level: int = 3,
+    items: int = 400,
+    blocks: int = 40,
+    run_sd: float = 0.05,
+    item_sd: float = 0.05,
+    noise_sd: float = 0.6,
+    replicates: int = 400,
+) -> tuple[np.ndarray, ...]:
+    """A trend study at the level of pair values, for the trend's coverage (tests/test_trends.py,
+    benchmarks/trend_coverage.py). Pair values mu(level) + a_i + a_j + b_item + e_pair,item for
+    pairs within a level, with mu = slope * log2(level) (truth: ``slope`` per doubling); across
+    levels mu = 0. Returns what trend_analysis reads: the level of each run, point [R, R],
+    replicates under item-block weights [B, R, R], accuracies [R] and their replicates."""
+    level_of = np.repeat(np.arange(len(levels)), runs_per_level)
+    runs = len(level_of)
+    mu = np.where(level_of[:, None] == level_of[None, :], slope * np.log2(levels)[level_of][:, None], 0.0)
+    a = rng.normal(0, run_sd, runs)
+    block_of = np.arange(items) % blocks
+    upper = np.triu_indices(runs, k=1)
+    values = (
+        mu[upper][:, None]
+        + a[upper[0], None]
+        + a[upper[1], None]
+        + rng.normal(0, item_sd, items)[None]
+        + rng.normal(0, noise_sd, (len(upper[0]), items))
+    )
+    per_block = np.stack([values[:, block_of == m].mean(1) for m in range(blocks)], axis=1)  # [P, M]
+    weights = rng.multinomial(blocks, np.full(blocks, 1 / blocks), size=replicates).astype(float)
+    point, replicated = np.full((runs, runs), np.nan), np.full((replicates, runs, runs), np.nan)
+    point[upper] = point.T[upper] = per_block.mean(1)
+    drawn = (weights @ per_block.T) / weights.sum(1, keepdims=True)  # [B, P]
+    replicated[:, upper[0], upper[1]] = replicated[:, upper[1], upper[0]] = drawn
+    accuracy = np.full(runs, 0.8)
+    return level_of, point, replicated, accuracy, np.tile(accuracy, (replicates, 1))
