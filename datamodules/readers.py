@@ -50,10 +50,11 @@ INTEGER = re.compile(r"^[+-]?[0-9]+$")
 NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
-def read_text_file(path: str | Path, encoding: str, key: str) -> str:
+def read_text_file(path: str | Path, encoding: str, key: str, encoding_key: str = "data.encoding") -> str:
     """Read a whole text file (gzip, bzip2 and xz are decompressed), without a BOM. Everything
     that makes it unreadable (missing, a directory or FIFO, an archive, undecodable bytes, binary
-    content) is one line naming the file and the fix."""
+    content) is one line naming the file and the fix (``encoding_key``: the setting that gives the
+    file's encoding)."""
     path = Path(path)
     if not path.exists():
         raise UserError(
@@ -78,17 +79,17 @@ def read_text_file(path: str | Path, encoding: str, key: str) -> str:
         if raw.startswith(magic):
             raise UserError(f"{path}: this file is {advice}, then point {key} at the text file.")
     if raw.startswith(UTF16_BOMS) and not encoding.lower().replace("_", "-").startswith("utf-16"):
-        raise UserError(f"{path}: this file is UTF-16 text; set data.encoding=utf-16 or re-save it as UTF-8.")
+        raise UserError(f"{path}: this file is UTF-16 text; set {encoding_key}=utf-16 or re-save it as UTF-8.")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise UserError(
-            f"{path}:{line}: bytes that are not valid {encoding} text. Set data.encoding to the "
-            f"file's encoding (for example latin-1 or cp1252) or re-save the file as UTF-8."
+            f"{path}:{line}: bytes that are not valid {encoding} text. Set {encoding_key} to the "
+            f"file's encoding (for example {encoding_key}=latin-1 or cp1252) or re-save the file as UTF-8."
         ) from None
     except LookupError:
-        raise UserError(f"data.encoding: unknown encoding '{encoding}'.") from None
+        raise UserError(f"{encoding_key}: unknown encoding '{encoding}'.") from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise UserError(f"{path}:{line}: a NUL byte: this is a binary file, not text. Set {key} to a "

@@ -338,3 +338,44 @@ def test_an_unquoted_sweeper_parameter_is_one_line_with_the_quoted_form(tmp_path
         "config; quote the sweeper's values: 'hydra.sweeper.params.seed_init=\"1,2,3,4\"' (or sweep the key "
         "itself: seed_init=1,2,3,4)"]
     assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("quoted.csv", 'model,item,prediction,gold,text\na,1,x,x,"two\nlines"\na,2,y,y,"three\nlines\nhere"\n'
+     "a,2,y,y,t\n", "quoted.csv:7: item 2 has text 't' here"),
+    ("blank.jsonl", '{"model":"a","item":"1","prediction":"x","gold":"x"}\n\n'
+     '{"model":"a","item":"2","prediction":"y","gold":"y"}\n'
+     '{"model":"a","item":"2","prediction":"y","gold":"y"}\n',
+     "blank.jsonl:4: model a has item 2 a second time"),
+    ("broken.jsonl", '{"model":"a","item":"1","prediction":"x","gold":"x"}\n'
+     '{"model":"a","item":"2" "gold":"y"}\n',
+     "broken.jsonl:2: not JSON (Expecting ',' delimiter at column"),
+    ("nan.jsonl", '{"model":"a","item":"1","prediction":"x","gold":"x","p":[0.9,0.1]}\n'
+     '{"model":"a","item":"2","prediction":"y","gold":"y","p":[NaN,0.9]}\n',
+     "nan.jsonl:2: probabilities [nan, 0.9] are not a distribution"),
+    ("latin1.csv", "model,item,prediction,gold,text\na,1,x,x,caf\xe9\na,2,y,y,t\n",
+     "latin1.csv:2: bytes that are not valid utf-8 text. Set encoding to the file's encoding (for example "
+     "encoding=latin-1"),
+])
+def test_a_table_row_is_named_by_the_line_an_editor_shows(tmp_path, name, content, words):
+    path = tmp_path / name
+    path.write_bytes(content.encode("latin-1"))
+    columns = Columns(text="text" if name.endswith(".csv") else None,
+                      probabilities="p" if name == "nan.jsonl" else None)
+    with pytest.raises(UserError) as error:
+        import_predictions(path, tmp_path / "out", columns=columns)
+    assert words in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_table_in_another_encoding_imports_with_encoding(tmp_path):
+    from homogenization.core.run_record import read_record
+
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("model,item,prediction,gold,text\na,1,x,x,caf\xe9\na,2,y,y,t\n".encode("latin-1"))
+    done = subprocess.run([sys.executable, "-m", "homogenization.cli.import_predictions", f"table={path}",
+                           f"out={tmp_path / 'out'}", "columns.text=text", "encoding=latin-1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    texts = (tmp_path / "out" / "a" / "predictions" / "test_texts.json").read_text(encoding="utf-8")
+    assert "café" in texts and read_record(tmp_path / "out" / "a").status == "complete"

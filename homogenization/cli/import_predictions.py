@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> None:
         with StopSignals("importing predictions", "nothing was written (out= is as it was); run the "
                          "same command again"):
             written = import_predictions(Path(cfg.table), Path(cfg.out), cfg.layout, columns, labels,
-                                         cfg.name, test, cfg.abstain)
+                                         cfg.name, test, cfg.abstain, cfg.encoding)
         print(f"{len(written)} runs in {cfg.out}; analyse them with: homog-analyze runs={cfg.out}")
 
 

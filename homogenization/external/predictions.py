@@ -39,10 +39,10 @@ from homogenization.core.errors import UserError
 from homogenization.core.fingerprints import fingerprint
 from homogenization.core.run_record import PROBABILITY_TOLERANCE, RunRecord, atomic_write, write_record
 from homogenization.external.run_set import folder_names, write_run_set
+from homogenization.external.tables import RowPlaces, read_table
 
 log = logging.getLogger(__name__)
 LAYOUTS = ("long", "wide")
-READERS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
 @dataclass
@@ -66,31 +66,6 @@ class Columns:
     gold: str = "gold"
     text: str | None = None
     probabilities: str | None = None
-
-
-def read_table(path: Path) -> tuple[pd.DataFrame, int]:
-    """The table as strings (labels and ids are names, never numbers), and the file line of its
-    first data row (to name rows in messages; 0 for Parquet, where rows are counted from 0)."""
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise UserError(f"{path}: not a table this reads; name it .csv, .tsv, .jsonl or .parquet")
-    if not path.is_file():
-        raise UserError(f"{path}: no such file; table= names the predictions file")
-    try:
-        if kind in ("csv", "tsv"):
-            table = pd.read_csv(path, sep="," if kind == "csv" else "\t", dtype=str, keep_default_na=False,
-                                encoding="utf-8-sig")
-            return table, 2
-        if kind == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False), 1
-        return pd.read_parquet(path), 0
-    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{path}: cannot be read as {kind} ({first})") from None
-
-
-def _where(path: Path, first_line: int, index: int) -> str:
-    return f"{path}:{first_line + index}" if first_line else f"{path} (row {index})"
 
 
 def _bulk_probabilities(values: np.ndarray, labels: int) -> np.ndarray | None:
@@ -138,17 +113,19 @@ def _wide(table: pd.DataFrame, columns: Columns) -> pd.DataFrame:
 
 def import_predictions(table_path: Path, out: Path, layout: str = "long", columns: Columns | None = None,
                        labels: list[str] | None = None, name: str | None = None,
-                       test: TestSplit | None = None, abstain: str | None = None) -> list[Path]:
+                       test: TestSplit | None = None, abstain: str | None = None,
+                       encoding: str = "utf-8") -> list[Path]:
     """Write ``out/<model>/`` for every model of the table (see the module docstring); returns
     the run directories. ``labels``: the label names in order (default: the gold labels, sorted;
     with ``test``, its labels); ``name``: the data set's name in the records (default: the
     table's file name, or the test split's name); ``test``: the test split the items index;
-    ``abstain``: the prediction value that means "no answer" (see the module docstring).
+    ``abstain``: the prediction value that means "no answer" (see the module docstring);
+    ``encoding``: a text table's encoding.
     Every model is checked before anything is written; then the set is written whole (run_set.py)."""
     table_path, out = Path(table_path), Path(out)
     if test is not None:
         labels, name = test.labels, name or test.name
-    rows, columns, where = _read_rows(table_path, layout, columns or Columns(), test)
+    rows, columns, where = _read_rows(table_path, layout, columns or Columns(), test, encoding)
     order, gold, texts = _items(rows, columns, where)
     abstain = None if abstain is None else str(abstain)
     if abstain is not None and abstain in (labels or []):
@@ -178,13 +155,13 @@ def import_predictions(table_path: Path, out: Path, layout: str = "long", column
     return [out / folders[model] for model in models]
 
 
-def _read_rows(table_path: Path, layout: str, columns: Columns, test: TestSplit | None):
+def _read_rows(table_path: Path, layout: str, columns: Columns, test: TestSplit | None, encoding: str):
     """(rows in the long layout with str values, the columns they are read by, where(row) -> "file:line")."""
     if layout not in LAYOUTS:
         raise UserError(f"layout={layout}: must be one of {', '.join(LAYOUTS)}")
-    table, first_line = read_table(table_path)
+    table, places = read_table(table_path, encoding)
     if test is not None:
-        table = _items_of(table, columns, test, table_path, first_line)
+        table = _items_of(table, columns, test, table_path, places)
         columns = _with_split_columns(columns)
     rows = _long(table, columns) if layout == "long" else _wide(table, columns)
     source_rows = np.asarray(rows.attrs.get("source_rows", np.arange(len(rows))))
@@ -199,7 +176,7 @@ def _read_rows(table_path: Path, layout: str, columns: Columns, test: TestSplit 
                         "columns.prediction=, columns.text=, columns.probabilities=")
 
     def where(index: int) -> str:
-        return _where(table_path, first_line, int(source_rows[index]))
+        return places(int(source_rows[index]))
 
     for column in (columns.item, columns.gold, columns.model, columns.prediction):
         rows[column] = rows[column].map(lambda v: "" if v is None else str(v))
@@ -298,7 +275,7 @@ def _with_split_columns(columns: Columns) -> Columns:
 
 
 def _items_of(table: pd.DataFrame, columns: Columns, test: TestSplit, path: Path,
-              first_line: int) -> pd.DataFrame:
+              places: RowPlaces) -> pd.DataFrame:
     """The table with the split's gold label and text for each item (an example's position), its
     own gold column (if any) checked against the split's; every example of the split needed."""
     if columns.item not in table.columns:
@@ -308,7 +285,7 @@ def _items_of(table: pd.DataFrame, columns: Columns, test: TestSplit, path: Path
     for index, value in enumerate(table[columns.item]):
         text = str(value).strip()
         if not text.isdigit() or int(text) >= len(test.texts):
-            raise UserError(f"{_where(path, first_line, index)}: item {value!r} is not a position in the "
+            raise UserError(f"{places(index)}: item {value!r} is not a position in the "
                             f"test split of data={test.name} (0 to {len(test.texts) - 1})")
         positions.append(int(text))
     table = table.copy()
@@ -324,7 +301,7 @@ def _items_of(table: pd.DataFrame, columns: Columns, test: TestSplit, path: Path
         differ = np.flatnonzero(table[columns.gold].map(str).to_numpy() != table["__gold"].to_numpy())
         if len(differ):
             k = int(differ[0])
-            raise UserError(f"{_where(path, first_line, k)}: gold {table[columns.gold].iloc[k]!r} of item "
+            raise UserError(f"{places(k)}: gold {table[columns.gold].iloc[k]!r} of item "
                             f"{positions[k]}, but data={test.name} says {table['__gold'].iloc[k]!r}; the "
                             "table's items are not the split's examples in its order")
     order = np.argsort(positions, kind="stable")
