@@ -82,3 +82,19 @@ def test_without_a_probe_arm_the_report_says_what_to_add(tmp_path):
     out = tmp_path / "report"
     assert not (out / "backbone_drift.csv").exists() and (out / "pretraining.csv").exists()
     assert "add a `model=bert_probe` arm" in (out / "report.md").read_text()
+
+
+def test_the_arms_are_read_from_the_records_whatever_groups_the_grouping_makes(tmp_path):
+    """The backbone study groups each random-init control on its own (study_backbone=random-seed<m>):
+    the control arm is still all its runs, compared once, not once per group with no pairs."""
+    write_study(tmp_path / "runs", np.random.default_rng(1))
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model", "seed"],
+                Settings(bootstrap=50, seed=0))
+    comparison = pd.read_csv(tmp_path / "report" / "pretraining.csv")
+    assert comparison.metric.is_unique                 # one arm pair: one row per metric
+    row = comparison.set_index("metric").loc["error_consistency"]
+    assert row.pairs_pretrained == 6 and row.pairs_random_init == 6
+    assert row.random_init.split(", ") == [f"bert_random,{seed}" for seed in (1, 2, 3, 4)]
+    text = (tmp_path / "report" / "report.md").read_text()
+    section = text.split("## Does a shared pretrained backbone")[1].split("\n## ")[0]
+    assert section.count("| error consistency (κ_err) |") == 1

@@ -40,37 +40,34 @@ def backbone_arm(run: Run) -> tuple[str, str, str] | None:
             str(backbone.get("finetune", "full")))
 
 
-def arms(runs: list[Run], groups: list[str], group_index: np.ndarray) -> dict[str, tuple[str, str, str]]:
-    """Each group whose runs share one backbone arm -> that arm."""
-    found = {}
-    for index, group in enumerate(groups):
-        members = {backbone_arm(run) for run, g in zip(runs, group_index) if g == index}
-        if len(members) == 1 and None not in members:
-            found[group] = members.pop()
-    return found
-
-
-def arm_pairs(found: dict[str, tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """(pretrained group, random-init group, backbone) for every backbone that has both arms."""
-    return [(first, second, arm[0]) for first, arm in found.items() for second, other in found.items()
+def arm_pairs(run_arms: list[tuple[str, str, str] | None]) -> list[tuple[tuple, tuple]]:
+    """(pretrained arm, random-init arm) for every backbone that has both among the runs."""
+    found = list(dict.fromkeys(arm for arm in run_arms if arm is not None))
+    return [(arm, other) for arm in found for other in found
             if arm[1:] == ("pretrained", "full") and other == (arm[0], "random", "full")]
 
 
 def pretraining_comparison(runs: list[Run], groups: list[str], group_index: np.ndarray, point: dict,
                            replicated: dict, pair_draws: np.ndarray, run_metric: np.ndarray) -> pd.DataFrame:
     """One row per headline metric and (pretrained, random-init) pair of arms; empty when the study
-    has no such pair."""
+    has no such pair. An arm is every run of it, whatever groups the grouping puts them in (a
+    design that nests seeds in backbones gives each random-init control a group of its own); it
+    is named by its runs' groups."""
     rows = []
     off_diagonal = ~np.eye(len(runs), dtype=bool)
-    for pretrained, random_init, backbone in arm_pairs(arms(runs, groups, group_index)):
-        masks = {side: ((group_index == groups.index(group))[:, None]
-                        & (group_index == groups.index(group))[None, :] & off_diagonal)
-                 for side, group in (("pretrained", pretrained), ("random_init", random_init))}
+    run_arms = [backbone_arm(run) for run in runs]
+    for pretrained_arm, random_arm in arm_pairs(run_arms):
+        members = {side: np.array([a == arm for a in run_arms])
+                   for side, arm in (("pretrained", pretrained_arm), ("random_init", random_arm))}
+        names = {side: ", ".join(dict.fromkeys(groups[g] for g in group_index[member]))
+                 for side, member in members.items()}
+        masks = {side: member[:, None] & member[None, :] & off_diagonal for side, member in members.items()}
         for name in replicated:   # the headline metrics
             within = {side: float(pair_mean(point[name], mask.astype(float))) for side, mask in masks.items()}
             drawn = {side: pair_mean(replicated[name], pair_draws * mask) for side, mask in masks.items()}
             rows.append({
-                "metric": name, "pretrained": pretrained, "random_init": random_init, "backbone": backbone,
+                "metric": name, "pretrained": names["pretrained"], "random_init": names["random_init"],
+                "backbone": pretrained_arm[0],
                 "within_pretrained": within["pretrained"],
                 **dict(zip(("pretrained_ci_low", "pretrained_ci_high"), interval(drawn["pretrained"]))),
                 "within_random_init": within["random_init"],
@@ -80,7 +77,7 @@ def pretraining_comparison(runs: list[Run], groups: list[str], group_index: np.n
                 "pairs_pretrained": int(masks["pretrained"].sum() // 2),
                 "pairs_random_init": int(masks["random_init"].sum() // 2),
                 "accuracy_adjusted": METRICS[name].adjusts_for_accuracy,
-                "task_metric_pretrained": float(run_metric[group_index == groups.index(pretrained)].mean()),
-                "task_metric_random_init": float(run_metric[group_index == groups.index(random_init)].mean()),
+                "task_metric_pretrained": float(run_metric[members["pretrained"]].mean()),
+                "task_metric_random_init": float(run_metric[members["random_init"]].mean()),
             })
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -18,6 +18,8 @@ def pretraining_markdown(analysis: Analysis) -> list[str]:
     if table.empty:
         return []
     first = table.iloc[0]
+    others = table[(table.pretrained != first.pretrained) | (table.random_init != first.random_init)]
+    table = table[(table.pretrained == first.pretrained) & (table.random_init == first.random_init)]
     rows = pd.DataFrame({
         "metric": [METRICS[name].label + ("" if adjusted else " †")
                    for name, adjusted in zip(table.metric, table.accuracy_adjusted)],
@@ -44,7 +46,8 @@ def pretraining_markdown(analysis: Analysis) -> list[str]:
         "ratio compare a pair's agreement with what two runs of *these* accuracies reach by chance, so "
         "their difference is not made by accuracy alone; metrics marked † are not adjusted for "
         "accuracy (representation similarity), and their difference mixes both. `pretraining.csv` has "
-        "every number.",
+        "every number" + (f", and those of the study's {len(others.drop_duplicates(['pretrained']))} other "
+                          "pretrained arm(s)." if len(others) else "."),
     ]
 
 
