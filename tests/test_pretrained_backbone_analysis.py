@@ -98,3 +98,18 @@ def test_the_arms_are_read_from_the_records_whatever_groups_the_grouping_makes(t
     text = (tmp_path / "report" / "report.md").read_text()
     section = text.split("## Does a shared pretrained backbone")[1].split("\n## ")[0]
     assert section.count("| error consistency (κ_err) |") == 1
+
+
+def test_an_arm_that_did_not_learn_is_named_before_its_comparison(tmp_path):
+    rng = np.random.default_rng(2)
+    write_study(tmp_path / "runs", rng)
+    label = np.load(tmp_path / "runs" / "random1" / "predictions" / "test.npz")["label"]
+    for seed in (1, 2, 3, 4):                            # the control predicts one label everywhere
+        write_run(tmp_path / "runs" / f"random{seed}", np.zeros(N, dtype=int), label,
+                  rng.standard_normal((N, H)), model="bert_random", seed=seed,
+                  layers=[rng.standard_normal((N, H)) for _ in range(LAYERS)],
+                  backbone={"name": "minilm", "sha256": "d" * 64, "init": "random", "finetune": "full"})
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"], Settings(bootstrap=50, seed=0))
+    section = (tmp_path / "report" / "report.md").read_text().split("## Does a shared pretrained backbone")[1]
+    assert "**The random-init arm is near chance** (4 of 4 runs" in section.split("\n## ")[0]
+    assert "pretrained arm is near chance" not in section

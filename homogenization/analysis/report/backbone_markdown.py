@@ -35,6 +35,7 @@ def pretraining_markdown(analysis: Analysis) -> list[str]:
     metric = analysis.outcomes.metric_name
     return [
         "## Does a shared pretrained backbone make its fine-tuned models alike?",
+        *_near_chance_arms(analysis, first),
         f"Pairs of runs fine-tuned from one backbone (**{first.pretrained}**, {first.backbone}, "
         f"{first.pairs_pretrained} pairs) against pairs of the same architecture and tokenizer trained "
         f"from random weights (**{first.random_init}**, {first.pairs_random_init} pairs); the arms are "
@@ -92,3 +93,20 @@ def write_backbone_files(analysis: Analysis, folder: Path) -> list[str]:
         analysis.backbone_drift.closeness.to_csv(folder / "backbone_closeness.csv", index=False)
         written += ["backbone_drift.csv", "backbone_closeness.csv"]
     return written
+
+
+def _near_chance_arms(analysis: Analysis, first: pd.Series) -> list[str]:
+    """A warning when an arm's runs are near chance: two runs that predict one label everywhere
+    agree perfectly, so the comparison then reads the arm's failure to learn, not homogenization."""
+    lines = []
+    runs = analysis.run_table
+    for side in ("pretrained", "random_init"):
+        mine = runs[runs.group.isin(str(first[side]).split(", "))]
+        flagged = int(mine["flags"].fillna("").str.contains("near chance").sum())
+        if flagged:
+            lines.append(f"**The {side.replace('_', '-')} arm is near chance** ({flagged} of {len(mine)} "
+                         "runs; *Flagged runs*): its agreement is that of runs that did not learn the task "
+                         "(a run that predicts one label everywhere agrees perfectly with another), so the "
+                         "difference below does not read homogenization. Train that arm longer or on more "
+                         "data.")
+    return lines
