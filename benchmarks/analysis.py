@@ -6,6 +6,7 @@
     python benchmarks/analysis.py --runs 20 --layers 5   # layer by layer: 20 runs x 5 layers
     python benchmarks/analysis.py --runs 20 --measures procrustes,svcca,pwcca,rsa,jsd,disagreement
     python benchmarks/analysis.py --runs 100 --outcomes-only    # no representations (imported predictions)
+    python benchmarks/analysis.py --runs 300 --units 12000 --outcomes-only --trend-levels 5   # a trend
 
 Synthetic run records (two groups, shared hard units, correlated representations) are written
 once to --data; the analysis is then timed in a fresh process, so its peak RSS is its own.
@@ -32,7 +33,9 @@ from homogenization.analysis.study import Settings  # noqa: E402
 
 
 def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0,
-                outcomes_only: bool = False) -> None:
+                outcomes_only: bool = False, trend_levels: int = 0) -> None:
+    """``trend_levels``: the runs spread over that many levels of data.train_fraction (0.2, 0.4, ...),
+    the numeric key the analysis's trend reads."""
     rng = np.random.default_rng(0)
     label = rng.integers(0, 2, units)
     hard = rng.random(units) < 0.1
@@ -43,8 +46,10 @@ def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0,
         features = shared + rng.normal(size=(units, dims)).astype(np.float32)
         depth = [(k / max(layers - 1, 1)) * shared + rng.normal(size=(units, dims)).astype(np.float32)
                  for k in range(layers)]
+        fraction = (run % trend_levels + 1) / trend_levels if trend_levels else None
+        level = {"data": {"train_fraction": fraction}} if trend_levels else None
         written = write_run(root / f"{run:03d}-{group}", pred, label, features, model=group, seed=run,
-                            layers=depth or None)
+                            layers=depth or None, config=level)
         if outcomes_only:      # recorded as imported predictions are: no representations
             (written / "representations" / "test.npy").unlink()
             record = json.loads((written / "run.json").read_text())
@@ -55,7 +60,8 @@ def write_study(root: Path, runs: int, units: int, dims: int, layers: int = 0,
 def study_dir(args) -> Path:
     layers = f"x{args.layers}layers" if args.layers else ""
     outcomes = "-outcomes" if args.outcomes_only else ""
-    return args.data / f"runs-{args.runs}x{args.units}x{args.dims}{layers}{outcomes}"
+    trend = f"-trend{args.trend_levels}" if args.trend_levels else ""
+    return args.data / f"runs-{args.runs}x{args.units}x{args.dims}{layers}{outcomes}{trend}"
 
 
 def measure(args, runs: int, units: int) -> tuple[float, float]:
@@ -98,6 +104,8 @@ def main() -> None:
                         help="runs without representations (imported predictions): outcome metrics only")
     parser.add_argument("--knn-bootstrap", type=int, default=50)
     parser.add_argument("--device", default="auto", help="analysis.device: auto | cpu | cuda")
+    parser.add_argument("--trend-levels", type=int, default=0,
+                        help="spread the runs over this many levels of a numeric key and analyse its trend")
     args = parser.parse_args()
     if args.grid:
         return scaling_grid(args)
@@ -107,16 +115,20 @@ def main() -> None:
         measures = args.measures.split(",") if args.measures else []
         make_report([str(runs_dir)], args.data / "report", ["model"],
                     Settings(bootstrap=args.bootstrap, knn_bootstrap=args.knn_bootstrap, measures=measures,
-                             device=args.device))
+                             device=args.device,
+                             trend="data.train_fraction" if args.trend_levels else None))
         usage = resource.getrusage(resource.RUSAGE_SELF)
         peak_gb = usage.ru_maxrss / 1024**2
         print(f"{args.runs} runs x {args.units} units x {args.dims} dims x {args.layers or 'no'} layers"
-              f"{' (outcomes only)' if args.outcomes_only else ''}, B = {args.bootstrap}, k-NN replicates "
+              f"{' (outcomes only)' if args.outcomes_only else ''}"
+              f"{f', trend over {args.trend_levels} levels' if args.trend_levels else ''}"
+              f", B = {args.bootstrap}, k-NN replicates "
               f"{args.knn_bootstrap}, measures {args.measures}: CPU {usage.ru_utime + usage.ru_stime:.1f} s: "
               f"{time.perf_counter() - started:.1f} s, peak memory {peak_gb:.2f} GB")
         return
     if not runs_dir.exists():
-        write_study(runs_dir, args.runs, args.units, args.dims, args.layers, args.outcomes_only)
+        write_study(runs_dir, args.runs, args.units, args.dims, args.layers, args.outcomes_only,
+                    args.trend_levels)
     subprocess.run([sys.executable, __file__, "--measure", *sys.argv[1:]], check=True)
 
 

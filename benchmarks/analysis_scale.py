@@ -9,10 +9,12 @@ fresh process (its peak RSS its own):
     python benchmarks/analysis_scale.py --runs 25,50 --dims 4096 --units 1000 --reports all  # wide
     python benchmarks/analysis_scale.py --runs 500 --dims 768 --device cuda    # on a GPU machine
     python benchmarks/analysis_scale.py --cka-speed     # linear CKA per pair against plain torch
+    python benchmarks/analysis_scale.py --runs 300 --units 12000 --reports trend   # trend= over 5 levels
 
 Reports: ``default`` (every headline interval, B = 1,000), ``outcomes`` (imported predictions: no
 representations), ``all`` (every optional measure too: procrustes, svcca, pwcca, rsa, jsd,
-disagreement). A combination is skipped when --max-gb says its data would not fit on disk.
+disagreement), ``trend`` (outcomes only, the runs over 5 levels of a numeric key, ``trend=``).
+A combination is skipped when --max-gb says its data would not fit on disk.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORTS = {
     "default": [],
     "outcomes": ["--outcomes-only"],
+    "trend": ["--outcomes-only", "--trend-levels=5"],    # a trend over 5 levels of a numeric key
     "all": ["--measures", "procrustes,svcca,pwcca,rsa,jsd,disagreement"],
 }
 
@@ -125,10 +128,10 @@ def main() -> None:
     found: dict[tuple[int, str], list[tuple[int, float, float]]] = {}
     for report in args.reports.split(","):
         for dims in map(int, args.dims.split(",")):
-            if report == "outcomes" and dims != int(args.dims.split(",")[0]):
+            if report in ("outcomes", "trend") and dims != int(args.dims.split(",")[0]):
                 continue  # no representations: the width does not matter
             for runs in map(int, args.runs.split(",")):
-                size_gb = runs * args.units * dims * 4 / 1e9 * (report != "outcomes")
+                size_gb = runs * args.units * dims * 4 / 1e9 * (report not in ("outcomes", "trend"))
                 if size_gb > args.max_gb:
                     print(
                         f"| {runs} | {args.units} | {dims} | {report} | skipped: {size_gb:.0f} GB of data |||"
@@ -137,7 +140,8 @@ def main() -> None:
                 wall, cpu, peak = measure(args, runs, args.units, dims, report)
                 found.setdefault((dims, report), []).append((runs, wall, peak))
                 print(
-                    f"| {runs} | {args.units:,} | {dims if report != 'outcomes' else '-'} | {report} | "
+                    f"| {runs} | {args.units:,} | {'-' if report in ('outcomes', 'trend') else dims} | "
+                    f"{report} | "
                     f"{wall:.0f} s | {cpu:.0f} s | {peak:.2f} GB |",
                     flush=True,
                 )
