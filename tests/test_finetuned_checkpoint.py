@@ -105,3 +105,31 @@ def test_weights_without_the_head_their_config_names_are_refused_not_given_a_ran
     with pytest.raises(UserError, match=fresh) as error:
         train(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}", MAP]))
     assert "\n" not in str(error.value) and not (tmp_path / "run" / "predictions").exists()
+
+
+@pytest.mark.parametrize("fault, words", [
+    ("head_shape", r"2 weights have another shape than its config.json says, e.g. classifier\.(weight|bias) "
+                   r"\(its file: \(3,?.*\), its config.json: \(2,?.*\)\)"),
+    ("nan", r"its weights hold \d+ non-finite values \(NaN or inf\) in .*: the file is damaged"),
+    ("three_labels", r"predicts 3 labels \['NEGATIVE', 'NEUTRAL', 'POSITIVE'\] but the data has 2 .*"
+                     "cannot merge"),
+])
+def test_a_checkpoint_that_cannot_be_evaluated_as_it_is_is_one_line_naming_why(tmp_path, fault, words):
+    """A head saved for another number of labels than its config names, damaged (NaN) weights, and
+    a 3-label head on 2-label data: each one line naming the cause, never "the model diverged", a
+    traceback or a map that cannot exist."""
+    from safetensors.torch import load_file, save_file
+
+    labels = ["NEGATIVE", "NEUTRAL", "POSITIVE"] if fault == "three_labels" else SENTIMENT
+    checkpoint = tiny_classifier(tmp_path, "bert", "sequence", labels)
+    weights = load_file(checkpoint / "model.safetensors")
+    if fault == "head_shape":
+        weights["classifier.weight"] = torch.zeros(3, weights["classifier.weight"].shape[1])
+        weights["classifier.bias"] = torch.zeros(3)
+    if fault == "nan":
+        name = next(k for k in weights if "encoder" in k and k.endswith("weight"))
+        weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, checkpoint / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(UserError, match=words) as error:
+        train(compose_config(tmp_path / "run", ["model=finetuned", f"checkpoint={checkpoint}", MAP]))
+    assert "\n" not in str(error.value) and not (tmp_path / "run" / "predictions").exists()

@@ -73,6 +73,18 @@ def load_error(name_or_path: str, error: Exception, key: str = "model.pretrained
     )
 
 
+def check_finite_weights(model, name_or_path: str, key: str = "model.pretrained") -> None:
+    """Refuse weights that hold NaN or infinity (a damaged or half-written file): trained or
+    evaluated, they would only show up later as "the model diverged"."""
+    import torch
+
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise UserError(f"{key}={name_or_path}: its weights hold {bad} non-finite values (NaN or inf) in "
+                            f"{name}: the file is damaged. Download or save the checkpoint again.")
+
+
 def usable_positions(model) -> int | None:
     """How many tokens a Hugging Face encoder can take: the size of its position-embedding table,
     less the positions its padding index reserves (RoBERTa-style tables number real tokens from

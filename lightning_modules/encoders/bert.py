@@ -9,7 +9,12 @@ from safetensors import SafetensorError
 from torch import nn
 
 from homogenization.core.errors import UserError
-from homogenization.core.pretrained import check_pretrained, load_error, usable_positions
+from homogenization.core.pretrained import (
+    check_finite_weights,
+    check_pretrained,
+    load_error,
+    usable_positions,
+)
 from lightning_modules.encoders.pooling import check_pooling, pool
 
 FINETUNE_METHODS = ("full", "probe", "bitfit")
@@ -74,6 +79,8 @@ class BertEncoder(nn.Module):
                 self.model = AutoModel.from_config(AutoConfig.from_pretrained(self.pretrained))
         except (OSError, ValueError, SafetensorError) as error:
             raise load_error(pretrained, error) from None
+        if init == "pretrained":
+            check_finite_weights(self.model, pretrained)
         self.model.train()  # from_pretrained returns eval mode, which would silence dropout
         if getattr(self.model, "pooler", None) is not None:
             self.model.pooler = None  # unused by [CLS]/mean pooling; unused weights upset DDP

@@ -15,7 +15,12 @@ from safetensors import SafetensorError
 from torch import nn
 
 from homogenization.core.errors import UserError
-from homogenization.core.pretrained import check_pretrained, load_error, usable_positions
+from homogenization.core.pretrained import (
+    check_finite_weights,
+    check_pretrained,
+    load_error,
+    usable_positions,
+)
 from lightning_modules.encoders.bert import weights_sha256
 from lightning_modules.encoders.pooling import check_pooling, pool
 
@@ -65,6 +70,12 @@ def label_order(checkpoint_labels: list[str], data_labels: list[str], label_map:
     if unknown_keys:
         raise UserError(f"model.label_map: {unknown_keys} are not labels of checkpoint={checkpoint} "
                         f"(it has {checkpoint_labels})")
+    if len(checkpoint_labels) != len(data_labels):
+        raise UserError(f"checkpoint={checkpoint} predicts {len(checkpoint_labels)} labels "
+                        f"{checkpoint_labels} but the data has {len(data_labels)} {data_labels}: a label map "
+                        "renames labels, it cannot merge or invent them. Evaluate it on data with its labels "
+                        "(data.label_names in the checkpoint's order), or fine-tune a classifier for these "
+                        "labels with model=bert backbone=...")
     lacking, extra = [n for n in data_labels if n not in mapped], [n for n in mapped if n not in data_labels]
     if lacking or extra or len(set(mapped)) != len(mapped):
         raise UserError(f"checkpoint={checkpoint} predicts {mapped} but the data's labels are "
@@ -77,8 +88,17 @@ def check_nothing_fresh(loading: dict, checkpoint: str) -> None:
     """Refuse a checkpoint some of whose weights transformers initialized at random while loading
     it (missing from its files, or of another shape): evaluated "as it is", the run would record
     a random head as the checkpoint's own."""
-    fresh = sorted(loading.get("missing_keys") or []) + sorted(
-        str(key[0] if isinstance(key, tuple) else key) for key in loading.get("mismatched_keys") or [])
+    mismatched = list(loading.get("mismatched_keys") or [])
+    if mismatched:
+        key, *shapes = mismatched[0] if isinstance(mismatched[0], tuple) else (mismatched[0],)
+        found = ""
+        if len(shapes) == 2:
+            found = f" (its file: {tuple(shapes[0])}, its config.json: {tuple(shapes[1])})"
+        raise UserError(f"checkpoint={checkpoint}: {len(mismatched)} weights have another shape than its "
+                        f"config.json says, e.g. {key}{found}: the weights and the config belong to "
+                        "different models (a head for another number of labels?). Save the fine-tuned "
+                        "model again with save_pretrained, config and weights together.")
+    fresh = sorted(loading.get("missing_keys") or [])
     if fresh:
         raise UserError(f"checkpoint={checkpoint}: {len(fresh)} of the weights its config names are not in "
                         f"its files (e.g. {fresh[0]}) and would be initialized at random; model=finetuned "
@@ -115,10 +135,13 @@ class CheckpointClassifier(nn.Module):
                                 f"reads the heads of {', '.join(FAMILIES)} models")
             loader = (AutoModelForSequenceClassification if self.kind == "sequence_classification"
                       else AutoModelForTokenClassification)
-            self.model, loading = loader.from_pretrained(self.checkpoint, output_loading_info=True)
+            # mismatched shapes come back in the loading info (refused below), not as transformers' error
+            self.model, loading = loader.from_pretrained(self.checkpoint, output_loading_info=True,
+                                                         ignore_mismatched_sizes=True)
         except (OSError, ValueError, SafetensorError) as error:
             raise load_error(checkpoint, error, key="checkpoint") from None
         check_nothing_fresh(loading, checkpoint)
+        check_finite_weights(self.model, checkpoint, key="checkpoint")
         self.model.eval()
         self.family = config.model_type
         names = [str(config.id2label[i]) for i in range(config.num_labels)]
