@@ -91,7 +91,7 @@ def simulate(levels: int, rng: np.random.Generator, units: int = 1000, error_rat
 
 def regime(factor: str, spread: float) -> str:
     if VARIANCES[factor] == 0:
-        return "null"
+        return "no effect (null)"
     return f"{STRENGTH[factor]}, " + ("equal at every level" if spread == 0 else "level-dependent")
 
 

@@ -119,3 +119,32 @@ def test_agreement_that_is_shared_class_bias_is_said(tmp_path):
     assert first.label_gap == pytest.approx(abs(a.mean() - b.mean()))       # total variation, two labels
     report = (tmp_path / "report" / "report.md").read_text()
     assert "**Class bias.**" in report and "much of this agreement is shared class bias" in report
+
+
+def test_the_report_quotes_the_intervals_calibration_from_the_benchmarks_output(tmp_path, monkeypatch):
+    """No coverage figure is typed into the report's prose: it is read from analysis/calibration.csv
+    (written by benchmarks/attribution_coverage.py and trend_coverage.py), and a regime whose
+    coverage falls outside 0.93-0.97 is named with the way it errs."""
+    import pandas as pd
+
+    from homogenization.analysis import calibration
+    from homogenization.analysis.runs.synthetic_runs import write_factorial_study
+
+    shipped = pd.read_csv(calibration.CALIBRATION_FILE)
+    assert {"attribution", "trend"} <= set(shipped.interval)
+    assert set(shipped[shipped.interval == "attribution"].levels) >= {3, 5}
+    table = pd.DataFrame([
+        {"interval": "attribution", "levels": 3, "spread": 0.0, "factor": "a", "regime": "no effect (null)",
+         "studies": 123, "truth": 0.0, "mean_estimate": 0.0, "coverage": 0.951, "width_vs_spread": 2.0,
+         "median_width_vs_spread": 1.9},
+        {"interval": "attribution", "levels": 3, "spread": 0.0, "factor": "b", "regime": "strong, equal",
+         "studies": 321, "truth": 0.1, "mean_estimate": 0.1, "coverage": 0.912, "width_vs_spread": 1.5,
+         "median_width_vs_spread": 1.4}])
+    monkeypatch.setattr(calibration, "CALIBRATION_FILE", tmp_path / "calibration.csv")
+    table.to_csv(tmp_path / "calibration.csv", index=False)
+    write_factorial_study(tmp_path / "runs", {"model.name": [0, 1, 2], "seed_init": [0, 1, 2]},
+                          {"model.name": 0.1, "seed_init": 0.1}, 300, 0.2, np.random.default_rng(0))
+    make_report([str(tmp_path / "runs")], tmp_path / "report", ["model"], Settings(bootstrap=20))
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "2 settings, 123–321 studies each, 3 levels) the 95% interval covered 0.912–0.951" in text
+    assert "Outside 0.93–0.97: strong, equal at 3 levels: 0.912 (too narrow)." in text

@@ -18,8 +18,8 @@ Two things a trend of agreement can hide are reported beside it:
   slope is also given with the pair's mean task metric held fixed (least squares on the pairs of
   each level, levels weighing the same); and every pair's metric is regressed on the pair's mean
   task metric (alignment against capability, Huh et al. 2024). These two intervals are percentiles
-  of the joint bootstrap (runs within levels and items); coverage in simulation 0.95 and 0.99
-  (tests/test_trends.py).
+  of the joint bootstrap (runs within levels and items). The slope interval's coverage per regime
+  is in ``analysis/calibration.csv`` (benchmarks/trend_coverage.py), which the report quotes.
 - *which units*: the units most runs of the smallest level fail and most of the largest get right
   (learned with scale), the reverse (lost with scale), and those every run of every level fails
   (systemic across scale).

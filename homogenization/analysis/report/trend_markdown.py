@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from homogenization.analysis.calibration import calibration_text
 from homogenization.analysis.design.trends import LEARNED, LOST, SYSTEMIC, Trend, level_text
 from homogenization.analysis.metrics.registry import METRICS
 from homogenization.analysis.report import figures
@@ -88,7 +89,8 @@ def trend_markdown(trend: Trend | None, analysis: Analysis) -> list[str]:
         f"Slopes per {per}" + (" (log2 of the value)" if trend.scale == "log2" else "")
         + ": least squares over the level means, every level weighing the same, with the crossed interval "
         "of that combination (Satterthwaite's degrees of freedom, the levels at the ends of the axis "
-        "counting most; its coverage in simulation: docs/results.md). *Accuracy held fixed*: "
+        "counting most). " + calibration_text("trend", "benchmarks/trend_coverage.py")
+        + " *Accuracy held fixed*: "
         f"for metrics that do not already adjust for accuracy, the slope with the pair's mean {metric} as "
         f"a covariate. *Against the pair's mean {metric}*: every pair's value regressed on its mean "
         f"{metric} (alignment against capability, per 1.0 of {metric}). These two intervals are "
