@@ -28,14 +28,17 @@ WARN_SHARE = 0.05   # warn when more than this share of the test split is trunca
 
 
 def subsample(size: int, fraction: float, max_examples: int | None, seed: int) -> np.ndarray:
-    """Indices of a deterministic random subset (kept in file order); all rows if no limit."""
+    """Indices of a deterministic random subset (kept in file order); all rows if no limit.
+
+    ``max_examples`` caps the split first and ``fraction`` takes that share of what is left, so a
+    data-size axis (fractions 0.25, 0.5, 1.0) under a cap trains on 0.25, 0.5 and 1.0 of the cap;
+    with one seed the smaller subsets are nested in the larger (prefixes of one permutation)."""
     if not 0 < fraction <= 1:
         raise UserError(f"data.train_fraction={fraction} must be in (0, 1].")
     if max_examples is not None and max_examples <= 0:
         raise UserError(f"data.max_train_examples={max_examples} must be positive (or null).")
-    keep = round(size * fraction)
-    if max_examples is not None:
-        keep = min(keep, max_examples)
+    pool = size if max_examples is None else min(size, max_examples)
+    keep = round(pool * fraction)
     if keep >= size:
         return np.arange(size)
     return np.sort(np.random.default_rng(seed).permutation(size)[: max(keep, 1)])

@@ -89,7 +89,10 @@ def test_subsample_is_deterministic_and_respects_both_limits():
     assert len(first) == 500 and list(first) == sorted(first)
     assert (first == subsample(1000, 0.5, None, seed=0)).all()
     assert not (first == subsample(1000, 0.5, None, seed=1)).all()
-    assert len(subsample(1000, 0.5, 100, seed=0)) == 100
+    assert len(subsample(1000, 1.0, 100, seed=0)) == 100
+    assert len(subsample(1000, 0.5, 100, seed=0)) == 50           # the cap first, then the fraction of it
+    assert len(subsample(1000, 0.25, 4000, seed=0)) == 250        # a cap above the split changes nothing
+    assert set(subsample(1000, 0.25, 400, seed=3)) <= set(subsample(1000, 1.0, 400, seed=3))   # nested
     assert len(subsample(1000, 1.0, None, seed=0)) == 1000
     for fraction, limit in [(0.0, None), (1.5, None), (1.0, 0)]:
         with pytest.raises(UserError, match="data.(train_fraction|max_train_examples)"):

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import pandas as pd
 
 from homogenization.core.run_record import read_run_json
@@ -84,6 +85,10 @@ def test_one_command_runs_every_axis_and_reports_its_trend(tmp_path, tiny_bert):
     assert {r["backbone"]["pretrained"] for r in arms["pretrained_data"].values()} == {str(tiny_bert)}
     assert sorted(r["config"]["data"]["train_fraction"] for r in arms["pretrained_data"].values()) == [
         0.25, 0.25, 1.0, 1.0]
+    for arm in ("pretrained_data", "scratch"):   # the fraction is of the capped split: sizes differ 4x
+        sizes = {r["config"]["data"]["train_fraction"]: r["data"]["splits"]["train"]["size"]
+                 for r in arms[arm].values()}
+        assert sizes[1.0] == pytest.approx(4 * sizes[0.25], abs=2), sizes
     for name, record in arms["pretrain"].items():  # one export after step 1, the final one after 2
         assert record["exports"] == {"1": "pretrained_steps/step1"} and record["training"]["steps"] == 2
         assert (sweep_dir / name / "pretrained_steps" / "step1" / "config.json").is_file()
