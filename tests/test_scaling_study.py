@@ -7,8 +7,8 @@ import json
 import subprocess
 import sys
 
-import pytest
 import pandas as pd
+import pytest
 
 from homogenization.core.run_record import read_run_json
 from tests.helpers import FAST, REPO_ROOT, generated_corpus
