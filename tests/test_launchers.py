@@ -186,10 +186,12 @@ def test_optuna_search_with_sqlite_storage_resumes_with_new_trials(tmp_path):
     command = [*TRAIN, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
                f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path / 'search'}", *tiny(tmp_path)]
     run(command)
-    run(command)
+    optuna.load_study(study_name="cnn_lstm-demo", storage=storage).ask()   # what a search killed mid-trial leaves
+    resumed = run(command)
     trials = optuna.load_study(study_name="cnn_lstm-demo", storage=storage).trials
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
-    assert len({t.params["model.optimizer.lr"] for t in trials}) == 4
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 2 + ["FAIL"] + ["COMPLETE"] * 2
+    assert "trial(s) 2 of study cnn_lstm-demo were left running" in resumed.stdout + resumed.stderr
+    assert len({t.params["model.optimizer.lr"] for t in trials if t.state.name == "COMPLETE"}) == 4
     names = complete_runs(tmp_path / "search")
     assert len(names) == 4 and all("lr=" in name and "width=" in name for name in names)
 
