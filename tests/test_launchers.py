@@ -186,7 +186,7 @@ def test_optuna_search_with_sqlite_storage_resumes_with_new_trials(tmp_path):
     command = [*TRAIN, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
                f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path / 'search'}", *tiny(tmp_path)]
     run(command)
-    optuna.load_study(study_name="cnn_lstm-demo", storage=storage).ask()   # what a search killed mid-trial leaves
+    optuna.load_study(study_name="cnn_lstm-demo", storage=storage).ask()   # a killed search's trial
     resumed = run(command)
     trials = optuna.load_study(study_name="cnn_lstm-demo", storage=storage).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 2 + ["FAIL"] + ["COMPLETE"] * 2
