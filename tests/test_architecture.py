@@ -25,7 +25,7 @@ MAY_IMPORT = {
     "lightning_modules": BASE,
     "homogenization.training": BASE | {"datamodules", "lightning_modules"},
     "homogenization.analysis": BASE,
-    "homogenization.external": BASE,
+    "homogenization.external": BASE | {"datamodules"},     # the data readers' text-file reading
     "homogenization.cli": BASE | {"homogenization.training", "homogenization.analysis",
                                   "homogenization.external"},
     "scripts": {"homogenization.cli"},
