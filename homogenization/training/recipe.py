@@ -276,7 +276,8 @@ def new_record(cfg: DictConfig, datamodule, encoder, trainer: pl.Trainer, starte
         training={"epochs": trainer.current_epoch, "steps": trainer.global_step,
                   "parameters": sum(p.numel() for p in encoder.parameters()),
                   "untrained": trainer.global_step == 0 and not evaluated, "evaluated": evaluated,
-                  "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size},
+                  "torch_threads": torch.get_num_threads(), "world_size": trainer.world_size,
+                  "precision": str(trainer.precision)},      # what ran (bf16-mixed, 32-true, ...)
         config=config, config_digest=config_digest(identity_of(cfg)),
         versions=package_versions(), git=git_commit(), duration_s=round(time.time() - started, 3),
     )
