@@ -135,10 +135,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--modes", default="bucketing,no-bucketing")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        for mode, bucket in (("bucketing", True), ("no-bucketing", False)):
+        for mode in args.modes.split(","):
+            bucket = mode == "bucketing"
             cfg = framework_config(work / mode, args.steps, bucket, work / "cache")
             ratios, accuracies = [], {}
             for repeat in range(args.repeats):
