@@ -279,53 +279,50 @@ def test_a_checkpoint_without_its_tokenizer_is_named_by_the_key_the_user_set(tmp
 
 
 def _unprivileged(args: list[str], cwd, env: dict) -> subprocess.CompletedProcess:
-    """``args`` as a user without write access to ``cwd``: root ignores file modes, so as root the
-    command runs as nobody (setpriv); otherwise as the user, the folder being mode 555."""
+    """``args`` run where ``cwd`` cannot be written. Root ignores file modes, so as root ``cwd`` is
+    made read-only in a private mount namespace (a read-only bind mount: writes fail with EROFS for
+    root too); otherwise the folder's mode 555 refuses the user."""
     if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: cannot drop to a user the folder refuses")
-        args = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *args]
+        usable = shutil.which("unshare") and subprocess.run(["unshare", "--mount", "true"]).returncode == 0
+        if not usable:
+            pytest.skip("root without mount namespaces: no way to make a folder read-only for root")
+        read_only = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && cd "$0" && exec "$@"'
+        args = ["unshare", "--mount", "sh", "-c", read_only, str(cwd), *args]
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("command", ["train", "train_env_root", "analyze", "import"])
-def test_a_folder_that_cannot_be_written_is_one_line_naming_it(command):
-    import tempfile
-    from pathlib import Path
-
+def test_a_folder_that_cannot_be_written_is_one_line_naming_it(tmp_path, command):
     from homogenization.analysis.runs.synthetic_runs import write_run
 
-    base = Path(tempfile.mkdtemp(prefix="homog-readonly-"))   # not tmp_path: mode 700, nobody cannot enter
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 2, 60)
+    for index in range(4):
+        write_run(tmp_path / "runs" / f"r{index}", rng.integers(0, 2, 60), gold, rng.normal(size=(60, 4)),
+                  model=f"m{index % 2}", seed=index)
+    table_of(["a", "b"]).to_csv(tmp_path / "t.csv", index=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    env = {key: value for key, value in os.environ.items() if key != "HOMOG_ROOT"}
+    module = {"train": "train", "train_env_root": "train", "analyze": "analyze",
+              "import": "import_predictions"}
+    args = {"train": ["data=demo", "trainer.max_epochs=1"], "train_env_root": ["data=demo"],
+            "analyze": [f"runs={tmp_path / 'runs'}", "out=report"],
+            "import": [f"table={tmp_path / 't.csv'}", "out=imp"]}
+    if command == "train_env_root":
+        env["HOMOG_ROOT"] = str(locked / "root")
     try:
-        rng = np.random.default_rng(0)
-        gold = rng.integers(0, 2, 60)
-        for index in range(4):
-            write_run(base / "runs" / f"r{index}", rng.integers(0, 2, 60), gold, rng.normal(size=(60, 4)),
-                      model=f"m{index % 2}", seed=index)
-        table_of(["a", "b"]).to_csv(base / "t.csv", index=False)
-        (base / "home").mkdir()
-        (base / "locked").mkdir()
-        for path in (base, *base.rglob("*")):
-            path.chmod(0o777 if path.name == "home" else 0o755 if path.is_dir() else 0o644)
-        (base / "locked").chmod(0o555)
-        env = {**os.environ, "HOME": str(base / "home"), "MPLCONFIGDIR": str(base / "home")}
-        env.pop("HOMOG_ROOT", None)
-        module = {"train": "train", "train_env_root": "train", "analyze": "analyze",
-                  "import": "import_predictions"}
-        args = {"train": ["data=demo", "trainer.max_epochs=1"], "train_env_root": ["data=demo"],
-                "analyze": [f"runs={base / 'runs'}", "out=report"],
-                "import": [f"table={base / 't.csv'}", "out=imp"]}
-        if command == "train_env_root":
-            env["HOMOG_ROOT"] = str(base / "locked" / "root")
         done = _unprivileged([sys.executable, "-m", f"homogenization.cli.{module[command]}", *args[command]],
-                             base / "locked", env)
-        assert done.returncode == 2, done.stdout + done.stderr
-        lines = [line for line in (done.stdout + done.stderr).splitlines() if "error:" in line]
-        assert len(lines) == 1 and f"{base / 'locked'}: cannot be written (permission denied)" in lines[0]
-        assert "Traceback" not in done.stderr and "out=" in lines[0]
-        assert list((base / "locked").iterdir()) == []
+                             locked, env)
     finally:
-        shutil.rmtree(base, ignore_errors=True)
+        locked.chmod(0o755)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if "error:" in line]
+    reason = "a read-only file system" if os.geteuid() == 0 else "permission denied"
+    assert len(lines) == 1 and f"{locked}: cannot be written ({reason})" in lines[0], lines
+    assert "Traceback" not in done.stderr and "out=" in lines[0]
+    assert list(locked.iterdir()) == []
 
 
 def test_an_unquoted_sweeper_parameter_is_one_line_with_the_quoted_form(tmp_path):
