@@ -86,7 +86,7 @@ def not_writable_error(error: BaseException, where: Path | str | None) -> UserEr
         return None
     path = Path(getattr(error, "filename", None) or where or ".").absolute()
     reason = "a read-only file system" if error.errno == errno.EROFS else "permission denied"
-    if path.is_file() and not os.access(path, os.R_OK):
+    if path.exists() and not os.access(path, os.R_OK):      # a file or folder read, not written
         return UserError(f"{path}: cannot be read ({reason}); make it readable (chmod) or copy it to a "
                          "folder of yours")
     if not path.exists():      # a file or folder that could not be made: name the folder that refused it
