@@ -79,7 +79,8 @@ def read_text_file(path: str | Path, encoding: str, key: str, encoding_key: str 
         if raw.startswith(magic):
             raise UserError(f"{path}: this file is {advice}, then point {key} at the text file.")
     if raw.startswith(UTF16_BOMS) and not encoding.lower().replace("_", "-").startswith("utf-16"):
-        raise UserError(f"{path}: this file is UTF-16 text; set {encoding_key}=utf-16 or re-save it as UTF-8.")
+        raise UserError(f"{path}: this file is UTF-16 text; set {encoding_key}=utf-16 or re-save it as "
+                        "UTF-8.")
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
