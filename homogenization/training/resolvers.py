@@ -24,6 +24,10 @@ sources_of_variation uses it for the training subset, so three seed factors at n
 jobs per architecture instead of n^3, and two runs share at most one of them: a fractional design
 in which the attribution still estimates every factor.
 
+``${full_precision:precision}`` is true for a trainer precision of 32 bits: AdamW is ``fused`` (one
+kernel for every parameter, the Hugging Face Trainer's default) in full precision only, since
+Lightning refuses gradient clipping with a fused optimizer under mixed precision (bf16-mixed, 16-mixed).
+
 ``${backbone_dir:name}`` is the folder of the pinned backbone ``name`` (``backbones.<name>``;
 core/backbones.py), its weights checked against their SHA-256 first; any other value (a directory,
 a hub name) is returned as it is.
@@ -101,6 +105,10 @@ def checkpoint_name(name_or_path) -> str:
     return os.path.basename(os.path.normpath(str(name_or_path))) or str(name_or_path)
 
 
+def full_precision(precision) -> bool:
+    return str(precision) in ("32", "32-true")
+
+
 def latin_square(row, column, n) -> int:
     return (int(row) + int(column)) % int(n) + 1
 
@@ -113,6 +121,7 @@ def backbone_dir(name, *, _root_) -> str:
 
 RESOLVERS = {"backbone_dir": backbone_dir, "cwd": os.getcwd, "checkpoint_name": checkpoint_name,
              "seed_for": seed_for, "swept_params": swept_params, "latin_square": latin_square,
+             "full_precision": full_precision,
              "resumed_seed": resumed_seed, "slurm_gpus": slurm_gpus, "slurm_cpus": slurm_cpus,
              "slurm_mem_gb": slurm_mem_gb}
 
