@@ -92,7 +92,8 @@ def test_entities_have_iob2_types_and_unseen_names(tmp_path):
     assert len(test - train) > 20          # names never seen in training
 
 
-@pytest.mark.parametrize("data", ["demo", "demo_ner"])
+# demo_ner is slow: the NER task keeps its end-to-end tests in test_conll.py
+@pytest.mark.parametrize("data", ["demo", pytest.param("demo_ner", marks=pytest.mark.slow)])
 def test_a_fresh_clone_trains_with_no_arguments(tmp_path, data):
     """`python scripts/train.py` with no data directory (only the run directory and, for the
     entity task, data=demo_ner given): a complete record, well above chance."""

@@ -220,7 +220,7 @@ LONGER = [f"trainer.max_epochs={EPOCHS}", f"trainer.limit_train_batches={STEPS}"
           "callbacks.resume_checkpoint.every_n_train_steps=3"]
 
 
-@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize("signal_name", ["SIGTERM", pytest.param("SIGINT", marks=pytest.mark.slow)])
 def test_signal_during_training_saves_records_interrupted_and_resumes_bitwise(tmp_path, signal_name):
     reference = tmp_path / "uninterrupted"
     assert cli(reference, tmp_path, *LONGER).returncode == 0

@@ -106,7 +106,8 @@ def test_a_two_job_sweep_with_the_shipped_launcher_settings(tmp_path, cluster, r
     assert "--cpus-per-task=1" in script and "--mem=8GB" in script
 
 
-@pytest.mark.parametrize("how", ["usr2", "requeue"])
+# requeue is slow: usr2 keeps a pre-empted, requeued and resumed job in the default run
+@pytest.mark.parametrize("how", ["usr2", pytest.param("requeue", marks=pytest.mark.slow)])
 def test_a_preempted_or_requeued_job_resumes_bitwise_with_one_wandb_run(tmp_path, cluster, reference, how):
     """(b) scancel --signal=USR2 (submitit requeues) and (c) scontrol requeue (SIGTERM, SLURM
     requeues): the job saves, is requeued, resumes in the same run directory, and its predictions

@@ -36,7 +36,9 @@ def run_import(tmp_path, table: pd.DataFrame, out, name: str = "t.csv"):
                            f"out={out}"], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("bad", ["..", ".", "", ".hidden", "a\tb", "x" * 101])
+# each case goes through the CLI (8 s): two in the default run, the rest slow
+@pytest.mark.parametrize("bad", ["..", "a\tb", *[pytest.param(name, marks=pytest.mark.slow)
+                                                   for name in (".", "", ".hidden", "x" * 101)]])
 def test_a_model_name_that_cannot_be_a_folder_is_refused_and_nothing_beside_out_is_touched(tmp_path, bad):
     (tmp_path / "keep.txt").write_text("the user's file")
     (tmp_path / "project").mkdir()
