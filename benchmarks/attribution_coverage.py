@@ -28,7 +28,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.calibration import CALIBRATION_FILE
+from homogenization.analysis.calibration import CALIBRATION_FILE, replace_rows
 from homogenization.analysis.design.attribution import attribute, upper
 from homogenization.analysis.design.read_design import Factor
 from homogenization.analysis.metrics.agreement import error_pair_stats
@@ -112,14 +112,6 @@ def summary(results: list, levels: int, spread: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_calibration(rows: pd.DataFrame) -> None:
-    """Replace this configuration's rows of the calibration table the report quotes."""
-    table = pd.read_csv(CALIBRATION_FILE) if CALIBRATION_FILE.exists() else pd.DataFrame(columns=rows.columns)
-    same = (table.interval == "attribution") & (table.levels == rows.levels.iloc[0]) & \
-        (table.spread == rows.spread.iloc[0])
-    pd.concat([table[~same], rows]).to_csv(CALIBRATION_FILE, index=False, float_format="%.4f")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", type=int, default=3)
@@ -136,7 +128,7 @@ def main() -> None:
     rows = summary(results, args.levels, args.spread)
     print(rows.to_string(index=False, float_format="%.3f"))
     if args.write:
-        write_calibration(rows)
+        replace_rows(rows, ["interval", "levels", "spread"])
         print(f"written to {CALIBRATION_FILE}")
 
 

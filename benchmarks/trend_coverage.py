@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from homogenization.analysis.calibration import CALIBRATION_FILE
+from homogenization.analysis.calibration import CALIBRATION_FILE, replace_rows
 from homogenization.analysis.design.trends import TaskMetric, trend_analysis
 from homogenization.analysis.runs.synthetic_runs import trend_pair_values
 
@@ -70,9 +70,7 @@ def main() -> None:
               flush=True)
     print(f"{time.process_time() - started:.0f} s CPU")
     if args.write:
-        table = pd.read_csv(CALIBRATION_FILE) if CALIBRATION_FILE.exists() else pd.DataFrame()
-        kept = table[table.interval != "trend"] if len(table) else table
-        pd.concat([kept, pd.DataFrame(rows)]).to_csv(CALIBRATION_FILE, index=False, float_format="%.4f")
+        replace_rows(pd.DataFrame(rows), ["interval"])
         print(f"written to {CALIBRATION_FILE}")
 
 

@@ -12,17 +12,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.csv")
 CALIBRATED = (0.93, 0.97)
 
 
+def _read() -> pd.DataFrame:
+    """The whole table, its text read as text (pandas would read a regime named "null" as NaN)."""
+    return pd.read_csv(CALIBRATION_FILE, keep_default_na=False, na_values={"spread": [""]})
+
+
+def replace_rows(rows: pd.DataFrame, keys: list[str]) -> None:
+    """Write ``rows`` (one benchmark run) into the table, replacing the rows that have the same
+    values of ``keys`` (e.g. interval, levels, spread): the benchmarks' one writer."""
+    table = _read() if CALIBRATION_FILE.exists() else rows.iloc[:0]
+    first = rows.iloc[0]
+    same = np.logical_and.reduce([(table[key] == first[key]).to_numpy() for key in keys])
+    pd.concat([table[~same], rows]).to_csv(CALIBRATION_FILE, index=False, float_format="%.4f")
+
+
 def calibration_table(interval: str) -> pd.DataFrame:
     """The rows of one interval (``attribution``, ``trend``); empty when never measured."""
     if not CALIBRATION_FILE.exists():
         return pd.DataFrame()
-    table = pd.read_csv(CALIBRATION_FILE)
+    table = _read()
     return table[table.interval == interval].sort_values(["levels", "spread", "factor"])
 
 
