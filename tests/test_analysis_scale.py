@@ -86,3 +86,25 @@ def test_an_analysis_job_that_fails_is_one_line_naming_its_log(tmp_path):
     arguments = (Unreadable(), np.zeros(10, dtype=int), 1, "cpu", False)
     with pytest.raises(UserError, match=r"analysis job \S+ failed: .*gone \(its log: .*\); fix the cause"):
         run_jobs(_compute_tiles, [[(range(0, 2), range(0, 2))]], arguments, split, "CKA Gram")
+
+
+def test_the_chunked_fits_and_block_sums_equal_their_whole_array_forms():
+    """Memory at scale: fits over replicates done 100 at a time (the trend against capability, the
+    attribution's baseline) and block sums by sorted runs equal the one-shot computations."""
+    from homogenization.analysis.design.attribution import weighted_least_squares
+    from homogenization.analysis.metrics.block_statistics import block_sums
+    from homogenization.analysis.metrics.bootstrap import PAIR_MEAN_CHUNK, by_replicate_chunks
+
+    rng = np.random.default_rng(3)
+    replicates, pairs = 2 * PAIR_MEAN_CHUNK + 17, 40
+    design = np.column_stack([np.ones(pairs), rng.random(pairs)])
+    weights, values = rng.random((replicates, pairs)), rng.random((replicates, pairs))
+    whole = weighted_least_squares(design, weights, values)
+    chunked = by_replicate_chunks(lambda w, v: weighted_least_squares(design, w, v), weights, values)
+    assert chunked.shape == whole.shape and np.array_equal(chunked, whole)
+
+    blocks = rng.integers(0, 9, 500)          # block 9 of 10 is empty: its sum is 0
+    errors = rng.random((3, 500)) > 0.5
+    found = block_sums(errors, blocks, 10)
+    assert np.allclose(found, errors.astype(float) @ np.eye(10)[blocks], rtol=0, atol=1e-12)
+    assert (found[:, 9] == 0).all() and found.sum() == errors.sum()

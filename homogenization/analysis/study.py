@@ -202,6 +202,9 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     factors = read_factors(runs, settings.factors)
     others = other_factors(factors, group_index)
     matched = matched_comparisons(group_index, others, values.draws, settings)
+    headline = headline_table(point, replicated, matched, group_index, names, values.draws)
+    matched_on, dropped_within = matched["matched"][0].matched_on, matched["matched"][0].dropped_within
+    del matched     # four [B, R, R] weight arrays (1.4 GB at 300 runs), not needed past the headline
     group_table, histograms = group_tables(runs, groups, group_index, outcomes, point, values.metrics,
                                            values.run_metric, values.replicated_metric, values.draws)
     log.info("analysis: per-unit tables, layers, epochs and the trend where asked [%.0f s]",
@@ -209,7 +212,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
     order = np.argsort(group_index, kind="stable")
     return Analysis(
         runs, groups, outcomes, settings, pair_table(runs, point, values.metrics), group_table, histograms,
-        headline_table(point, replicated, matched, group_index, names, values.draws.pairs),
+        headline,
         run_flags(runs, outcomes, values.run_metric, values.replicated_metric),
         {m.name: point[m.name][np.ix_(order, order)] for m in values.metrics if m.heatmap},
         nested=None if nesting is None else nested_headline(
@@ -218,7 +221,7 @@ def analyze(runs: list[Run], groups: list[str], settings: Settings,
         design=design_table(factors, group_index),
         factors=attribution_table(point, replicated, group_index, groups, others, settings, names),
         confounds={name: confounds(point[name], group_index, others) for name in names},
-        matched_on=matched["matched"][0].matched_on, dropped_within=matched["matched"][0].dropped_within,
+        matched_on=matched_on, dropped_within=dropped_within,
         pretraining=pretraining_comparison(runs, groups, group_index, point, replicated, values.draws.pairs,
                                            values.run_metric),
         **breakdowns(runs, groups, outcomes, values, settings, trend_values))
@@ -306,7 +309,7 @@ def defined_for_some_pair(values: np.ndarray) -> bool:
 
 
 def headline_table(point: dict, replicated: dict, matched: dict, group_index: np.ndarray,
-                   names: list[str], pair_draws: np.ndarray) -> dict:
+                   names: list[str], draws: Draws) -> dict:
     """Per headline metric: within, across and their difference on matched pairs (``raw_*``: on
     every pair), with intervals and the pairs each side rests on; and ``pooled``, every pair of
     two runs whatever their groups, with its multi-bootstrap interval (the headline when the
@@ -318,10 +321,13 @@ def headline_table(point: dict, replicated: dict, matched: dict, group_index: np
         entry = side_estimates(point[name], replicated[name], *matched["matched"], freedom)
         entry.update({f"raw_{key}": value for key, value in
                       side_estimates(point[name], replicated[name], *matched["raw"], freedom).items()})
-        entry["pooled"] = float(pair_mean(point[name], every_pair))
-        entry["pooled_ci"] = interval(pair_mean(replicated[name], pair_draws * every_pair))
-        entry["pooled_pairs"] = int(((every_pair > 0) & ~np.isnan(point[name])).sum() // 2)
         headline[name] = entry
+    pooled_draws = draws.pairs     # one [B, R, R] array, made once, after the sides' temporaries
+    pooled_draws *= every_pair
+    for name in names:
+        headline[name]["pooled"] = float(pair_mean(point[name], every_pair))
+        headline[name]["pooled_ci"] = interval(pair_mean(replicated[name], pooled_draws))
+        headline[name]["pooled_pairs"] = int(((every_pair > 0) & ~np.isnan(point[name])).sum() // 2)
     return headline
 
 

@@ -30,8 +30,11 @@ import pandas as pd
 
 from homogenization.analysis.design.read_design import Factor
 from homogenization.analysis.metrics.bootstrap import (
+    by_replicate_chunks,
     crossed_interval,
+    gradient_scale,
     interval,
+    pair_gradient,
     pair_mean,
     run_effect_scale,
     t_quantile,
@@ -172,8 +175,11 @@ def side_estimates(values: np.ndarray, replicated: np.ndarray, point: Comparison
         entry[f"{side}_ci"] = crossed_interval(entry[side], *draws[side], run_effect_scale(weights, drawn),
                                                freedom)
     entry["difference"] = entry["within"] - entry["across"]
-    scale = run_effect_scale(np.stack([point.within[0], point.across[0]]),
-                             np.stack([replicates.within, replicates.across]))
+    # run_effect_scale of within less across, one side's gradients at a time (a stacked [2, B, R, R]
+    # copy of both sides' weights was the analysis's largest array at 300 runs)
+    defined = (replicates.within.sum(axis=(-2, -1)) > 0) & (replicates.across.sum(axis=(-2, -1)) > 0)
+    scale = gradient_scale(pair_gradient(point.within[0]) - pair_gradient(point.across[0]),
+                           pair_gradient(replicates.within) - pair_gradient(replicates.across), defined)
     entry["difference_ci"] = crossed_interval(
         entry["difference"], *(w - a for w, a in zip(draws["within"], draws["across"])), scale, freedom)
     return entry
@@ -254,13 +260,17 @@ def attribute(point: dict[str, np.ndarray], replicated: dict[str, np.ndarray], p
     design = np.column_stack([np.ones(int(top.sum())), *columns]) if n else np.zeros((0, 1))
     rows = []
     for metric in metrics:
-        values, draws = point[metric][top], replicated[metric][:, top]
+        values = point[metric][top]
         defined = ~np.isnan(values)
         estimate = weighted_least_squares(design[defined], np.ones((1, int(defined.sum()))),
                                           values[defined][None])[0]
-        reps_defined = ~np.isnan(draws)
-        weights = np.where(reps_defined, pair_draws[:, top], 0.0)
-        baseline = weighted_least_squares(design, weights, np.nan_to_num(draws))[:, 0]
+
+        def baseline_fit(replicates: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+            draws = replicates[:, top]
+            weights = np.where(np.isnan(draws), 0.0, drawn[:, top])
+            return weighted_least_squares(design, weights, np.nan_to_num(draws))[:, 0]
+
+        baseline = by_replicate_chunks(baseline_fit, replicated[metric], pair_draws)
         rows.append({"metric": metric, "factor": "(no factor shared)", "effect": float(estimate[0]),
                      **dict(zip(("ci_low", "ci_high"), interval(baseline))),
                      "pairs_sharing": 0, "pairs": int(defined.sum()), "note": "baseline"})

@@ -36,6 +36,7 @@ import pandas as pd
 
 from homogenization.analysis.design.attribution import weighted_least_squares
 from homogenization.analysis.metrics.bootstrap import (
+    by_replicate_chunks,
     crossed_interval,
     gradient_scale,
     interval,
@@ -308,8 +309,10 @@ def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, axis:
     slope = fit(run_metric[None], values[a, b][None], level_weight[None])[0]
     if len(drawn) == 0:
         return {**empty, "slope_given_metric": float(slope)}
-    weights = drawn[:, a] * drawn[:, b] * level_weight
-    low, high = interval(fit(replicated_metric, replicated[:, a, b], weights))
+    def fit_drawn(metric: np.ndarray, pairs: np.ndarray, runs_drawn: np.ndarray) -> np.ndarray:
+        return fit(metric, pairs[:, a, b], runs_drawn[:, a] * runs_drawn[:, b] * level_weight)
+
+    low, high = interval(by_replicate_chunks(fit_drawn, replicated_metric, replicated, drawn))
     return {"slope_given_metric": float(slope), "given_ci_low": low, "given_ci_high": high}
 
 
@@ -326,7 +329,8 @@ def _capability(values: np.ndarray, replicated: np.ndarray, task: TaskMetric,
 
     slope = float(fit(run_metric[None], values[a, b][None], np.ones((1, len(a))))[0])
     low, high = (
-        interval(fit(replicated_metric, replicated[:, a, b], drawn_pairs[:, a, b]))
+        interval(by_replicate_chunks(lambda metric, pairs, drawn: fit(metric, pairs[:, a, b], drawn[:, a, b]),
+                                     replicated_metric, replicated, drawn_pairs))
         if len(drawn_pairs)
         else [float("nan")] * 2
     )

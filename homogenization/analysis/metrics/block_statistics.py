@@ -20,6 +20,7 @@ from homogenization.analysis.metrics.agreement import (
     capa,
     co_errors,
     cohen_kappa,
+    entropy_bits,
     error_pair_stats,
     jensen_shannon_rows,
     same_wrong_chance,
@@ -64,8 +65,18 @@ def degenerate_representations(runs: list[Run], representations: Iterable[np.nda
 
 
 def block_sums(values: np.ndarray, blocks: np.ndarray, n_blocks: int) -> np.ndarray:
-    """Sum ``values`` [..., N] over the units of each block: [..., M]."""
-    return values.astype(np.float64) @ np.eye(n_blocks)[blocks]
+    """Sum ``values`` [..., N] over the units of each block: [..., M] float64. The units are sorted
+    by block once and each block's run summed (``np.add.reduceat``): N additions per row, where a
+    product with an [N, M] indicator matrix costs N x M."""
+    order = np.argsort(blocks, kind="stable")
+    sorted_blocks = blocks[order]
+    starts = np.searchsorted(sorted_blocks, np.arange(n_blocks))
+    present = starts < np.searchsorted(sorted_blocks, np.arange(n_blocks), side="right")
+    sums = np.zeros((*np.shape(values)[:-1], n_blocks))
+    if present.any():
+        sums[..., present] = np.add.reduceat(np.asarray(values, dtype=np.float64)[..., order],
+                                             starts[present], axis=-1)
+    return sums
 
 
 class BlockStatistics:
@@ -268,8 +279,10 @@ class BlockStatistics:
             probs = self.outcomes.probs
             runs = len(probs)
             self._jsd = np.zeros((runs, runs, self.n_blocks))
+            entropies = [entropy_bits(p) for p in probs]
             for a in range(runs - 1):
-                rows = jensen_shannon_rows(probs[a][None], np.stack(probs[a + 1:]))   # [R - a - 1, N]
+                rows = jensen_shannon_rows(probs[a][None], np.stack(probs[a + 1:]),      # [R - a - 1, N]
+                                           entropies[a][None], np.stack(entropies[a + 1:]))
                 sums = block_sums(rows, self._row_blocks, self.n_blocks)
                 self._jsd[a, a + 1:], self._jsd[a + 1:, a] = sums, sums
         return np.einsum("abm,km->kab", self._jsd, weights) / (weights @ self.rows)[:, None, None]

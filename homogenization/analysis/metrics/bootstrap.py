@@ -3,6 +3,7 @@ of runs under those draws, percentile intervals (see analysis.py for the design)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import NormalDist
 
 import numpy as np
@@ -33,6 +34,17 @@ def pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
     return np.concatenate([_pair_mean(values[start:start + PAIR_MEAN_CHUNK],
                                       pair_weights[start:start + PAIR_MEAN_CHUNK])
                            for start in range(0, shape[0], PAIR_MEAN_CHUNK)])
+
+
+def by_replicate_chunks(fit: Callable[..., np.ndarray], *replicated: np.ndarray) -> np.ndarray:
+    """``fit`` of arrays with a leading replicate axis, ``PAIR_MEAN_CHUNK`` replicates at a time: a
+    least-squares fit over every pair of 300 runs makes [B, P, K] float64 temporaries, 2 GB at
+    B = 1,000 (the trend against capability, the attribution's baseline)."""
+    replicates = len(replicated[0])
+    if replicates <= PAIR_MEAN_CHUNK:
+        return fit(*replicated)
+    return np.concatenate([fit(*(array[start:start + PAIR_MEAN_CHUNK] for array in replicated))
+                           for start in range(0, replicates, PAIR_MEAN_CHUNK)])
 
 
 def _pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
