@@ -123,18 +123,17 @@ class TaskMetric:
 
 @dataclass
 class Levels:
-    """The levels of a numeric axis and the pair weights of each level. Runs are drawn within their
-    level (``drawn`` [B, R]); a level's drawn pair weights [B, R, R] are made on demand, one level
-    at a time (``within_drawn``), so memory holds two [B, R, R] float32 arrays whatever the number
-    of levels (an [L, B, R, R] array was 10 GB at 5 levels x 1,000 replicates x 500 runs)."""
+    """The levels of a numeric axis. Runs are drawn within their level (``drawn`` [B, R]). A level's
+    pair means read only the pairs of its own runs: its block of a pair matrix (``block``) and its
+    pair weights (``within``, ``within_drawn`` [B, n, n] for its n runs), made on demand, one
+    level at a time. An [L, B, R, R] array was 10 GB at 5 levels x 1,000 replicates x 500 runs, and
+    [B, R, R] weights that are zero outside one level made its means 25 times the work at 5 levels."""
 
     levels: np.ndarray       # [L] the distinct values
     x: np.ndarray            # [L] log2 of the value when every value is positive, else the value
     index: np.ndarray        # [R] each run's level
     positive: bool
     drawn: np.ndarray        # [B, R]
-    within: np.ndarray       # [L, R, R] float32: pairs of two different runs of one level
-    pairs: np.ndarray        # [B, R, R] float32: how often each pair is drawn
 
     @property
     def runs_per_level(self) -> np.ndarray:
@@ -144,8 +143,29 @@ class Levels:
     def per(self) -> str:
         return "doubling" if self.positive else "unit"
 
+    def members(self, k: int) -> np.ndarray:
+        return np.flatnonzero(self.index == k)
+
+    def block(self, k: int, pair_values: np.ndarray) -> np.ndarray:
+        """The pairs of level k's runs of ``pair_values`` [.., R, R]: [.., n, n]."""
+        members = self.members(k)
+        return pair_values[..., members[:, None], members[None, :]]
+
+    def within(self, k: int) -> np.ndarray:
+        """[n, n] float32: the pairs of two different runs of level k."""
+        n = len(self.members(k))
+        return (~np.eye(n, dtype=bool)).astype(np.float32)
+
     def within_drawn(self, k: int) -> np.ndarray:
-        return self.pairs * self.within[k]
+        """[B, n, n] float32: how often each pair of two different runs of level k is drawn."""
+        drawn = self.drawn[:, self.members(k)].astype(np.float32)
+        return drawn[:, :, None] * drawn[:, None, :] * self.within(k)
+
+    def spread(self, k: int, level_values: np.ndarray) -> np.ndarray:
+        """Per-run values of level k's runs [.., n] placed among all runs [.., R] (0 elsewhere)."""
+        found = np.zeros((*level_values.shape[:-1], len(self.index)))
+        found[..., self.members(k)] = level_values
+        return found
 
 
 def read_levels(values: np.ndarray, key: str, replicates: int, seed: int) -> Levels | None:
@@ -158,11 +178,7 @@ def read_levels(values: np.ndarray, key: str, replicates: int, seed: int) -> Lev
     positive = bool((levels > 0).all())
     index = np.searchsorted(levels, values)
     drawn = seed_draws_within(index, replicates, stream(seed, "trend"))
-    off_diagonal = ~np.eye(len(values), dtype=bool)
-    within = np.stack([(index == k)[:, None] & (index == k)[None, :] & off_diagonal
-                       for k in range(len(levels))]).astype(np.float32)
-    pairs = drawn.astype(np.float32)[:, :, None] * drawn.astype(np.float32)[:, None, :]
-    return Levels(levels, np.log2(levels) if positive else levels, index, positive, drawn, within, pairs)
+    return Levels(levels, np.log2(levels) if positive else levels, index, positive, drawn)
 
 
 def trend_analysis(runs: list[Run], key: str, values: np.ndarray, point: dict, replicated: dict,
@@ -197,15 +213,16 @@ def _level_table(axis: Levels, point: dict, replicated: dict, task: TaskMetric) 
                "metric_mean": float(task.values[members].mean()),
                **dict(zip(("metric_ci_low", "metric_ci_high"), interval(metric_draws))),
                "chance": task.chance}
-        within, within_drawn = axis.within[k], axis.within_drawn(k)
+        within, within_drawn = axis.within(k), axis.within_drawn(k)
         for name in point:
-            estimate = float(pair_mean(point[name], within))
+            values, replicates = axis.block(k, point[name]), axis.block(k, replicated[name])
+            estimate = float(pair_mean(values, within))
             low, high = crossed_interval(
-                estimate, pair_mean(point[name], within_drawn), pair_mean(replicated[name], within),
-                pair_mean(replicated[name], within_drawn), run_effect_scale(within, within_drawn),
+                estimate, pair_mean(values, within_drawn), pair_mean(replicates, within),
+                pair_mean(replicates, within_drawn), run_effect_scale(within, within_drawn),
                 max(int(members.sum()) - 1, 1))
             row.update({name: estimate, f"{name}_ci_low": low, f"{name}_ci_high": high,
-                        f"{name}_pairs": int(((within > 0) & ~np.isnan(point[name])).sum() // 2)})
+                        f"{name}_pairs": int(((within > 0) & ~np.isnan(values)).sum() // 2)})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -218,7 +235,7 @@ def _trend_table(axis: Levels, level_table: pd.DataFrame, point: dict, replicate
     for name in point:
         rows.append({**_metric_trend(name, point[name], replicated[name], axis),
                      **_given_accuracy(name, point[name], replicated[name], axis, task),
-                     **_capability(point[name], replicated[name], task, axis.pairs)})
+                     **_capability(point[name], replicated[name], task, axis.drawn)})
     table = pd.DataFrame(rows)
     table.insert(1, "levels", len(axis.levels))
     table.insert(2, "runs", runs)
@@ -256,7 +273,7 @@ def slope_freedom(combination: np.ndarray, runs_per_level: np.ndarray) -> float:
 
 def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, axis: Levels) -> dict:
     """A headline metric's slope of within-level means against x, with its crossed interval."""
-    means = np.array([pair_mean(values, w) for w in axis.within])
+    means = np.array([pair_mean(axis.block(k, values), axis.within(k)) for k in range(len(axis.levels))])
     defined = np.isfinite(means)
     if defined.sum() < 2:
         return {"metric": name, "slope": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"),
@@ -268,18 +285,19 @@ def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, axis: L
     runs_only, items_only, both = 0.0, 0.0, 0.0
     point_gradient, replicate_gradients, defined_draws = 0.0, 0.0, True
     for c, k in zip(combination, used):   # one level's [B, R, R] weights at a time
-        within_drawn = axis.within_drawn(k)
-        runs_only = runs_only + c * pair_mean(values, within_drawn)
-        items_only = items_only + c * pair_mean(replicated, axis.within[k])
-        both = both + c * pair_mean(replicated, within_drawn)
-        point_gradient = point_gradient + c * pair_gradient(axis.within[k])
-        replicate_gradients = replicate_gradients + c * pair_gradient(within_drawn)
+        within, within_drawn = axis.within(k), axis.within_drawn(k)
+        level_values, level_replicates = axis.block(k, values), axis.block(k, replicated)
+        runs_only = runs_only + c * pair_mean(level_values, within_drawn)
+        items_only = items_only + c * pair_mean(level_replicates, within)
+        both = both + c * pair_mean(level_replicates, within_drawn)
+        point_gradient = point_gradient + c * axis.spread(k, pair_gradient(within))
+        replicate_gradients = replicate_gradients + c * axis.spread(k, pair_gradient(within_drawn))
         defined_draws = defined_draws & (within_drawn.sum(axis=(-2, -1)) > 0)
     scale = gradient_scale(point_gradient, replicate_gradients, defined_draws)
     slope = float(means[defined] @ weights[defined])
     freedom = slope_freedom(combination, axis.runs_per_level[used])
     low, high = crossed_interval(slope, runs_only, items_only, both, scale, freedom, few_runs_noise=True)
-    pairs = int(sum(((axis.within[k] > 0) & ~np.isnan(values)).sum() // 2 for k in used))
+    pairs = int(sum(((axis.within(k) > 0) & ~np.isnan(axis.block(k, values))).sum() // 2 for k in used))
     return {"metric": name, "slope": slope, "ci_low": low, "ci_high": high, "per": axis.per, "pairs": pairs}
 
 
@@ -316,8 +334,7 @@ def _given_accuracy(name: str, values: np.ndarray, replicated: np.ndarray, axis:
     return {"slope_given_metric": float(slope), "given_ci_low": low, "given_ci_high": high}
 
 
-def _capability(values: np.ndarray, replicated: np.ndarray, task: TaskMetric,
-                drawn_pairs: np.ndarray) -> dict:
+def _capability(values: np.ndarray, replicated: np.ndarray, task: TaskMetric, drawn: np.ndarray) -> dict:
     """Every pair's metric against the pair's mean task metric: the least-squares slope."""
     run_metric, replicated_metric = task.values, task.replicated
     a, b = np.triu_indices(len(run_metric), k=1)
@@ -328,10 +345,12 @@ def _capability(values: np.ndarray, replicated: np.ndarray, task: TaskMetric,
         return _weighted_fit(design, weights, pair_values)[:, 1]
 
     slope = float(fit(run_metric[None], values[a, b][None], np.ones((1, len(a))))[0])
+    def fit_drawn(metric: np.ndarray, pairs: np.ndarray, runs: np.ndarray) -> np.ndarray:
+        return fit(metric, pairs[:, a, b], runs[:, a] * runs[:, b])
+
     low, high = (
-        interval(by_replicate_chunks(lambda metric, pairs, drawn: fit(metric, pairs[:, a, b], drawn[:, a, b]),
-                                     replicated_metric, replicated, drawn_pairs))
-        if len(drawn_pairs)
+        interval(by_replicate_chunks(fit_drawn, replicated_metric, replicated, drawn))
+        if len(drawn)
         else [float("nan")] * 2
     )
     return {
