@@ -182,7 +182,30 @@ class Draws:
     @property
     def pairs(self) -> np.ndarray:
         """float32 [B, R, R]: how often each pair is drawn (a product of small counts, exact)."""
-        seeds = self.seeds.astype(np.float32)
+        return self.pair_slices[:]
+
+    @property
+    def pair_slices(self) -> PairDraws:
+        """The same, made only for the replicates sliced out (``[start:stop]``)."""
+        return PairDraws(self.seeds)
+
+
+@dataclass
+class PairDraws:
+    """How often each pair is drawn, [B, R, R] float32, made a slice of replicates at a time: code
+    that works on chunks of replicates (``attribution.compare``) never holds the whole array."""
+
+    seeds: np.ndarray    # [B, R]
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (len(self.seeds), self.seeds.shape[1], self.seeds.shape[1])
+
+    def __getitem__(self, replicates: slice) -> np.ndarray:
+        seeds = self.seeds[replicates].astype(np.float32)
         return seeds[:, :, None] * seeds[:, None, :]
 
 
@@ -296,7 +319,7 @@ def matched_comparisons(group_index: np.ndarray, others: list[Factor], draws: Dr
     raw (every pair as it comes)."""
     equal_groups = not settings.pair_weighting
     everyone = (~np.eye(len(group_index), dtype=bool))[None].astype(float)
-    drawn = draws.pairs
+    drawn = draws.pair_slices
     return {"matched": (compare(everyone, group_index, others, equal_groups),
                         compare(drawn, group_index, others, equal_groups)),
             "raw": (compare(everyone, group_index, [], equal_groups),

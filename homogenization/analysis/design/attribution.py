@@ -90,16 +90,19 @@ def _equal_cells(weights: np.ndarray, cell: np.ndarray) -> np.ndarray:
 
 def compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor],
             equal_groups: bool = True) -> Comparison:
-    """The matched weights of the within and across sides under ``pair_draws`` [B, R, R],
+    """The matched weights of the within and across sides under ``pair_draws`` [B, R, R] (an array,
+    or anything sliced into one along replicates, e.g. ``study.PairDraws``),
     ``REPLICATES_PER_CHUNK`` replicates at a time (each replicate's weights are its own; the
     float64 temporaries of all of them at once would be several times the result)."""
-    parts = [_compare(pair_draws[start:start + REPLICATES_PER_CHUNK], group_index, others, equal_groups)
-             for start in range(0, max(len(pair_draws), 1), REPLICATES_PER_CHUNK)]   # B = 0: one empty part
-    if len(parts) == 1:
-        return parts[0]
-    return Comparison(np.concatenate([part.within for part in parts]),
-                      np.concatenate([part.across for part in parts]), parts[0].matched_on,
-                      parts[0].dropped_within)
+    if len(pair_draws) <= REPLICATES_PER_CHUNK:
+        return _compare(pair_draws[0:len(pair_draws)], group_index, others, equal_groups)
+    # filled chunk by chunk: a list of parts and their concatenation would hold both sides twice
+    within, across = np.empty(pair_draws.shape, np.float32), np.empty(pair_draws.shape, np.float32)
+    for start in range(0, len(pair_draws), REPLICATES_PER_CHUNK):
+        part = _compare(pair_draws[start:start + REPLICATES_PER_CHUNK], group_index, others, equal_groups)
+        within[start:start + REPLICATES_PER_CHUNK], across[start:start + REPLICATES_PER_CHUNK] = \
+            part.within, part.across
+    return Comparison(within, across, part.matched_on, part.dropped_within)
 
 
 def _compare(pair_draws: np.ndarray, group_index: np.ndarray, others: list[Factor],
