@@ -378,3 +378,36 @@ def test_a_table_in_another_encoding_imports_with_encoding(tmp_path):
     assert done.returncode == 0, done.stderr
     texts = (tmp_path / "out" / "a" / "predictions" / "test_texts.json").read_text(encoding="utf-8")
     assert "café" in texts and read_record(tmp_path / "out" / "a").status == "complete"
+
+
+# The fresh batch of faults (benchmarks/fault_battery.py): the classes it found, each fixed.
+
+@pytest.mark.parametrize("command, argument", [
+    ("homogenization.cli.import_predictions", "out=runs/bob's models"),
+    ("homogenization.cli.analyze", "out=reports/a=b"),
+    ("homogenization.cli.train", "study=x,y]"),
+])
+def test_an_override_hydras_grammar_cannot_read_is_one_line_with_the_quoting(tmp_path, command, argument):
+    """Was: Hydra's lexer error, a caret line and 'Set the environment variable HYDRA_FULL_ERROR=1',
+    exit 1."""
+    done = subprocess.run([sys.executable, "-m", command, argument], cwd=tmp_path, capture_output=True,
+                          text=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "HYDRA_FULL_ERROR" not in output, output[-2000:]
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and argument in errors[0] and "Hydra cannot read this override" in errors[0]
+    assert f"'{argument.split('=')[0]}=\"<value>\"'" in errors[0]
+
+
+@pytest.mark.parametrize("content, layout, words", [
+    ("model,item,prediction,gold\n", "long", "no rows below the header"),     # was: "one label ([])"
+    ("model,item,prediction,gold\na,1,x,x\na,2,y,y\n", "wide",                 # was: pandas' traceback
+     "the table has a column 'model', 'prediction'"),
+])
+def test_a_table_with_no_rows_or_in_the_other_layout_is_one_line(tmp_path, content, layout, words):
+    path = tmp_path / "t.csv"
+    path.write_text(content)
+    with pytest.raises(UserError) as error:
+        import_predictions(path, tmp_path / "out", layout)
+    assert words in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "out").exists()

@@ -118,10 +118,32 @@ def unquoted_sweeper_param(arguments: list[str]) -> str | None:
     return None
 
 
+def unreadable_override(arguments: list[str]) -> str | None:
+    """An override Hydra's grammar cannot read (``out=runs/bob's``, ``name=a=b``; Hydra prints a
+    lexer error and a hint about HYDRA_FULL_ERROR): the line that names it and how to quote it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    parser = OverridesParser.create()
+    for argument in arguments:
+        if "=" not in argument or argument.startswith("-"):
+            continue
+        try:
+            parser.parse_overrides([argument])
+        except OverrideParseException as error:
+            reason = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+            key = argument.split("=", 1)[0]
+            return (f"{argument}: Hydra cannot read this override ({reason}); a value with quotes, "
+                    f"spaces, '=' or ',' goes in quotes Hydra sees: '{key}=\"<value>\"'")
+    return None
+
+
 def check_overrides(primary: str) -> None:
     """Exit with one line (status 2) if a file of the user's ./conf is not YAML, a sweeper
-    parameter is unquoted, or a command-line key is a likely misspelling."""
-    malformed = malformed_user_config() or unquoted_sweeper_param(sys.argv[1:])
+    parameter is unquoted, an override is not Hydra's grammar, or a command-line key is a likely
+    misspelling."""
+    malformed = malformed_user_config() or unquoted_sweeper_param(sys.argv[1:]) or \
+        unreadable_override(sys.argv[1:])
     if malformed:
         print(f"error: {malformed}", file=sys.stderr)
         sys.exit(2)

@@ -105,6 +105,11 @@ def _wide(table: pd.DataFrame, columns: Columns) -> pd.DataFrame:
     models = [c for c in table.columns if c not in fixed]
     if not models:
         raise UserError(f"layout=wide: no model columns besides {fixed}")
+    clashing = [c for c in (columns.model, columns.prediction) if c in models]
+    if clashing:
+        raise UserError(f"layout=wide: the table has a column {', '.join(map(repr, clashing))}, which the "
+                        "wide layout makes from the model columns; a table with model and prediction "
+                        "columns is the long layout (drop layout=wide), else rename the column")
     long = table.melt(id_vars=[c for c in fixed if c in table.columns], value_vars=models,
                       var_name=columns.model, value_name=columns.prediction)
     long.attrs["source_rows"] = np.tile(table.attrs.get("source_rows", np.arange(len(table))), len(models))
@@ -174,6 +179,10 @@ def _read_rows(table_path: Path, layout: str, columns: Columns, test: TestSplit 
         raise UserError(f"{table_path}: no column {', '.join(missing)} (it has {present}); "
                         "name the columns with columns.item=, columns.gold=, columns.model=, "
                         "columns.prediction=, columns.text=, columns.probabilities=")
+
+    if rows.empty:
+        raise UserError(f"{table_path}: no rows below the header; the table needs one row per "
+                        f"{'(model, item)' if layout == 'long' else 'item'}")
 
     def where(index: int) -> str:
         return places(int(source_rows[index]))
