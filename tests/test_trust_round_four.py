@@ -411,3 +411,33 @@ def test_a_table_with_no_rows_or_in_the_other_layout_is_one_line(tmp_path, conte
         import_predictions(path, tmp_path / "out", layout)
     assert words in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("override, words", [
+    ("check_determinism=maybe", "check_determinism='maybe': give true or false"),   # was: switched on
+    ("trainer.gradient_clip_val=-1", "a negative norm would flip"),                   # was: trained so
+    ("trainer.precision=13", "trainer.precision=13: choose one of 32-true, bf16-mixed"),  # was: traceback
+])
+def test_a_setting_whose_value_alone_is_wrong_is_one_line_before_training(tmp_path, override, words):
+    from homogenization.training.config_checks import check_config
+    from tests.helpers import compose_config
+
+    with pytest.raises(UserError) as error:
+        check_config(compose_config(tmp_path / "run", [override]))
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("argument, words", [
+    ("model=gpt9", "model=gpt9: no such model; choose one of bert,"),          # was: Hydra's option list
+    ("model=cnn_lstm,gpt9", "model=gpt9: no such model"),                      # a sweep's value
+    ("model/size=huge", "no such model/size; choose one of medium, mini, small, tiny"),
+    ("logger=null", "leaves a config group out with ~logger"),                 # was: Hydra's ValueError
+])
+def test_a_config_group_option_that_does_not_exist_is_one_line_with_the_choices(tmp_path, argument, words):
+    from homogenization.cli.override_keys import unknown_option
+
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "mine.yaml").write_text("name: mine\n")
+    found = unknown_option([argument, "model=mine"], tmp_path / "conf")
+    assert found is not None and words in found and "\n" not in found
+    assert unknown_option(["model=mine", "data=demo", "logger=csv", "seed=3"], tmp_path / "conf") is None

@@ -56,7 +56,8 @@ def run(cfg: DictConfig) -> None:
                          "same command again"):
             written = import_predictions(Path(cfg.table), Path(cfg.out), cfg.layout, columns, labels,
                                          cfg.name, test, cfg.abstain, cfg.encoding)
-        print(f"{len(written)} runs in {cfg.out}; analyse them with: homog-analyze runs={cfg.out}")
+        runs = f"{len(written)} run" + ("" if len(written) == 1 else "s")
+        print(f"{runs} in {cfg.out}; analyse them with: homog-analyze runs={cfg.out}")
 
 
 def main() -> None:

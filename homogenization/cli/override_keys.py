@@ -138,12 +138,35 @@ def unreadable_override(arguments: list[str]) -> str | None:
     return None
 
 
+def unknown_option(arguments: list[str], local_conf: Path = Path("conf")) -> str | None:
+    """``model=gpt9``: a config group's option that neither the package nor ./conf has (Hydra lists
+    the options over several lines and points at HYDRA_FULL_ERROR): one line with the choices."""
+    folders = [config_file()] + ([local_conf] if local_conf.is_dir() else [])
+    for argument in arguments:
+        if "=" not in argument or argument.startswith(("+", "~", "-", "hydra")):
+            continue
+        group, value = (part.strip() for part in argument.split("=", 1))
+        homes = [folder / group for folder in folders if (folder / group).is_dir()]
+        if not homes or "." in group or any(mark in value for mark in "${}[]()'\""):
+            continue
+        choices = sorted({entry.stem for home in homes for entry in home.glob("*.yaml")})
+        for option in value.split(","):      # a multirun sweeps several
+            option = option.strip()
+            if option == "null":             # Hydra stops with a ValueError traceback
+                return (f"{argument}: Hydra leaves a config group out with ~{group} (no value), not "
+                        f"{group}=null; or choose one of {', '.join(choices)}")
+            if option and option not in choices:
+                return (f"{group}={option}: no such {group}; choose one of {', '.join(choices)}, or add "
+                        f"conf/{group}/{option}.yaml where you run the command")
+    return None
+
+
 def check_overrides(primary: str) -> None:
     """Exit with one line (status 2) if a file of the user's ./conf is not YAML, a sweeper
-    parameter is unquoted, an override is not Hydra's grammar, or a command-line key is a likely
-    misspelling."""
+    parameter is unquoted, an override is not Hydra's grammar, a config group has no such option,
+    or a command-line key is a likely misspelling."""
     malformed = malformed_user_config() or unquoted_sweeper_param(sys.argv[1:]) or \
-        unreadable_override(sys.argv[1:])
+        unreadable_override(sys.argv[1:]) or unknown_option(sys.argv[1:])
     if malformed:
         print(f"error: {malformed}", file=sys.stderr)
         sys.exit(2)

@@ -26,6 +26,12 @@ TRAINER_COUNTS = (("trainer.max_epochs", 1, None), ("trainer.min_epochs", 0, "no
 # null, a whole number of batches (>= 0), or a fraction in [0, 1]
 TRAINER_LIMITS = ("trainer.limit_train_batches", "trainer.limit_val_batches", "trainer.limit_test_batches")
 NON_NEGATIVE_NUMBERS = ("model.optimizer.weight_decay",)
+# Lightning's precisions (as strings: Hydra reads 32 as a number)
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true", "transformer-engine",
+              "transformer-engine-float16", "32", "16", "64", "bf16")
+# Switches: a string such as "maybe" or "off" is truthy in Python and would switch them on.
+BOOLEANS = ("check_determinism", "compile", "record.every_epoch", "trainer.enable_progress_bar",
+            "trainer.enable_model_summary")
 
 
 def _value(cfg: DictConfig, key: str):
@@ -62,6 +68,10 @@ def check_config(cfg: DictConfig) -> None:
         value = _value(cfg, key)
         if value is not None and (not _is_number(value) or not math.isfinite(value) or value < 0):
             raise UserError(f"{key}={value!r}: must be a finite number >= 0.")
+    for key in BOOLEANS:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not isinstance(value, bool):
+            raise UserError(f"{key}={value!r}: give true or false.")
     threads = _value(cfg, "torch_threads")
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise UserError(f"torch_threads={threads!r}: give a positive number of threads, or null for "
@@ -111,6 +121,14 @@ def check_trainer(cfg: DictConfig) -> None:
             raise UserError(f"{key}={value!r}: must be {allowed}{endless}.")
     if not _is_int(max_steps) or max_steps < -1:
         raise UserError(f"trainer.max_steps={max_steps!r}: must be -1 (no limit) or a whole number >= 0.")
+    precision = _value(cfg, "trainer.precision")
+    if precision is not None and str(precision) not in PRECISIONS:
+        raise UserError(f"trainer.precision={precision!r}: choose one of {', '.join(PRECISIONS)} (model=bert "
+                        "sets it through model.precision on the CPU trainers).")
+    clip = OmegaConf.select(cfg, "trainer.gradient_clip_val", default=None)
+    if clip is not None and (not _is_number(clip) or not math.isfinite(clip) or clip < 0):
+        raise UserError(f"trainer.gradient_clip_val={clip!r}: give a gradient norm > 0, or 0 or null for no "
+                        "clipping (a negative norm would flip the gradients' sign).")
     for key in TRAINER_LIMITS:
         value = OmegaConf.select(cfg, key, default=None)
         if value is None:
