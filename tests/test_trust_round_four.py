@@ -441,3 +441,19 @@ def test_a_config_group_option_that_does_not_exist_is_one_line_with_the_choices(
     found = unknown_option([argument, "model=mine"], tmp_path / "conf")
     assert found is not None and words in found and "\n" not in found
     assert unknown_option(["model=mine", "data=demo", "logger=csv", "seed=3"], tmp_path / "conf") is None
+
+
+def test_a_misspelled_key_below_a_config_group_is_one_line_with_the_key_meant(tmp_path):
+    """Was: Hydra's "Could not override 'trainer.max_epoch' ... Key 'max_epoch' is not in struct"
+    over several lines and the HYDRA_FULL_ERROR hint, exit 1."""
+    done = subprocess.run([sys.executable, "-m", "homogenization.cli.train", "trainer.max_epoch=2"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2 and "HYDRA_FULL_ERROR" not in output, output[-2000:]
+    assert "trainer.max_epoch=2: trainer has no key 'max_epoch'; did you mean trainer.max_epochs=2?" in output
+    from homogenization.cli.override_keys import misspelled_below_group
+
+    assert "did you mean model.optimizer.lr=1" in misspelled_below_group(["model.optimiser.lr=1"], tmp_path)
+    known = ["trainer.max_epochs=2", "model.optimizer.lr=1e-3", "data.max_length=64", "model.size=tiny",
+             "trainer.new_thing=1", "paths.root_dir=x"]      # a key with nothing close is left to Hydra
+    assert misspelled_below_group(known, tmp_path) is None

@@ -60,6 +60,52 @@ def flat_groups(primary: str) -> set[str]:
                     for entry in root.joinpath(group).iterdir() if entry.name.endswith(".yaml"))}
 
 
+def group_keys(group: str, local_conf: Path = Path("conf")) -> set[str]:
+    """The keys directly below a config group's package (``trainer`` -> max_epochs, precision, ...):
+    the top-level keys of every option of the group (and its subgroups, e.g. model/size) and the
+    packages its options' defaults put under it (``/optimizer@optimizer``). Empty when the group's
+    options put their keys elsewhere (``@package _global_``) or the group does not exist."""
+    keys: set[str] = set()
+    for folder in [config_file()] + ([local_conf] if local_conf.is_dir() else []):
+        for entry in sorted((folder / group).rglob("*.yaml")) if (folder / group).is_dir() else []:
+            text = entry.read_text()
+            if text.lstrip().startswith(("# @package", "#@package")):
+                return set()        # relocated keys: not checked here
+            content = yaml.safe_load(text) or {}
+            if not isinstance(content, dict):
+                continue
+            keys |= {key for key in content if key != "defaults"}
+            for default in content.get("defaults") or []:
+                for name in (default if isinstance(default, dict) else {default: None}):
+                    target = str(name).split("@", 1)[1] if "@" in str(name) else ""
+                    if target and not target.startswith("_global_"):
+                        keys.add(target.split(".", 1)[0])
+                    elif not target and "/" not in str(name) and str(name) != "_self_":
+                        keys.add(str(name).split()[-1])    # a subgroup such as model/size: its own keys
+    return keys
+
+
+def misspelled_below_group(arguments: list[str], local_conf: Path = Path("conf")) -> str | None:
+    """``trainer.max_epoch=3``: a key below a config group that none of the group's options has,
+    close to one they have (Hydra says "Key 'max_epoch' is not in struct" over several lines)."""
+    for argument in arguments:
+        if "=" not in argument or argument.startswith(("+", "~", "-", "hydra")):
+            continue
+        key, value = argument.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) < 2:
+            continue
+        keys = group_keys(parts[0], local_conf)
+        if not keys or parts[1] in keys:
+            continue
+        close = difflib.get_close_matches(parts[1], sorted(keys), n=1, cutoff=0.8)
+        if close:
+            suggestion = ".".join([parts[0], close[0], *parts[2:]])
+            return (f"{argument}: {parts[0]} has no key '{parts[1]}'; did you mean {suggestion}={value}? "
+                    f"(a new key is added with +{argument})")
+    return None
+
+
 def misspelled(arguments: list[str], known: set[str], flat: set[str] = frozenset()) -> str | None:
     """The first override whose top-level key is unknown but close to a known one, or that puts a
     top-level key below a ``flat`` group's name: one line."""
@@ -171,7 +217,8 @@ def check_overrides(primary: str) -> None:
         print(f"error: {malformed}", file=sys.stderr)
         sys.exit(2)
     try:
-        problem = misspelled(sys.argv[1:], known_keys(primary), flat_groups(primary))
+        problem = misspelled(sys.argv[1:], known_keys(primary), flat_groups(primary)) or \
+            misspelled_below_group(sys.argv[1:])
     except (OSError, yaml.YAMLError):      # a config Hydra will report on itself
         return
     if problem:
