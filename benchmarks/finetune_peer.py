@@ -45,7 +45,8 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "labels")
 
 def framework_config(run_dir: Path, steps: int, bucket: bool, cache: Path):
     return compose_train_config(run_dir, [
-        "model=bert", "backbone=minilm", "data=sst2", "trainer.accelerator=cpu",
+        # fp32 on both sides (model=bert's CPU default is bf16-mixed; the Trainer below runs fp32)
+        "model=bert", "backbone=minilm", "data=sst2", "trainer.accelerator=cpu", "model.precision=32-true",
         f"data.bucket_batches={50 if bucket else 0}", f"data.batch_size={BATCH}",
         f"trainer.max_steps={steps}", "trainer.max_epochs=1", "trainer.limit_val_batches=0",
         "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
