@@ -127,7 +127,8 @@ def import_cases(root: Path) -> list[Case]:
         imp("a Parquet file that is not Parquet", "error", table("bad.parquet", b"PAR1garbage")),
         imp("a JSONL line that is a list", "error", table("list.jsonl", "[1, 2, 3]\n")),
         imp("an .xlsx table", "error", table("t.xlsx", b"PK\x03\x04")),
-        imp("name= with a path separator", "error", table("g9.csv", good), "name=../x"),
+        # the data set's name is a field of run.json, never a path: any text is a name
+        imp("name= with a path separator", "ok", table("g9.csv", good), "name=../x"),
         imp("columns.model= a column that does not exist", "error", table("g10.csv", good),
             "columns.model=system"),
         Case("import: out= an existing file",
@@ -142,6 +143,12 @@ def import_cases(root: Path) -> list[Case]:
         imp("one model only", "ok", table("one.csv", "\n".join(lines[:41]) + "\n")),
         imp("abstain= a gold label", "error", table("g13.csv", good), "abstain=pos"),
         imp("a key that does not exist", "error", table("g14.csv", good), "colums.model=x"),
+        imp("a TSV table", "ok", table("good.tsv", good.replace(",", "\t"))),
+        imp("a JSONL table", "ok", table("good.jsonl", "".join(
+            json.dumps(dict(zip(lines[0].split(","), line.split(",")))) + "\n" for line in lines[1:]))),
+        imp("an empty probability cell without abstain=", "error",
+            table("pempty.csv", "\n".join(with_probs).replace(',"[0.8, 0.2]"', ",", 1) + "\n"),
+            "columns.probabilities=probs"),
     ]
 
 
@@ -190,6 +197,8 @@ def analyze_cases(root: Path, imported: Path) -> list[Case]:
         ana("pair_weighting=maybe", "error", runs, "pair_weighting=maybe"),
         ana("jobs=0", "error", runs, "jobs=0"),
         ana("device=tpu", "error", runs, "device=tpu"),
+        ana("runs= a glob that matches nothing", "error", f"runs={root / 'nothing*'}"),
+        ana("bootstrap=1", "error", runs, "bootstrap=1"),
     ]
 
 
@@ -222,6 +231,11 @@ def train_cases(root: Path) -> list[Case]:
         train("data.label_offset=abc", "error", "data=tsv", "data.label_offset=abc"),
         train("seed_init=-1", "error", "seed_init=-1"),
         train("trainer.gradient_clip_val=-1", "error", "trainer.gradient_clip_val=-1"),
+        train("trainer.limit_train_batches=1.5", "error", "trainer.limit_train_batches=1.5"),
+        train("trainer.max_steps=-5", "error", "trainer.max_steps=-5"),
+        train("model.optimizer.weight_decay=-1", "error", "model.optimizer.weight_decay=-1"),
+        train("record.export_steps=[0]", "error", "record.export_steps=[0]"),
+        train("data.max_train_examples=-3", "error", "data.max_train_examples=-3"),
     ]
 
 

@@ -284,7 +284,7 @@ def _metric_trend(name: str, values: np.ndarray, replicated: np.ndarray, axis: L
     combination = weights[used]
     runs_only, items_only, both = 0.0, 0.0, 0.0
     point_gradient, replicate_gradients, defined_draws = 0.0, 0.0, True
-    for c, k in zip(combination, used):   # one level's [B, R, R] weights at a time
+    for c, k in zip(combination, used):   # one level's [B, n, n] weights at a time
         within, within_drawn = axis.within(k), axis.within_drawn(k)
         level_values, level_replicates = axis.block(k, values), axis.block(k, replicated)
         runs_only = runs_only + c * pair_mean(level_values, within_drawn)
