@@ -457,3 +457,14 @@ def test_a_misspelled_key_below_a_config_group_is_one_line_with_the_key_meant(tm
     known = ["trainer.max_epochs=2", "model.optimizer.lr=1e-3", "data.max_length=64", "model.size=tiny",
              "trainer.new_thing=1", "paths.root_dir=x"]      # a key with nothing close is left to Hydra
     assert misspelled_below_group(known, tmp_path) is None
+
+
+def test_runs_given_as_a_file_is_named_as_a_file_and_a_glob_may_match_files(tmp_path):
+    """Was: "0 complete run(s) found, the analysis needs at least 2"."""
+    from homogenization.analysis.runs.discovery import find_runs
+
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(UserError) as error:
+        find_runs([str(tmp_path / "notes.txt")])
+    assert "notes.txt: a file; give the run's directory (the one holding run.json)" in str(error.value)
+    assert find_runs([str(tmp_path / "*")]) == ([], [])

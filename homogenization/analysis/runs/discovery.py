@@ -52,6 +52,9 @@ def find_runs(patterns: list[str]) -> tuple[list[Run], list[tuple[Path, str]]]:
             raise UserError(f"runs={pattern}: no such file or directory; give run directories, sweep "
                             "directories or glob patterns")
         for match in matches:
+            if Path(match).is_file() and not glob.has_magic(str(pattern)):   # a glob may match files too
+                raise UserError(f"runs={match}: a file; give the run's directory (the one holding "
+                                f"{RUN_FILE}), a sweep directory or a glob pattern")
             dirs.extend(d for d in _run_dirs(Path(match)) if d not in dirs)
     complete, skipped, seen = [], [], {}
     for run_dir in dirs:
