@@ -209,8 +209,26 @@ def train_cases(root: Path) -> list[Case]:
                                        f"hydra.run.dir={root / 'train' / folder_name(name)}",
                                        *args], expect)
 
+    tsv = "text\tlabel\n" + "".join(f"sentence {i} {['bad', 'good'][i % 2]}\t{i % 2}\n" for i in range(40))
+    train_tsv = write(root / "tsv" / "train.tsv", tsv)
+    no_label = write(root / "tsv" / "nolabel.tsv", tsv.replace("\tlabel", "\tstars"))
+    empty_checkpoint = root / "empty_checkpoint"
+    empty_checkpoint.mkdir()
     return [
         train("valid", "ok"),
+        train("model=finetuned without checkpoint=", "error", "model=finetuned"),
+        train("checkpoint= a folder that does not exist", "error", "model=finetuned",
+              f"checkpoint={root / 'no_checkpoint'}"),
+        train("checkpoint= a file", "error", "model=finetuned", f"checkpoint={train_tsv}"),
+        train("checkpoint= an empty folder", "error", "model=finetuned", f"checkpoint={empty_checkpoint}"),
+        train("data=sst2 where the data folder is empty", "error", "data=sst2",
+              f"paths.data_dir={root / 'no_data'}"),
+        train("data=tsv, a train file that does not exist", "error", "data=tsv",
+              f"data.files.train={root / 'none.tsv'}", f"data.files.test={train_tsv}"),
+        train("data=tsv without the label column", "error", "data=tsv", f"data.files.train={no_label}",
+              f"data.files.test={no_label}"),
+        train("data=tsv with train as test, no dev file", "ok", "data=tsv", f"data.files.train={train_tsv}",
+              f"data.files.test={train_tsv}"),
         train("seed=abc", "error", "seed=abc"),
         train("data.max_length=0", "error", "data.max_length=0"),
         train("trainer.max_epochs=-2", "error", "trainer.max_epochs=-2"),
