@@ -36,16 +36,27 @@ def known_keys(primary: str, local_conf: Path = Path("conf")) -> set[str]:
     return keys
 
 
+def _yaml_files(folder, recursive: bool = True) -> list:
+    """The .yaml files of ``folder`` (a Path or the package's Traversable), sorted by name, with its
+    subfolders' when ``recursive``; none when it is no folder."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if entry.is_dir() and recursive:
+            found += _yaml_files(entry)
+        elif entry.name.endswith(".yaml"):
+            found.append(entry)
+    return found
+
+
 def _global_keys(folder) -> set[str]:
     """Top-level keys of the ``@package _global_`` configs below ``folder``."""
     keys: set[str] = set()
-    for entry in folder.iterdir():
-        if entry.is_dir():
-            keys |= _global_keys(entry)
-        elif entry.name.endswith(".yaml"):
-            text = entry.read_text()
-            if text.lstrip().startswith(GLOBAL_PACKAGE):
-                keys |= {key for key in (yaml.safe_load(text) or {}) if key != "defaults"}
+    for entry in _yaml_files(folder):
+        text = entry.read_text()
+        if text.lstrip().startswith(GLOBAL_PACKAGE):
+            keys |= {key for key in (yaml.safe_load(text) or {}) if key != "defaults"}
     return keys
 
 
@@ -67,7 +78,7 @@ def group_keys(group: str, local_conf: Path = Path("conf")) -> set[str]:
     options put their keys elsewhere (``@package _global_``) or the group does not exist."""
     keys: set[str] = set()
     for folder in [config_file()] + ([local_conf] if local_conf.is_dir() else []):
-        for entry in sorted((folder / group).rglob("*.yaml")) if (folder / group).is_dir() else []:
+        for entry in _yaml_files(folder.joinpath(*group.split("/"))):
             text = entry.read_text()
             if text.lstrip().startswith(("# @package", "#@package")):
                 return set()        # relocated keys: not checked here
@@ -192,10 +203,12 @@ def unknown_option(arguments: list[str], local_conf: Path = Path("conf")) -> str
         if "=" not in argument or argument.startswith(("+", "~", "-", "hydra")):
             continue
         group, value = (part.strip() for part in argument.split("=", 1))
-        homes = [folder / group for folder in folders if (folder / group).is_dir()]
+        homes = [folder.joinpath(*group.split("/")) for folder in folders
+                 if folder.joinpath(*group.split("/")).is_dir()]
         if not homes or "." in group or any(mark in value for mark in "${}[]()'\""):
             continue
-        choices = sorted({entry.stem for home in homes for entry in home.glob("*.yaml")})
+        choices = sorted({entry.name.removesuffix(".yaml") for home in homes
+                          for entry in _yaml_files(home, recursive=False)})
         for option in value.split(","):      # a multirun sweeps several
             option = option.strip()
             if option == "null":             # Hydra stops with a ValueError traceback

@@ -30,10 +30,8 @@ def pair_mean(values: np.ndarray, pair_weights: np.ndarray) -> np.ndarray:
     shape = np.broadcast_shapes(np.shape(values), np.shape(pair_weights))
     if len(shape) < 3 or shape[0] <= PAIR_MEAN_CHUNK:
         return _pair_mean(values, pair_weights)
-    values, pair_weights = np.broadcast_to(values, shape), np.broadcast_to(pair_weights, shape)
-    return np.concatenate([_pair_mean(values[start:start + PAIR_MEAN_CHUNK],
-                                      pair_weights[start:start + PAIR_MEAN_CHUNK])
-                           for start in range(0, shape[0], PAIR_MEAN_CHUNK)])
+    return by_replicate_chunks(_pair_mean, np.broadcast_to(values, shape),
+                               np.broadcast_to(pair_weights, shape))
 
 
 def by_replicate_chunks(fit: Callable[..., np.ndarray], *replicated: np.ndarray) -> np.ndarray:
